@@ -1,0 +1,52 @@
+/*
+ * context.h - a context: one OS thread with its own thread state, one request
+ * queue, and the per-process namespaces of the Erlang processes it serves.
+ */
+#ifndef PY_CONTEXT_H
+#define PY_CONTEXT_H
+
+#include "nif.h"
+
+typedef struct request {
+    struct request *next;
+    ErlNifEnv *env;        /* owns tag, ref, payload and, later, the reply */
+    ERL_NIF_TERM tag;      /* reply is {Tag, Ref, Result} */
+    ERL_NIF_TERM ref;
+    ERL_NIF_TERM payload;
+    ErlNifPid caller;
+    uint64_t id;
+    int noreply;
+    int cancelled;         /* guarded by the context lock */
+} request_t;
+
+typedef struct context context_t;
+
+int context_init(ErlNifEnv *env);
+
+/* Resource accessor: 1 and *out set when term is a context. */
+int context_get(ErlNifEnv *env, ERL_NIF_TERM term, context_t **out);
+
+/* Whether ctx's worker runs (for pyref to know where to defer decrefs). */
+uint64_t context_generation(context_t *ctx);
+
+/* Queue obj for a decref on ctx's thread (or the runtime's when stopped). */
+void context_defer_decref(context_t *ctx, PyObject *obj);
+
+/* Runtime thread, GIL held: raise CallInterrupted if req_id still runs. */
+void context_raise_interrupt(context_t *ctx, uint64_t req_id);
+
+/* Worker thread, GIL held: the globals dict of the request's caller
+ * (created and monitored on first use).  Borrowed reference. */
+PyObject *context_namespace(context_t *ctx, const ErlNifPid *pid);
+
+/* Worker thread, GIL held: remember / fetch the caller's last exception. */
+void context_set_last_exception(context_t *ctx, const ErlNifPid *pid, PyObject *exc);
+PyObject *context_last_exception(context_t *ctx, const ErlNifPid *pid);
+
+NIF(context_new_nif);
+NIF(context_stop_nif);
+NIF(context_submit_nif);
+NIF(context_interrupt_nif);
+NIF(context_load_nif);
+
+#endif

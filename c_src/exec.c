@@ -1,0 +1,270 @@
+/*
+ * exec.c - the one switch over request kinds (STYLE.md convention 9).
+ *
+ * Runs on the context's worker thread with the GIL held.  Every Python error,
+ * conversion errors included, leaves through errors_from_python, so a caller
+ * always gets {error, {Name, Message}} and never waits forever.
+ */
+#include "exec.h"
+#include "convert.h"
+#include "errors.h"
+#include "runtime.h"
+#include "pyref.h"
+
+#define CODE_CACHE_MAX 512
+
+typedef struct {
+    context_t *ctx;
+    request_t *req;
+    ErlNifEnv *env;
+} job_t;
+
+static ERL_NIF_TERM fail(job_t *j)
+{
+    return errors_from_python(j->env, j->ctx, &j->req->caller);
+}
+
+static PyObject *binary_str(job_t *j, ERL_NIF_TERM t)
+{
+    ErlNifBinary bin;
+    if (!enif_inspect_binary(j->env, t, &bin)) {
+        PyErr_SetString(PyExc_TypeError, "expected a UTF-8 binary");
+        return NULL;
+    }
+    return PyUnicode_DecodeUTF8((const char *)bin.data, bin.size, "strict");
+}
+
+static ERL_NIF_TERM ok_result(job_t *j, PyObject *result, ERL_NIF_TERM mode)
+{
+    ERL_NIF_TERM value;
+    if (!result)
+        return fail(j);
+    int rc = 0;
+    if (mode == ATOM(ref))
+        value = pyref_make(j->env, j->ctx, result);
+    else
+        rc = to_term(j->env, j->ctx, result, &value);
+    Py_DECREF(result);
+    return rc < 0 ? fail(j) : make_ok(j->env, value);
+}
+
+/* The object a dotted name leads to, from start (new reference). */
+static PyObject *walk_attrs(PyObject *start, PyObject *dotted)
+{
+    PyObject *sep = PyUnicode_FromString(".");
+    PyObject *parts = sep ? PyUnicode_Split(dotted, sep, -1) : NULL;
+    Py_XDECREF(sep);
+    if (!parts)
+        return NULL;
+    PyObject *obj = start;
+    Py_INCREF(obj);
+    for (Py_ssize_t i = 0; obj && i < PyList_GET_SIZE(parts); i++) {
+        PyObject *next = PyObject_GetAttr(obj, PyList_GET_ITEM(parts, i));
+        Py_DECREF(obj);
+        obj = next;
+    }
+    Py_DECREF(parts);
+    return obj;
+}
+
+/* __main__ means the caller's own namespace, then builtins. */
+static PyObject *main_lookup(job_t *j, PyObject *name)
+{
+    PyObject *ns = context_namespace(j->ctx, &j->req->caller);
+    if (!ns)
+        return NULL;
+    Py_ssize_t dot = PyUnicode_FindChar(name, '.', 0, PyUnicode_GET_LENGTH(name), 1);
+    PyObject *head = dot >= 0 ? PyUnicode_Substring(name, 0, dot) : Py_NewRef(name);
+    if (!head)
+        return NULL;
+    PyObject *obj = PyDict_GetItemWithError(ns, head);
+    obj = obj ? Py_NewRef(obj) : PyErr_Occurred() ? NULL : PyObject_GetAttr(py_types.builtins, head);
+    Py_DECREF(head);
+    if (!obj || dot < 0)
+        return obj;
+    PyObject *rest = PyUnicode_Substring(name, dot + 1, PyUnicode_GET_LENGTH(name));
+    PyObject *r = rest ? walk_attrs(obj, rest) : NULL;
+    Py_XDECREF(rest);
+    Py_DECREF(obj);
+    return r;
+}
+
+static PyObject *resolve(job_t *j, ERL_NIF_TERM mod_t, ERL_NIF_TERM fun_t)
+{
+    PyObject *mod_name = binary_str(j, mod_t);
+    PyObject *fun_name = mod_name ? binary_str(j, fun_t) : NULL;
+    PyObject *fn = NULL;
+    if (fun_name && PyUnicode_Compare(mod_name, py_types.main_name) == 0) {
+        fn = main_lookup(j, fun_name);
+    } else if (fun_name) {
+        PyObject *mod = PyImport_GetModule(mod_name);
+        if (!mod && !PyErr_Occurred())
+            mod = PyImport_Import(mod_name);
+        fn = mod ? walk_attrs(mod, fun_name) : NULL;
+        Py_XDECREF(mod);
+    }
+    Py_XDECREF(mod_name);
+    Py_XDECREF(fun_name);
+    return fn;
+}
+
+static PyObject *make_kwargs(job_t *j, ERL_NIF_TERM map)
+{
+    size_t n;
+    if (!enif_get_map_size(j->env, map, &n) || n == 0)
+        return NULL;
+    PyObject *kw = to_py(j->env, j->ctx, map);
+    if (!kw)
+        return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(kw, &pos, &k, &v)) {
+        if (!PyUnicode_Check(k)) {
+            PyErr_Format(PyExc_TypeError, "keyword argument names must be atoms or "
+                                          "UTF-8 binaries, not %R", k);
+            Py_DECREF(kw);
+            return NULL;
+        }
+    }
+    return kw;
+}
+
+static PyObject *call_with(job_t *j, PyObject *fn, ERL_NIF_TERM args_t, ERL_NIF_TERM kw_t)
+{
+    PyObject *list = to_py(j->env, j->ctx, args_t);
+    PyObject *args = list && PyList_Check(list) ? PyList_AsTuple(list) : NULL;
+    if (list && !args && !PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "arguments must be a list");
+    Py_XDECREF(list);
+    PyObject *kw = args ? make_kwargs(j, kw_t) : NULL;
+    PyObject *r = args && !PyErr_Occurred() ? PyObject_Call(fn, args, kw) : NULL;
+    Py_XDECREF(args);
+    Py_XDECREF(kw);
+    return r;
+}
+
+static ERL_NIF_TERM run_call(job_t *j, const ERL_NIF_TERM *e)
+{
+    PyObject *fn = resolve(j, e[1], e[2]);
+    PyObject *r = fn ? call_with(j, fn, e[3], e[4]) : NULL;
+    Py_XDECREF(fn);
+    return ok_result(j, r, e[5]);
+}
+
+static PyObject *compiled(job_t *j, ERL_NIF_TERM code_t, int mode)
+{
+    PyObject *src = binary_str(j, code_t);
+    if (!src)
+        return NULL;
+    PyObject *code_cache = py_types.code_cache;
+    PyObject *key = Py_BuildValue("(iO)", mode, src);
+    PyObject *code = key ? PyDict_GetItemWithError(code_cache, key) : NULL;
+    if (code || PyErr_Occurred()) {
+        Py_XINCREF(code);
+    } else {
+        const char *s = PyUnicode_AsUTF8(src);
+        code = s ? Py_CompileString(s, "<erlang>", mode) : NULL;
+        if (code && PyDict_GET_SIZE(code_cache) >= CODE_CACHE_MAX)
+            PyDict_Clear(code_cache);
+        if (code && PyDict_SetItem(code_cache, key, code) < 0)
+            Py_CLEAR(code);
+    }
+    Py_XDECREF(key);
+    Py_DECREF(src);
+    return code;
+}
+
+static ERL_NIF_TERM run_eval(job_t *j, const ERL_NIF_TERM *e)
+{
+    PyObject *ns = context_namespace(j->ctx, &j->req->caller);
+    PyObject *code = ns ? compiled(j, e[1], Py_eval_input) : NULL;
+    if (!code)
+        return fail(j);
+    size_t n = 0;
+    PyObject *globals = ns, *r = NULL;
+    Py_INCREF(globals);
+    if (enif_get_map_size(j->env, e[2], &n) && n > 0) {
+        /* Locals join a copy of the globals, so comprehensions see them. */
+        PyObject *locals = to_py(j->env, j->ctx, e[2]);
+        Py_SETREF(globals, locals ? PyDict_Copy(ns) : NULL);
+        if (globals && PyDict_Update(globals, locals) < 0)
+            Py_CLEAR(globals);
+        Py_XDECREF(locals);
+    }
+    if (globals)
+        r = PyEval_EvalCode(code, globals, globals);
+    Py_XDECREF(globals);
+    Py_DECREF(code);
+    return ok_result(j, r, e[3]);
+}
+
+static ERL_NIF_TERM run_exec(job_t *j, const ERL_NIF_TERM *e)
+{
+    PyObject *ns = context_namespace(j->ctx, &j->req->caller);
+    PyObject *code = ns ? compiled(j, e[1], Py_file_input) : NULL;
+    PyObject *r = code ? PyEval_EvalCode(code, ns, ns) : NULL;
+    Py_XDECREF(code);
+    if (!r)
+        return fail(j);
+    Py_DECREF(r);
+    return ATOM(ok);
+}
+
+static ERL_NIF_TERM run_on_ref(job_t *j, const ERL_NIF_TERM *e, int arity)
+{
+    PyObject *obj = to_py(j->env, j->ctx, e[1]);
+    if (!obj)
+        return fail(j);
+    if (e[0] == ATOM(to_term)) {
+        ERL_NIF_TERM v;
+        int rc = to_term(j->env, j->ctx, obj, &v);
+        Py_DECREF(obj);
+        return rc < 0 ? fail(j) : make_ok(j->env, v);
+    }
+    PyObject *name = binary_str(j, e[2]);
+    PyObject *attr = name ? PyObject_GetAttr(obj, name) : NULL;
+    Py_XDECREF(name);
+    Py_DECREF(obj);
+    if (e[0] == ATOM(getattr))
+        return ok_result(j, attr, e[3]);
+    PyObject *r = attr && arity == 6 ? call_with(j, attr, e[3], e[4]) : NULL;
+    Py_XDECREF(attr);
+    return ok_result(j, r, e[5]);
+}
+
+static ERL_NIF_TERM run_last_traceback(job_t *j)
+{
+    PyObject *exc = context_last_exception(j->ctx, &j->req->caller);
+    if (!exc)
+        return make_ok(j->env, ATOM(none));
+    PyObject *lines = PyObject_CallOneArg(py_types.traceback_format, exc);
+    PyObject *empty = lines ? PyUnicode_FromString("") : NULL;
+    PyObject *text = empty ? PyUnicode_Join(empty, lines) : NULL;
+    Py_XDECREF(lines);
+    Py_XDECREF(empty);
+    return ok_result(j, text, ATOM(term));
+}
+
+ERL_NIF_TERM exec_run(context_t *ctx, request_t *req)
+{
+    job_t j = {.ctx = ctx, .req = req, .env = req->env};
+    int arity = 0;
+    const ERL_NIF_TERM *e = NULL;
+    ERL_NIF_TERM kind = req->payload;
+    if (enif_get_tuple(req->env, req->payload, &arity, &e) && arity > 0)
+        kind = e[0];
+    if (kind == ATOM(call) && arity == 6)
+        return run_call(&j, e);
+    if (kind == ATOM(eval) && arity == 4)
+        return run_eval(&j, e);
+    if (kind == ATOM(exec) && arity == 2)
+        return run_exec(&j, e);
+    if ((kind == ATOM(getattr) && arity == 4) || (kind == ATOM(call_method) && arity == 6) ||
+        (kind == ATOM(to_term) && arity == 2))
+        return run_on_ref(&j, e, arity);
+    if (kind == ATOM(last_traceback))
+        return run_last_traceback(&j);
+    if (kind == ATOM(nop))
+        return ATOM(ok);
+    return make_error(req->env, enif_make_tuple2(req->env, ATOM(bad_request), req->payload));
+}

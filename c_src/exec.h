@@ -1,0 +1,24 @@
+/*
+ * exec.h - running one request on a worker thread (GIL held).
+ *
+ * Request payloads (built by py_context.erl):
+ *   {call, Module, Function, Args, Kwargs, Return}   Return: term | ref
+ *   {eval, Code, Locals, Return}
+ *   {exec, Code}
+ *   {getattr, PyRef, Name, Return}
+ *   {call_method, PyRef, Name, Args, Kwargs, Return}
+ *   {to_term, PyRef}
+ *   last_traceback
+ *   nop                                            the floor: no Python at all
+ * Module, Function, Name and Code are binaries (UTF-8).
+ */
+#ifndef PY_EXEC_H
+#define PY_EXEC_H
+
+#include "nif.h"
+#include "context.h"
+
+/* The result term ({ok, V} | ok | {error, R}), built in req->env. */
+ERL_NIF_TERM exec_run(context_t *ctx, request_t *req);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * nif.c - ERL_NIF_INIT, the function table, load/unload.  No logic.
+ */
+#include "nif.h"
+#include "runtime.h"
+#include "context.h"
+#include "pyref.h"
+
+static ErlNifFunc nif_funcs[] = {
+    {"runtime_start", 4, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"runtime_stop", 0, runtime_stop_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"runtime_status", 0, runtime_status_nif, 0},
+    {"context_new", 2, context_new_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"context_stop", 1, context_stop_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"submit", 4, context_submit_nif, 0},
+    {"interrupt", 2, context_interrupt_nif, 0},
+    {"context_load", 1, context_load_nif, 0},
+    {"ref_context", 1, pyref_context_nif, 0},
+    {"is_ref", 1, pyref_is_ref_nif, 0},
+};
+
+static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
+{
+    UNUSED(priv);
+    UNUSED(info);
+    atoms_init(env);
+    if (runtime_init(env) < 0 || context_init(env) < 0 || pyref_init(env) < 0)
+        return -1;
+    return 0;
+}
+
+static void unload(ErlNifEnv *env, void *priv)
+{
+    UNUSED(env);
+    UNUSED(priv);
+    runtime_unload();
+}
+
+ERL_NIF_INIT(py_nif, nif_funcs, load, NULL, NULL, unload)

@@ -1,0 +1,347 @@
+%% Copyright 2026 the erlang_python developers. Apache-2.0.
+%% @doc Call Python from Erlang: the public API.
+%%
+%% Source-compatible with the core of erlang_python 4.x. Each calling process
+%% is served by one context for life and has its own Python globals there:
+%% what it `exec's is visible to its later calls and to no other process, and
+%% is dropped when it dies.
+%%
+%% ```
+%% {ok, 4.0} = py:call(math, sqrt, [16]),
+%% {ok, 25} = py:eval(<<"x * y">>, #{x => 5, y => 5}),
+%% ok = py:exec(<<"def double(x): return 2 * x">>),
+%% {ok, 42} = py:call('__main__', double, [21]),
+%% {error, {'ZeroDivisionError', "division by zero"}} = py:eval(<<"1/0">>).
+%% '''
+%%
+%% Results are `{ok, Value}', `ok' or `{error, Reason}'; a Python exception
+%% is `{error, {ExceptionName, Message}}' and py:last_traceback/0 gives its
+%% traceback. Arguments of the wrong type raise `error({badarg, What})'.
+-module(py).
+
+-export([call/3, call/4, call/5, cast/3, cast/4, spawn_call/3, spawn_call/4,
+         await/1, await/2, eval/1, eval/2, eval/3, exec/1, exec/2, parallel/1,
+         version/0, memory_stats/0, gc/0, gc/1, context/0, context/1,
+         call_method/3, getattr/2, to_term/1, is_ref/1, last_traceback/0]).
+-export_type([py_result/0, py_module/0, py_func/0, py_args/0, py_kwargs/0,
+              call_opts/0]).
+
+-type py_result() :: {ok, term()} | {error, term()}.
+-type py_module() :: atom() | binary() | string().
+-type py_func() :: atom() | binary() | string().
+-type py_args() :: [term()].
+-type py_kwargs() :: #{atom() | binary() => term()}.
+-type code() :: binary() | string() | iolist().
+%% Options of call/5 with an explicit context.
+-type call_opts() :: #{kwargs => py_kwargs(), timeout => timeout(),
+                       return => term | ref}.
+
+-define(TIMEOUT, 30000).
+
+%% API.
+
+%% @doc Call `Module.Func(*Args)'. `Module' `` '__main__' '' is the caller's own
+%% namespace (functions defined with exec/1).
+-spec call(py_module(), py_func(), py_args()) -> py_result().
+call(Module, Func, Args) ->
+    call(Module, Func, Args, #{}, ?TIMEOUT).
+
+%% @doc `call(Module, Func, Args, KwArgs)', or `call(Ctx, Module, Func, Args)'
+%% on an explicit context.
+-spec call(py_module(), py_func(), py_args(), py_kwargs()) -> py_result();
+          (pid(), py_module(), py_func(), py_args()) -> py_result().
+call(Ctx, Module, Func, Args) when is_pid(Ctx) ->
+    call(Ctx, Module, Func, Args, #{});
+call(Module, Func, Args, Kwargs) ->
+    call(Module, Func, Args, Kwargs, ?TIMEOUT).
+
+%% @doc `call(Module, Func, Args, KwArgs, Timeout)', or
+%% `call(Ctx, Module, Func, Args, Opts)' with options `kwargs', `timeout'
+%% (default `infinity') and `return' (`ref' for an opaque object reference).
+-spec call(py_module(), py_func(), py_args(), py_kwargs(), timeout()) -> py_result();
+          (pid(), py_module(), py_func(), py_args(), call_opts()) -> py_result().
+call(Ctx, Module, Func, Args, Opts) when is_pid(Ctx), is_map(Opts) ->
+    #{kwargs := Kw, timeout := Timeout, return := Return} = call_opts(Opts),
+    on(Ctx, call_payload(Module, Func, Args, Kw, Return), Timeout);
+call(Module, Func, Args, Kwargs, Timeout) ->
+    run(call_payload(Module, Func, Args, Kwargs, term), timeout(Timeout)).
+
+%% @doc Call and forget the result.
+-spec cast(py_module(), py_func(), py_args()) -> ok.
+cast(Module, Func, Args) ->
+    cast(Module, Func, Args, #{}).
+
+%% @doc Call with keyword arguments and forget the result.
+-spec cast(py_module(), py_func(), py_args(), py_kwargs()) -> ok.
+cast(Module, Func, Args, Kwargs) ->
+    Payload = call_payload(Module, Func, Args, Kwargs, term),
+    _ = with_route(fun(Ctx) -> py_context:cast(Ctx, Payload) end),
+    ok.
+
+%% @doc Start a call; its result arrives as `{py_response, Ref, Result}'
+%% (await/1,2 receives it).
+-spec spawn_call(py_module(), py_func(), py_args()) -> reference().
+spawn_call(Module, Func, Args) ->
+    spawn_call(Module, Func, Args, #{}).
+
+%% @doc Start a call with keyword arguments; see spawn_call/3.
+-spec spawn_call(py_module(), py_func(), py_args(), py_kwargs()) -> reference().
+spawn_call(Module, Func, Args, Kwargs) ->
+    Payload = call_payload(Module, Func, Args, Kwargs, term),
+    case with_route(fun(Ctx) -> py_context:async(Ctx, py_response, Payload) end) of
+        {ok, Ref} ->
+            Ref;
+        {error, Reason} ->
+            Ref = make_ref(),
+            self() ! {py_response, Ref, {error, Reason}},
+            Ref
+    end.
+
+%% @doc Wait (30 s) for the result of spawn_call/3,4.
+-spec await(reference()) -> py_result().
+await(Ref) ->
+    await(Ref, ?TIMEOUT).
+
+%% @doc Wait for the result of spawn_call/3,4; `{error, timeout}' after
+%% Timeout ms (the result then arrives later as a message).
+-spec await(reference(), timeout()) -> py_result().
+await(Ref, Timeout) when is_reference(Ref) ->
+    receive
+        {py_response, Ref, Result} -> Result
+    after timeout(Timeout) ->
+        {error, timeout}
+    end;
+await(Ref, _) ->
+    erlang:error({badarg, {ref, Ref}}).
+
+%% @doc Evaluate a Python expression in the caller's namespace.
+-spec eval(code()) -> py_result().
+eval(Code) ->
+    eval(Code, #{}, ?TIMEOUT).
+
+%% @doc `eval(Code, Locals)' with extra names, or `eval(Ctx, Code)'.
+-spec eval(code(), map()) -> py_result();
+          (pid(), code()) -> py_result().
+eval(Ctx, Code) when is_pid(Ctx) ->
+    eval(Ctx, Code, #{});
+eval(Code, Locals) ->
+    eval(Code, Locals, ?TIMEOUT).
+
+%% @doc `eval(Code, Locals, Timeout)', or `eval(Ctx, Code, Locals)'.
+-spec eval(code(), map(), timeout()) -> py_result();
+          (pid(), code(), map()) -> py_result().
+eval(Ctx, Code, Locals) when is_pid(Ctx) ->
+    on(Ctx, eval_payload(Code, Locals), infinity);
+eval(Code, Locals, Timeout) ->
+    run(eval_payload(Code, Locals), timeout(Timeout)).
+
+%% @doc Execute Python statements in the caller's namespace.
+-spec exec(code()) -> ok | {error, term()}.
+exec(Code) ->
+    run({exec, code(Code)}, ?TIMEOUT).
+
+%% @doc Execute Python statements on an explicit context.
+-spec exec(pid(), code()) -> ok | {error, term()}.
+exec(Ctx, Code) when is_pid(Ctx) ->
+    on(Ctx, {exec, code(Code)}, infinity).
+
+%% @doc Run calls side by side, one per default context in turn; `{ok,
+%% Values}' in order, or the first `{error, Reason}'.
+-spec parallel([{py_module(), py_func(), py_args()}]) -> py_result().
+parallel(Calls) when is_list(Calls) ->
+    Payloads = [case C of
+                    {M, F, A} -> call_payload(M, F, A, #{}, term);
+                    _ -> erlang:error({badarg, {call, C}})
+                end || C <- Calls],
+    case py_router:defaults() of
+        [] -> {error, not_running};
+        Ctxs -> gather(submit_spread(Payloads, Ctxs, Ctxs), [])
+    end;
+parallel(Calls) ->
+    erlang:error({badarg, {calls, Calls}}).
+
+%% @doc The embedded Python's `sys.version'.
+-spec version() -> {ok, binary()} | {error, term()}.
+version() ->
+    eval(<<"__import__('sys').version">>).
+
+%% @doc Python memory statistics: `gc_count', `gc_threshold', `gc_stats'
+%% and, when tracemalloc traces, `traced_memory_current'/`_peak'.
+-spec memory_stats() -> {ok, map()} | {error, term()}.
+memory_stats() ->
+    call('erlang._runtime', memory_stats, []).
+
+%% @doc A full garbage collection; the number of objects collected.
+-spec gc() -> {ok, non_neg_integer()} | {error, term()}.
+gc() ->
+    gc(2).
+
+%% @doc Collect generations 0..Generation.
+-spec gc(0..2) -> {ok, non_neg_integer()} | {error, term()}.
+gc(Generation) when Generation =:= 0; Generation =:= 1; Generation =:= 2 ->
+    call(gc, collect, [Generation]);
+gc(Generation) ->
+    erlang:error({badarg, {generation, Generation}}).
+
+%% @doc The calling process's context (chosen on its first call, then kept).
+-spec context() -> pid().
+context() ->
+    case py_router:route() of
+        none -> erlang:error(not_running);
+        {Pid, _} -> Pid
+    end.
+
+%% @doc The N-th default context.
+-spec context(pos_integer()) -> pid().
+context(N) when is_integer(N), N > 0 ->
+    case lists:nth(N, py_router:defaults() ++ lists:duplicate(N, none)) of
+        {Pid, _} -> Pid;
+        none -> erlang:error({badarg, {context, N}})
+    end;
+context(N) ->
+    erlang:error({badarg, {context, N}}).
+
+%% @doc Call a method of a Python object reference.
+-spec call_method(reference(), py_func(), py_args()) -> py_result().
+call_method(Ref, Method, Args) ->
+    on_ref(Ref, {call_method, Ref, name(method, Method), args(Args), #{}, term}).
+
+%% @doc An attribute of a Python object reference.
+-spec getattr(reference(), py_func()) -> py_result().
+getattr(Ref, Name) ->
+    on_ref(Ref, {getattr, Ref, name(attribute, Name), term}).
+
+%% @doc Convert the object behind a reference to a term.
+-spec to_term(reference()) -> py_result().
+to_term(Ref) ->
+    on_ref(Ref, {to_term, Ref}).
+
+%% @doc Whether a term is a Python object reference.
+-spec is_ref(term()) -> boolean().
+is_ref(Term) ->
+    py_context:is_ref(Term).
+
+%% @doc The formatted traceback of the caller's last Python error, or `none'.
+-spec last_traceback() -> binary() | none.
+last_traceback() ->
+    case get('$py_last_error_context') of
+        undefined -> none;
+        Ctx ->
+            case py_context:request(Ctx, last_traceback, ?TIMEOUT) of
+                {ok, Text} when is_binary(Text) -> Text;
+                _ -> none
+            end
+    end.
+
+%% Internal.
+
+run(Payload, Timeout) ->
+    with_route(fun(Ctx) -> py_context:request(Ctx, Payload, Timeout) end).
+
+%% Run on the caller's context; if that context has stopped, forget it and
+%% run once on a new one (a request refused as closed never ran).
+with_route(Fun) ->
+    case py_router:route() of
+        none -> {error, not_running};
+        {_, Ctx} ->
+            case Fun(Ctx) of
+                {error, closed} ->
+                    ok = py_router:forget(),
+                    case py_router:route() of
+                        none -> {error, not_running};
+                        {_, Ctx2} -> Fun(Ctx2)
+                    end;
+                Result ->
+                    Result
+            end
+    end.
+
+on(Pid, Payload, Timeout) ->
+    case py_context:resource(Pid) of
+        {ok, Ctx} -> py_context:request(Ctx, Payload, Timeout);
+        {error, not_found} -> {error, closed}
+    end.
+
+on_ref(Ref, Payload) ->
+    case py_context:is_ref(Ref) of
+        false -> erlang:error({badarg, {ref, Ref}});
+        true ->
+            case py_context:for_ref(Ref) of
+                {ok, Ctx} ->
+                    case py_context:request(Ctx, Payload, ?TIMEOUT) of
+                        {error, closed} -> run(Payload, ?TIMEOUT);
+                        Result -> Result
+                    end;
+                {error, closed} ->
+                    {error, closed}
+            end
+    end.
+
+submit_spread([], _, _) ->
+    [];
+submit_spread(Payloads, [], All) ->
+    submit_spread(Payloads, All, All);
+submit_spread([P | Ps], [Ctx | Ctxs], All) ->
+    Submitted = case py_context:async(Ctx, py_parallel, P) of
+                    {ok, Ref} -> {ref, Ref};
+                    {error, _} = Error -> {done, Error}
+                end,
+    [Submitted | submit_spread(Ps, Ctxs, All)].
+
+gather([], Acc) ->
+    {ok, lists:reverse(Acc)};
+gather([Next | Rest], Acc) ->
+    Result = case Next of
+                 {done, R} -> R;
+                 {ref, Ref} -> receive {py_parallel, Ref, R} -> R end
+             end,
+    case Result of
+        {ok, Value} -> gather(Rest, [Value | Acc]);
+        {error, _} = Error -> drain(Rest), Error
+    end.
+
+drain(Pending) ->
+    _ = [receive {py_parallel, Ref, _} -> ok end || {ref, Ref} <- Pending],
+    ok.
+
+call_payload(Module, Func, Args, Kwargs, Return) ->
+    {call, name(module, Module), name(function, Func), args(Args), kwargs(Kwargs), Return}.
+
+eval_payload(Code, Locals) when is_map(Locals) ->
+    {eval, code(Code), Locals, term};
+eval_payload(_, Locals) ->
+    erlang:error({badarg, {locals, Locals}}).
+
+call_opts(Opts) ->
+    maps:fold(fun(kwargs, V, Acc) -> Acc#{kwargs => kwargs(V)};
+                 (timeout, V, Acc) -> Acc#{timeout => timeout(V)};
+                 (return, V, Acc) when V =:= term; V =:= ref -> Acc#{return => V};
+                 (K, V, _) -> erlang:error({badarg, {K, V}})
+              end, #{kwargs => #{}, timeout => infinity, return => term}, Opts).
+
+name(_, A) when is_atom(A) -> atom_to_binary(A, utf8);
+name(_, B) when is_binary(B) -> B;
+name(What, L) when is_list(L) ->
+    case unicode:characters_to_binary(L) of
+        B when is_binary(B) -> B;
+        _ -> erlang:error({badarg, {What, L}})
+    end;
+name(What, V) -> erlang:error({badarg, {What, V}}).
+
+args(A) when is_list(A) -> A;
+args(A) -> erlang:error({badarg, {args, A}}).
+
+kwargs(K) when is_map(K) -> K;
+kwargs(K) -> erlang:error({badarg, {kwargs, K}}).
+
+code(B) when is_binary(B) -> B;
+code(L) when is_list(L) ->
+    case unicode:characters_to_binary(L) of
+        B when is_binary(B) -> B;
+        _ -> erlang:error({badarg, {code, L}})
+    end;
+code(V) -> erlang:error({badarg, {code, V}}).
+
+timeout(infinity) -> infinity;
+timeout(T) when is_integer(T), T >= 0 -> T;
+timeout(T) -> erlang:error({badarg, {timeout, T}}).

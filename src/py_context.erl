@@ -1,0 +1,162 @@
+%% Copyright 2026 the erlang_python developers. Apache-2.0.
+%% @doc One context: a gen_server that owns the NIF resource (its lifecycle),
+%% and the hot path, which runs in the caller's own process.
+%%
+%% A request goes straight from the caller to the context's OS thread
+%% (py_nif:submit/4) and the reply straight back as a message; no Erlang
+%% process sits in between. On timeout the caller cancels its request: a
+%% queued one is dropped, a running one gets `erlang.CallInterrupted' raised
+%% at its next bytecode, and no late reply is ever left in the mailbox.
+-module(py_context).
+-behaviour(gen_server).
+
+-export([new/1, stop/1, start_link/1, resource/1]).
+-export([request/3, cast/2, async/3, cancel/2, for_ref/1, is_ref/1]).
+-export([init/1, handle_call/3, handle_cast/2, terminate/2]).
+-export_type([payload/0]).
+
+-include_lib("kernel/include/logger.hrl").
+
+-type payload() :: tuple() | atom().
+
+%% API.
+
+%% @doc Start an extra, supervised context. Options: `spin_us'
+%% (microseconds its thread spins for new work before sleeping).
+-spec new(map()) -> {ok, pid()} | {error, term()}.
+new(Opts) when is_map(Opts) ->
+    _ = py_opts:context(Opts),
+    py_context_sup:start_context(Opts);
+new(Opts) ->
+    erlang:error({badarg, {opts, Opts}}).
+
+%% @doc Stop a context made with new/1; requests still queued on it get
+%% `{error, closed}'.
+-spec stop(pid()) -> ok | {error, not_found}.
+stop(Pid) when is_pid(Pid) ->
+    py_context_sup:stop_context(Pid).
+
+%% @private
+-spec start_link(map()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) ->
+    gen_server:start_link(?MODULE, Opts, []).
+
+%% @doc The NIF resource behind a context pid.
+-spec resource(pid()) -> {ok, py_nif:ctx()} | {error, not_found}.
+resource(Pid) ->
+    case py_router:lookup(Pid) of
+        {ok, Ctx} -> {ok, Ctx};
+        error -> {error, not_found}
+    end.
+
+%% @doc Run a request on a context and wait for its result. Runs in the
+%% caller's process.
+-spec request(py_nif:ctx(), payload(), timeout()) -> term().
+request(Ctx, Payload, Timeout) ->
+    note(Ctx, raw_request(Ctx, Payload, Timeout)).
+
+%% @doc The context of a Python object reference.
+-spec for_ref(reference()) -> {ok, py_nif:ctx()} | {error, closed}.
+for_ref(Ref) ->
+    py_nif:ref_context(Ref).
+
+%% @doc Whether a term is a Python object reference.
+-spec is_ref(term()) -> boolean().
+is_ref(Term) ->
+    py_nif:is_ref(Term).
+
+raw_request(Ctx, Payload, Timeout) ->
+    Ref = make_ref(),
+    case py_nif:submit(Ctx, py_reply, Ref, Payload) of
+        ok ->
+            receive
+                {py_reply, Ref, Result} -> Result
+            after Timeout ->
+                timed_out(Ctx, Ref)
+            end;
+        {error, closed} = Closed ->
+            Closed
+    end.
+
+%% @doc Run a request and forget its result.
+-spec cast(py_nif:ctx(), payload()) -> ok | {error, closed}.
+cast(Ctx, Payload) ->
+    py_nif:submit(Ctx, none, make_ref(), Payload).
+
+%% @doc Run a request; its result comes as `{Tag, Ref, Result}'.
+-spec async(py_nif:ctx(), atom(), payload()) -> {ok, reference()} | {error, closed}.
+async(Ctx, Tag, Payload) ->
+    Ref = make_ref(),
+    case py_nif:submit(Ctx, Tag, Ref, Payload) of
+        ok -> {ok, Ref};
+        Error -> Error
+    end.
+
+%% @doc Cancel a request made with async/3: `cancelled' (no reply will come)
+%% or `not_found' (the reply is in, or on its way to, the mailbox).
+-spec cancel(py_nif:ctx(), reference()) -> cancelled | not_found.
+cancel(Ctx, Ref) ->
+    py_nif:interrupt(Ctx, Ref).
+
+%% gen_server.
+
+%% @private
+-spec init(map()) -> {ok, py_nif:ctx()} | {stop, term()}.
+init(Opts0) ->
+    process_flag(trap_exit, true),
+    {Default, Opts} = case maps:take(default, Opts0) of
+                          error -> {false, Opts0};
+                          {D, Rest} -> {D, Rest}
+                      end,
+    #{spin_us := Spin} = py_opts:context(Opts),
+    case py_nif:context_new(self(), Spin) of
+        {ok, Ctx} ->
+            ok = py_router:register(self(), Ctx, Default),
+            {ok, Ctx};
+        {error, Reason} ->
+            {stop, {context_start_failed, Reason}}
+    end.
+
+%% @private
+-spec handle_call(term(), gen_server:from(), py_nif:ctx()) -> {reply, term(), py_nif:ctx()}.
+handle_call(resource, _From, Ctx) ->
+    {reply, {ok, Ctx}, Ctx};
+handle_call(_Request, _From, Ctx) ->
+    {reply, {error, unknown_call}, Ctx}.
+
+%% @private
+-spec handle_cast(term(), py_nif:ctx()) -> {noreply, py_nif:ctx()}.
+handle_cast(_Msg, Ctx) ->
+    {noreply, Ctx}.
+
+%% @private
+-spec terminate(term(), py_nif:ctx()) -> ok.
+terminate(_Reason, Ctx) ->
+    ok = py_router:unregister(self()),
+    py_nif:context_stop(Ctx).
+
+%% Internal.
+
+timed_out(Ctx, Ref) ->
+    case py_nif:interrupt(Ctx, Ref) of
+        cancelled ->
+            {error, timeout};
+        not_found ->
+            %% The reply was sent before the interrupt: it is ours to take.
+            receive {py_reply, Ref, Result} -> Result end
+    end.
+
+%% Remember where the caller's last Python error happened, for
+%% py:last_traceback/0, and log its traceback at debug level.
+note(Ctx, {error, {Name, _}} = Error) when is_atom(Name) ->
+    put('$py_last_error_context', Ctx),
+    ?LOG_DEBUG("Python error ~p:~n~ts", [Name, traceback(Ctx)]),
+    Error;
+note(_Ctx, Result) ->
+    Result.
+
+traceback(Ctx) ->
+    case raw_request(Ctx, last_traceback, 5000) of
+        {ok, Text} when is_binary(Text) -> Text;
+        _ -> <<"(no traceback)">>
+    end.

@@ -1,0 +1,71 @@
+%% Copyright 2026 the erlang_python developers. Apache-2.0.
+%% @private
+%% @doc The NIF boundary: `-on_load' and one stub per C function, nothing
+%% else. Only py_runtime, py_context and py_router call it.
+-module(py_nif).
+
+-export([runtime_start/4, runtime_stop/0, runtime_status/0,
+         context_new/2, context_stop/1, submit/4, interrupt/2, context_load/1,
+         ref_context/1, is_ref/1]).
+-export_type([ctx/0]).
+
+-nifs([runtime_start/4, runtime_stop/0, runtime_status/0,
+       context_new/2, context_stop/1, submit/4, interrupt/2, context_load/1,
+       ref_context/1, is_ref/1]).
+-on_load(init/0).
+
+-opaque ctx() :: reference().
+
+-spec init() -> ok | {error, term()}.
+init() ->
+    Priv = case code:priv_dir(erlang_python) of
+               {error, bad_name} ->
+                   filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
+               Dir -> Dir
+           end,
+    erlang:load_nif(filename:join(Priv, "py_nif"), 0).
+
+-define(NOT_LOADED, erlang:nif_error({not_loaded, ?MODULE, ?LINE})).
+
+%% @doc Start CPython (dirty IO): executable, sys.path additions, limits.
+-spec runtime_start(binary(), [binary()], pos_integer(), non_neg_integer()) ->
+          ok | {error, term()}.
+runtime_start(_Executable, _Paths, _MaxDepth, _AtomCap) -> ?NOT_LOADED.
+
+%% @doc Finalize CPython (dirty IO). Contexts must be stopped first.
+-spec runtime_stop() -> ok | {error, not_running}.
+runtime_stop() -> ?NOT_LOADED.
+
+%% @doc Whether the runtime runs.
+-spec runtime_status() -> running | stopped.
+runtime_status() -> ?NOT_LOADED.
+
+%% @doc A new context owned (and monitored) by Owner (dirty IO).
+-spec context_new(pid(), non_neg_integer()) -> {ok, ctx()} | {error, term()}.
+context_new(_Owner, _SpinUs) -> ?NOT_LOADED.
+
+%% @doc Stop a context: queued requests get `{error, closed}' (dirty IO).
+-spec context_stop(ctx()) -> ok.
+context_stop(_Ctx) -> ?NOT_LOADED.
+
+%% @doc Enqueue a request; the reply `{Tag, Ref, Result}' is sent to the
+%% caller (no reply when Tag is `none').
+-spec submit(ctx(), atom(), reference(), term()) -> ok | {error, closed}.
+submit(_Ctx, _Tag, _Ref, _Payload) -> ?NOT_LOADED.
+
+%% @doc Cancel a request: `cancelled' means no reply will come, `not_found'
+%% that the reply has been (or is being) sent.
+-spec interrupt(ctx(), reference()) -> cancelled | not_found.
+interrupt(_Ctx, _Ref) -> ?NOT_LOADED.
+
+%% @doc Requests queued or running on a context.
+-spec context_load(ctx()) -> non_neg_integer() | closed.
+context_load(_Ctx) -> ?NOT_LOADED.
+
+%% @doc The context that owns a Python object reference.
+-spec ref_context(reference()) -> {ok, ctx()} | {error, closed}.
+ref_context(_Ref) -> ?NOT_LOADED.
+
+%% @doc Whether a term is a Python object reference.
+-spec is_ref(term()) -> boolean().
+is_ref(_Term) -> ?NOT_LOADED.

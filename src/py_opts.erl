@@ -1,0 +1,76 @@
+%% Copyright 2026 the erlang_python developers. Apache-2.0.
+%% @doc Options: the application environment and per-context option maps,
+%% validated with typed defaults. Policy lives here, not in C.
+-module(py_opts).
+
+-export([runtime/0, num_contexts/0, context/1]).
+-export_type([context_opts/0]).
+
+-type context_opts() :: #{spin_us => non_neg_integer()}.
+
+%% @doc The runtime's start options, from the application environment.
+-spec runtime() -> #{python := binary(), python_path := [binary()],
+                     max_depth := pos_integer(), atom_cap := non_neg_integer()}.
+runtime() ->
+    Priv = priv_dir(),
+    Exe = case env(python, default) of
+              default -> default_python(Priv);
+              Path -> to_bin(python, Path)
+          end,
+    Extra = [to_bin(python_path, P) || P <- check_list(python_path, env(python_path, []))],
+    #{python => Exe,
+      python_path => [to_bin(priv, filename:join(Priv, "python")) | Extra],
+      max_depth => check_pos(max_depth, env(max_depth, 1000)),
+      atom_cap => check_non_neg(atom_cap, env(atom_cap, 10000))}.
+
+%% @doc How many contexts the application starts.
+-spec num_contexts() -> pos_integer().
+num_contexts() ->
+    case env(num_contexts, default) of
+        default -> erlang:system_info(schedulers);
+        N -> check_pos(num_contexts, N)
+    end.
+
+%% @doc A context's options with defaults filled in; bad options raise
+%% `error({badarg, {Key, Value}})'.
+-spec context(map()) -> #{spin_us := non_neg_integer()}.
+context(Opts) when is_map(Opts) ->
+    maps:fold(fun(spin_us, V, Acc) -> Acc#{spin_us => check_non_neg(spin_us, V)};
+                 (K, V, _) -> erlang:error({badarg, {K, V}})
+              end, #{spin_us => env(spin_us, 50)}, Opts);
+context(Opts) ->
+    erlang:error({badarg, {opts, Opts}}).
+
+%% Internal.
+
+env(Key, Default) ->
+    application:get_env(erlang_python, Key, Default).
+
+priv_dir() ->
+    case code:priv_dir(erlang_python) of
+        {error, bad_name} -> erlang:error({badarg, no_priv_dir});
+        Dir -> Dir
+    end.
+
+default_python(Priv) ->
+    case file:read_file(filename:join(Priv, "python_executable")) of
+        {ok, Bin} -> string:trim(Bin);
+        {error, _} -> <<"python3">>
+    end.
+
+to_bin(_, B) when is_binary(B) -> B;
+to_bin(K, L) when is_list(L) ->
+    case unicode:characters_to_binary(L) of
+        B when is_binary(B) -> B;
+        _ -> erlang:error({badarg, {K, L}})
+    end;
+to_bin(K, V) -> erlang:error({badarg, {K, V}}).
+
+check_list(_, L) when is_list(L) -> L;
+check_list(K, V) -> erlang:error({badarg, {K, V}}).
+
+check_pos(_, N) when is_integer(N), N > 0 -> N;
+check_pos(K, V) -> erlang:error({badarg, {K, V}}).
+
+check_non_neg(_, N) when is_integer(N), N >= 0 -> N;
+check_non_neg(K, V) -> erlang:error({badarg, {K, V}}).

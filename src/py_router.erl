@@ -1,0 +1,124 @@
+%% Copyright 2026 the erlang_python developers. Apache-2.0.
+%% @doc Which context serves a caller.
+%%
+%% A process keeps its context for life (its Python namespace lives there):
+%% the choice is cached in its process dictionary. Its first call goes to the
+%% least busy default context, not to a hash of its pid, so that one call
+%% sleeping or waiting on I/O does not delay callers that have no state on
+%% its context. The table `py_contexts' (owned by this server) maps context
+%% pids to their NIF resources.
+-module(py_router).
+-behaviour(gen_server).
+
+-export([start_link/0, register/3, unregister/1, lookup/1, route/0, forget/0,
+         defaults/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
+
+-define(TAB, py_contexts).
+-define(PDICT, '$py_context').
+
+%% API.
+
+%% @doc Start the router (and its table).
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%% @doc Record a running context; `Default' is its slot among the default
+%% contexts, or `false' for one made with py_context:new/1.
+-spec register(pid(), py_nif:ctx(), pos_integer() | false) -> ok.
+register(Pid, Ctx, Default) ->
+    gen_server:call(?MODULE, {register, Pid, Ctx, Default}).
+
+%% @doc Forget a context that is stopping.
+-spec unregister(pid()) -> ok.
+unregister(Pid) ->
+    gen_server:call(?MODULE, {unregister, Pid}).
+
+%% @doc The resource of a context pid.
+-spec lookup(pid()) -> {ok, py_nif:ctx()} | error.
+lookup(Pid) ->
+    case ets:lookup(?TAB, Pid) of
+        [{_, Ctx, _}] -> {ok, Ctx};
+        [] -> error
+    end.
+
+%% @doc The calling process's context (chosen on first use, then kept);
+%% `none' when no context runs.
+-spec route() -> {pid(), py_nif:ctx()} | none.
+route() ->
+    case get(?PDICT) of
+        undefined ->
+            case defaults() of
+                [] -> none;
+                Contexts ->
+                    Chosen = least_busy(Contexts),
+                    put(?PDICT, Chosen),
+                    Chosen
+            end;
+        Chosen ->
+            Chosen
+    end.
+
+%% @doc Drop the calling process's cached context (it has stopped).
+-spec forget() -> ok.
+forget() ->
+    _ = erase(?PDICT),
+    ok.
+
+%% @doc The default contexts, in slot order.
+-spec defaults() -> [{pid(), py_nif:ctx()}].
+defaults() ->
+    Slots = ets:select(?TAB, [{{'_', '_', '$1'}, [{'=/=', '$1', false}], ['$_']}]),
+    [{Pid, Ctx} || {Pid, Ctx, _} <- lists:keysort(3, Slots)].
+
+%% gen_server.
+
+%% @private
+-spec init([]) -> {ok, #{}}.
+init([]) ->
+    _ = ets:new(?TAB, [named_table, protected, set, {read_concurrency, true}]),
+    {ok, #{}}.
+
+%% @private
+-spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
+handle_call({register, Pid, Ctx, Default}, _From, Mons) ->
+    true = ets:insert(?TAB, {Pid, Ctx, Default}),
+    {reply, ok, Mons#{Pid => erlang:monitor(process, Pid)}};
+handle_call({unregister, Pid}, _From, Mons) ->
+    true = ets:delete(?TAB, Pid),
+    case maps:take(Pid, Mons) of
+        {Mon, Rest} -> erlang:demonitor(Mon, [flush]), {reply, ok, Rest};
+        error -> {reply, ok, Mons}
+    end;
+handle_call(_Request, _From, Mons) ->
+    {reply, {error, unknown_call}, Mons}.
+
+%% @private
+-spec handle_cast(term(), map()) -> {noreply, map()}.
+handle_cast(_Msg, Mons) ->
+    {noreply, Mons}.
+
+%% @private
+-spec handle_info(term(), map()) -> {noreply, map()}.
+handle_info({'DOWN', _, process, Pid, _}, Mons) ->
+    true = ets:delete(?TAB, Pid),
+    {noreply, maps:remove(Pid, Mons)};
+handle_info(_Msg, Mons) ->
+    {noreply, Mons}.
+
+%% Internal.
+
+least_busy(Contexts) ->
+    %% Start the scan at a caller-dependent slot so that ties spread out.
+    N = length(Contexts),
+    {Before, After} = lists:split(erlang:phash2(self(), N), Contexts),
+    Scored = [{load(Ctx), I, C} || {I, C = {_, Ctx}} <- lists:enumerate(After ++ Before)],
+    {_, _, Chosen} = lists:min(Scored),
+    Chosen.
+
+load(Ctx) ->
+    case py_nif:context_load(Ctx) of
+        closed -> infinity;
+        N -> N
+    end.

@@ -1,0 +1,45 @@
+%% Copyright 2026 the erlang_python developers. Apache-2.0.
+%% @doc Owner of the embedded interpreter: starts CPython in init (on the
+%% NIF's own thread, off the schedulers) and finalizes it in terminate.
+-module(py_runtime).
+-behaviour(gen_server).
+
+-export([start_link/0]).
+-export([init/1, handle_call/3, handle_cast/2, terminate/2]).
+
+%% API.
+
+%% @doc Start CPython with the application's environment.
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%% gen_server.
+
+%% @private
+-spec init([]) -> {ok, undefined} | {stop, term()}.
+init([]) ->
+    process_flag(trap_exit, true),
+    #{python := Exe, python_path := Paths, max_depth := Depth, atom_cap := Cap} =
+        py_opts:runtime(),
+    case py_nif:runtime_start(Exe, Paths, Depth, Cap) of
+        ok -> {ok, undefined};
+        {error, Reason} -> {stop, {python_start_failed, Reason}}
+    end.
+
+%% @private
+-spec handle_call(term(), gen_server:from(), undefined) ->
+          {reply, {error, unknown_call}, undefined}.
+handle_call(_Request, _From, State) ->
+    {reply, {error, unknown_call}, State}.
+
+%% @private
+-spec handle_cast(term(), undefined) -> {noreply, undefined}.
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+%% @private
+-spec terminate(term(), undefined) -> ok.
+terminate(_Reason, _State) ->
+    _ = py_nif:runtime_stop(),
+    ok.

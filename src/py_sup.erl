@@ -1,0 +1,27 @@
+%% Copyright 2026 the erlang_python developers. Apache-2.0.
+%% @doc Top supervisor.
+%%
+%% rest_for_one: contexts depend on the router's table and on the running
+%% interpreter, so a restart of either restarts everything started after it.
+%% Shutdown runs in reverse: contexts stop before Python is finalized.
+-module(py_sup).
+-behaviour(supervisor).
+
+-export([start_link/0, init/1]).
+
+%% @doc Start the top supervisor.
+-spec start_link() -> {ok, pid()} | ignore | {error, term()}.
+start_link() ->
+    supervisor:start_link({local, ?MODULE}, ?MODULE, []).
+
+%% @private
+-spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
+init([]) ->
+    Flags = #{strategy => rest_for_one, intensity => 5, period => 10},
+    Children = [
+        #{id => py_router, start => {py_router, start_link, []}},
+        #{id => py_runtime, start => {py_runtime, start_link, []}, shutdown => 30000},
+        #{id => py_context_sup, start => {py_context_sup, start_link, []},
+          type => supervisor, shutdown => infinity}
+    ],
+    {ok, {Flags, Children}}.

@@ -22,7 +22,8 @@
 -export([call/3, call/4, call/5, cast/3, cast/4, spawn_call/3, spawn_call/4,
          await/1, await/2, eval/1, eval/2, eval/3, exec/1, exec/2, parallel/1,
          version/0, memory_stats/0, gc/0, gc/1, context/0, context/1,
-         call_method/3, getattr/2, to_term/1, is_ref/1, last_traceback/0]).
+         call_method/3, getattr/2, to_term/1, is_ref/1, last_traceback/0,
+         register_function/2, register_function/3, unregister_function/1]).
 -export_type([py_result/0, py_module/0, py_func/0, py_args/0, py_kwargs/0,
               call_opts/0]).
 
@@ -233,7 +234,32 @@ last_traceback() ->
             end
     end.
 
+%% @doc Expose an Erlang fun to Python as `Name': Python's
+%% `erlang.call(Name, *Args)', `erlang.Name(*Args)' and
+%% `from erlang import Name' call `Fun(Args)' in the Erlang process whose
+%% request is running (or in a fresh process, from other Python threads).
+-spec register_function(atom() | binary(), fun(([term()]) -> term())) -> ok.
+register_function(Name, Fun) when is_function(Fun, 1) ->
+    py_callback:register_function(fname(Name), Fun);
+register_function(_Name, Fun) ->
+    erlang:error({badarg, {function, Fun}}).
+
+%% @doc Expose `Module:Function(Args)' to Python as `Name'.
+-spec register_function(atom() | binary(), module(), atom()) -> ok.
+register_function(Name, Module, Function) when is_atom(Module), is_atom(Function) ->
+    py_callback:register_function(fname(Name), {Module, Function});
+register_function(_Name, Module, Function) ->
+    erlang:error({badarg, {function, {Module, Function}}}).
+
+%% @doc Remove a function registered for Python.
+-spec unregister_function(atom() | binary()) -> ok.
+unregister_function(Name) ->
+    py_callback:unregister_function(fname(Name)).
+
 %% Internal.
+
+fname(Name) when is_atom(Name); is_binary(Name) -> Name;
+fname(Name) -> erlang:error({badarg, {name, Name}}).
 
 run(Payload, Timeout) ->
     with_route(fun(Ctx) -> py_context:request(Ctx, Payload, Timeout) end).

@@ -122,6 +122,8 @@ PyObject *callback_call(PyObject *name, PyObject *args)
 {
     context_t *ctx = NULL;
     request_t *req = worker_current(&ctx);
+    if (req && __atomic_load_n(&req->cancelled, __ATOMIC_ACQUIRE))
+        req = NULL; /* cleanup code of a cancelled request: nobody waits for it */
     cb_slot_t slot = {.env = enif_alloc_env(), .ctx = req ? ctx : NULL};
     ErlNifEnv *msg_env = enif_alloc_env();
     PyObject *result = NULL;

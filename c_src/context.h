@@ -18,6 +18,7 @@ typedef struct request {
     int noreply;
     int cancelled;         /* guarded by the context lock */
     struct request *outer; /* the request this one runs inside (callbacks) */
+    int credit;            /* stream items it may still send (atomic) */
 } request_t;
 
 typedef struct context context_t;
@@ -56,6 +57,10 @@ int worker_park(context_t *ctx, request_t *req, const int *done);
  * not (-1).  An interrupt never leaves such a message behind unseen. */
 int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg);
 
+/* Worker thread, GIL held: send one stream item of the current request,
+ * waiting (parked) for credit.  0, or -1 with a Python exception set. */
+int worker_stream_item(PyObject *item);
+
 /* Any thread: wake a parked worker to re-check its condition. */
 void worker_wake(context_t *ctx);
 
@@ -64,5 +69,6 @@ NIF(context_stop_nif);
 NIF(context_submit_nif);
 NIF(context_interrupt_nif);
 NIF(context_load_nif);
+NIF(context_stream_credit_nif);
 
 #endif

@@ -104,7 +104,16 @@ static PyObject *mod_self(PyObject *self, PyObject *unused)
     return pid;
 }
 
+/* stream_item(item): send one item of the running stream request */
+static PyObject *mod_stream_item(PyObject *self, PyObject *item)
+{
+    UNUSED(self);
+    return worker_stream_item(item) == 0 ? Py_NewRef(Py_None) : NULL;
+}
+
 static PyMethodDef erlang_methods[] = {
+    {"stream_item", mod_stream_item, METH_O,
+     "stream_item(item): send an item of the running stream, waiting for credit."},
     {"call", (PyCFunction)(void (*)(void))mod_call, METH_FASTCALL,
      "call(name, args) -> (status, payload): run a registered Erlang function."},
     {"send", (PyCFunction)(void (*)(void))mod_send, METH_FASTCALL,

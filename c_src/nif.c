@@ -16,6 +16,7 @@ static ErlNifFunc nif_funcs[] = {
     {"submit", 4, context_submit_nif, 0},
     {"interrupt", 2, context_interrupt_nif, 0},
     {"context_load", 1, context_load_nif, 0},
+    {"stream_credit", 3, context_stream_credit_nif, 0},
     {"ref_context", 1, pyref_context_nif, 0},
     {"is_ref", 1, pyref_is_ref_nif, 0},
     {"callback_reply", 2, callback_reply_nif, 0},

@@ -24,6 +24,7 @@
 #include "context_int.h"
 #include "runtime.h"
 #include "exec.h"
+#include "convert.h"
 #include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -191,6 +192,36 @@ int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF
     return live ? 0 : -1;
 }
 
+int worker_stream_item(PyObject *item)
+{
+    context_t *ctx;
+    request_t *req = worker_current(&ctx);
+    if (!req) {
+        PyErr_SetString(PyExc_RuntimeError, "stream items are sent only inside a request");
+        return -1;
+    }
+    ErlNifEnv *env = enif_alloc_env();
+    ERL_NIF_TERM term;
+    int rc = to_term(env, ctx, item, &term);
+    while (rc == 0 && __atomic_load_n(&req->credit, __ATOMIC_ACQUIRE) <= 0) {
+        if (worker_park(ctx, req, &req->credit) < 0) {
+            PyErr_SetNone(py_types.interrupted);
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        __atomic_sub_fetch(&req->credit, 1, __ATOMIC_ACQ_REL);
+        ERL_NIF_TERM msg = enif_make_tuple3(env, ATOM(py_stream), enif_make_copy(env, req->ref),
+                                            enif_make_tuple2(env, ATOM(data), term));
+        if (worker_send_live(ctx, req, env, msg) < 0) {
+            PyErr_SetNone(py_types.interrupted);
+            rc = -1;
+        }
+    }
+    enif_free_env(env);
+    return rc;
+}
+
 void worker_wake(context_t *ctx)
 {
     enif_mutex_lock(ctx->lock);
@@ -295,6 +326,8 @@ static ERL_NIF_TERM submit(ErlNifEnv *env, const ERL_NIF_TERM argv[], context_t 
     req->payload = enif_make_copy(req->env, argv[3]);
     req->noreply = enif_is_identical(argv[1], ATOM(none));
     req->cancelled = 0;
+    req->credit = 0;
+    req->outer = NULL;
     req->next = NULL;
     enif_self(env, &req->caller);
     enif_mutex_lock(ctx->lock);
@@ -374,3 +407,26 @@ NIF(context_interrupt_nif)
     return result;
 }
 
+
+/* (Ctx, Ref, N) -> ok | not_found: let a stream request send N more items. */
+NIF(context_stream_credit_nif)
+{
+    UNUSED(argc);
+    context_t *ctx;
+    int n;
+    if (!context_get(env, argv[0], &ctx) || !enif_get_int(env, argv[2], &n) || n < 1)
+        return enif_make_badarg(env);
+    enif_mutex_lock(ctx->lock);
+    request_t *r = ctx->current;
+    while (r && !enif_is_identical(r->ref, argv[1]))
+        r = r->outer;
+    for (request_t *q = ctx->head; !r && q; q = q->next)
+        if (enif_is_identical(q->ref, argv[1]))
+            r = q;
+    if (r) {
+        __atomic_add_fetch(&r->credit, n, __ATOMIC_ACQ_REL);
+        enif_cond_broadcast(ctx->cond);
+    }
+    enif_mutex_unlock(ctx->lock);
+    return r ? ATOM(ok) : ATOM(not_found);
+}

@@ -48,7 +48,7 @@ unregister_function(Name) ->
 -spec run(atom() | binary(), list()) -> result().
 run(Name, Args) ->
     Key = key(Name),
-    case ets:lookup(?TAB, Key) of
+    case lookup(Key) of
         [{_, Callback}] ->
             try {ok, invoke(Callback, Args)}
             catch Class:Reason:Stack ->
@@ -96,6 +96,21 @@ handle_info(_Msg, State) ->
     {noreply, State}.
 
 %% Internal.
+
+%% Built-in functions behind the Python API (their dotted names cannot clash
+%% with a Python identifier), then the registry.
+lookup(<<"erlang_python.state_get">>) -> [{get, fun([K]) -> state_get(K) end}];
+lookup(<<"erlang_python.state_set">>) -> [{set, fun([K, V]) -> py_state:store(K, V) end}];
+lookup(<<"erlang_python.state_delete">>) -> [{del, fun([K]) -> py_state:remove(K) end}];
+lookup(<<"erlang_python.state_keys">>) -> [{keys, fun([]) -> py_state:keys() end}];
+lookup(<<"erlang_python.state_incr">>) -> [{incr, fun([K, N]) -> py_state:incr(K, N) end}];
+lookup(Key) -> ets:lookup(?TAB, Key).
+
+state_get(Key) ->
+    case py_state:fetch(Key) of
+        {ok, Value} -> {found, Value};
+        {error, not_found} -> not_found
+    end.
 
 invoke({M, F}, Args) -> M:F(Args);
 invoke(Fun, Args) when is_function(Fun, 1) -> Fun(Args).

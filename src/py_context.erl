@@ -12,7 +12,7 @@
 
 -export([new/1, stop/1, start_link/1, resource/1]).
 -export([request/3, cast/2, async/3, cancel/2, for_ref/1, is_ref/1,
-         callback_reply/2, publish_functions/1]).
+         callback_reply/2, publish_functions/1, stream_credit/3]).
 -export([init/1, handle_call/3, handle_cast/2, terminate/2]).
 -export_type([payload/0]).
 
@@ -70,6 +70,11 @@ is_ref(Term) ->
 -spec callback_reply(non_neg_integer(), py_callback:result()) -> ok | {error, not_found}.
 callback_reply(Id, Result) ->
     py_nif:callback_reply(Id, Result).
+
+%% @doc Let the stream request Ref send N more items.
+-spec stream_credit(py_nif:ctx(), reference(), pos_integer()) -> ok | not_found.
+stream_credit(Ctx, Ref, N) ->
+    py_nif:stream_credit(Ctx, Ref, N).
 
 %% @doc Tell the NIF which function names are registered.
 -spec publish_functions([binary()]) -> ok.

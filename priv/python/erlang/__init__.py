@@ -15,7 +15,20 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from erlang._calls import ErlangError, call, is_registered, registered, self, send
+from erlang._calls import (
+    ErlangError,
+    call,
+    is_registered,
+    registered,
+    self,
+    send,
+    state_decr,
+    state_delete,
+    state_get,
+    state_incr,
+    state_keys,
+    state_set,
+)
 from erlang._types import Atom, CallInterrupted, Pid, Ref, Term
 
 __all__ = [
@@ -29,6 +42,12 @@ __all__ = [
     "is_embedded",
     "self",
     "send",
+    "state_decr",
+    "state_delete",
+    "state_get",
+    "state_incr",
+    "state_keys",
+    "state_set",
 ]
 
 

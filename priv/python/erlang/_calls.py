@@ -11,7 +11,20 @@ from typing import Any
 
 from erlang._types import Pid
 
-__all__ = ["ErlangError", "call", "send", "self", "is_registered", "registered"]
+__all__ = [
+    "ErlangError",
+    "call",
+    "is_registered",
+    "registered",
+    "self",
+    "send",
+    "state_decr",
+    "state_delete",
+    "state_get",
+    "state_incr",
+    "state_keys",
+    "state_set",
+]
 
 
 class ErlangError(Exception):
@@ -82,3 +95,39 @@ def registered() -> list[str]:
         return []
     names: list[str] = _erlang.registered()
     return names
+
+
+def state_get(key: Any, default: Any = None) -> Any:
+    """The value stored under ``key`` in the state shared with Erlang
+    (``py:state_store/2``), or ``default``."""
+    found = call("erlang_python.state_get", key)
+    if found == "not_found":
+        return default
+    return found[1]
+
+
+def state_set(key: Any, value: Any) -> None:
+    """Store ``value`` under ``key`` (``py:state_fetch/1`` reads it)."""
+    call("erlang_python.state_set", key, value)
+
+
+def state_delete(key: Any) -> None:
+    """Remove ``key`` from the shared state."""
+    call("erlang_python.state_delete", key)
+
+
+def state_keys() -> list[Any]:
+    """Every key of the shared state."""
+    keys: list[Any] = call("erlang_python.state_keys")
+    return keys
+
+
+def state_incr(key: Any, amount: int = 1) -> int:
+    """Atomically add ``amount`` to the counter ``key`` and return it."""
+    value: int = call("erlang_python.state_incr", key, amount)
+    return value
+
+
+def state_decr(key: Any, amount: int = 1) -> int:
+    """Atomically subtract ``amount`` from the counter ``key`` and return it."""
+    return state_incr(key, -amount)

@@ -125,7 +125,9 @@ void context_cancel(context_t *ctx, request_t *req)
     if (req->cancelled)
         return;
     req->cancelled = 1;
-    if (req == ctx->current)
+    /* A parked request sees the flag itself and raises CallInterrupted where
+     * it waits; an asynchronous one would land later, in its cleanup code. */
+    if (req == ctx->current && !req->parked)
         runtime_request_interrupt(ctx, req->id);
     enif_cond_broadcast(ctx->cond); /* a parked request wakes up */
 }
@@ -133,8 +135,11 @@ void context_cancel(context_t *ctx, request_t *req)
 void context_raise_interrupt(context_t *ctx, uint64_t req_id)
 {
     enif_mutex_lock(ctx->lock);
-    if (ctx->current && ctx->current->id == req_id && ctx->py_ident)
+    request_t *cur = ctx->current;
+    if (cur && cur->id == req_id && !cur->parked && !cur->interrupted && ctx->py_ident) {
+        cur->interrupted = 1; /* once: its cleanup code must be able to run */
         PyThreadState_SetAsyncExc(ctx->py_ident, py_types.interrupted);
+    }
     enif_mutex_unlock(ctx->lock);
 }
 

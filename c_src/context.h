@@ -19,6 +19,8 @@ typedef struct request {
     int cancelled;         /* guarded by the context lock */
     struct request *outer; /* the request this one runs inside (callbacks) */
     int credit;            /* stream items it may still send (atomic) */
+    int parked;            /* waiting in worker_park (context lock) */
+    int interrupted;       /* CallInterrupted was raised in it (context lock) */
 } request_t;
 
 typedef struct context context_t;

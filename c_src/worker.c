@@ -155,13 +155,17 @@ int worker_park(context_t *ctx, request_t *req, const int *done)
     for (;;) {
         enif_mutex_lock(ctx->lock);
         ctx->sleeping++;
+        req->parked = 1;
         while (!__atomic_load_n(done, __ATOMIC_ACQUIRE) && !req->cancelled && !ctx->head &&
                ctx->state == CTX_RUNNING)
             enif_cond_wait(ctx->cond, ctx->lock);
+        req->parked = 0;
         ctx->sleeping--;
         if (__atomic_load_n(done, __ATOMIC_ACQUIRE) || req->cancelled ||
             ctx->state != CTX_RUNNING) {
             rc = __atomic_load_n(done, __ATOMIC_ACQUIRE) ? 0 : -1;
+            if (rc < 0)
+                req->interrupted = 1; /* the caller raises it now, not later */
             enif_mutex_unlock(ctx->lock);
             break;
         }
@@ -188,6 +192,8 @@ int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF
     int live = !req->cancelled && ctx->state == CTX_RUNNING;
     if (live)
         live = enif_send(NULL, &req->caller, msg_env, msg);
+    else
+        req->interrupted = 1; /* the caller raises CallInterrupted now */
     enif_mutex_unlock(ctx->lock);
     return live ? 0 : -1;
 }
@@ -327,6 +333,8 @@ static ERL_NIF_TERM submit(ErlNifEnv *env, const ERL_NIF_TERM argv[], context_t 
     req->noreply = enif_is_identical(argv[1], ATOM(none));
     req->cancelled = 0;
     req->credit = 0;
+    req->parked = 0;
+    req->interrupted = 0;
     req->outer = NULL;
     req->next = NULL;
     enif_self(env, &req->caller);

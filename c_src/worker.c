@@ -64,10 +64,13 @@ static void run_one(context_t *ctx, request_t *req, int stopping)
     tls_request = outer_tls;
     enif_mutex_lock(ctx->lock);
     int cancelled = req->cancelled;
+    int interrupted = req->interrupted;
     ctx->current = req->outer;
     enif_mutex_unlock(ctx->lock);
-    /* An interrupt that lost the race must not hit the next request. */
-    PyThreadState_SetAsyncExc(ctx->py_ident, NULL);
+    /* An interrupt that lost the race must not hit the next request (the
+     * runtime thread sets `interrupted` whenever it raises one). */
+    if (interrupted)
+        PyThreadState_SetAsyncExc(ctx->py_ident, NULL);
     if (!cancelled && !req->noreply)
         reply(req, result);
     request_free(req);

@@ -14,10 +14,12 @@
 %% 0 when every section ran (missed targets included), 1 when a section
 %% crashed or a call returned a wrong result.
 %%
-%% Adding a section: write `my_section(Cfg) -> [Measurement]' (see measure/4
-%% and the helpers below: calibrate/2, interleave/2, per-round medians) and
-%% add `{my_section, Title, fun my_section/1}' to sections/0. Each section
-%% runs in a fresh process, so its Python namespace and heap are its own.
+%% Adding a section: write `my_section(Cfg) -> [Row]' with the helpers below
+%% (interleave/2 for side-by-side latency rounds, throughput_level/4 for
+%% looping callers, latency_row/3,4, ratio_row/5, row/8 for rows; targets by
+%% row name in spec/1) and add `{my_section, Title, fun my_section/1}' to
+%% sections/0. Each section runs in a fresh process, so its Python namespace
+%% and heap are its own.
 -mode(compile).
 
 %% Section list: {Name, Title, Fun}. Order matters only for readability.
@@ -128,7 +130,14 @@ header(#{quick := Quick, rounds := Rounds}) ->
                erlang:system_info(otp_release), PyShort,
                erlang:system_info(schedulers_online),
                erlang:system_info(logical_processors_available),
-               length(py_router:defaults()), Spin, loadavg(), Rounds]).
+               length(py_router:defaults()), Spin, loadavg(), Rounds]),
+    case string:to_float(loadavg()) of
+        {Load, _} when is_float(Load), Load > 0.8 ->
+            io:format("WARNING: the machine is busy (load ~s): absolute numbers are "
+                      "unreliable; compare ratios from this one run~n", [loadavg()]);
+        _ ->
+            ok
+    end.
 
 %% The 1-minute load average: above ~0.5 on this 2-core machine someone
 %% else is running, and absolute numbers are unreliable (ratios less so).
@@ -178,7 +187,13 @@ breakdown(Cfg) ->
     Payload = {call, <<"math">>, <<"sqrt">>, [2.0], #{}, term},
     Raw = fun() -> {ok, 1.4142135623730951} = py_context:request(Ctx, Payload, infinity) end,
     Call = fun() -> {ok, 1.4142135623730951} = py:call(math, sqrt, [2.0]) end,
-    R = interleave(Cfg, [{a, ErlRt}, {b, Floor}, {c, Raw}, {d, Call}]),
+    %% The same floor on a context of its own that never spins: on a busy
+    %% core the spin of the default contexts can cost more than it saves.
+    {ok, NoSpin} = py_context:new(#{spin_us => 0}),
+    {ok, NoSpinCtx} = py_context:resource(NoSpin),
+    Floor0 = fun() -> ok = py_context:request(NoSpinCtx, nop, infinity) end,
+    R = interleave(Cfg, [{a, ErlRt}, {b, Floor}, {b0, Floor0}, {c, Raw}, {d, Call}]),
+    ok = py_context:stop(NoSpin),
     unlink(Echo),
     exit(Echo, kill),
     Stage = fun(Name, Hi, Lo, Desc) ->
@@ -189,6 +204,8 @@ breakdown(Cfg) ->
     [latency_row(a, R, breakdown_erlang_roundtrip,
                  "(a) Erlang send + receive reply, another process"),
      latency_row(b, R, breakdown_nop_floor, "(b) py_context:request(Ctx, nop): the floor"),
+     latency_row(b0, R, breakdown_nop_floor_spin0,
+                 "(b0) the floor on a new context with spin_us 0 (never spins)"),
      latency_row(c, R, breakdown_request_math_sqrt,
                  "(c) py_context:request(Ctx, {call, math, sqrt}): no py.erl/router"),
      latency_row(d, R, breakdown_py_call_math_sqrt, "(d) py:call(math, sqrt, [2.0])"),
@@ -199,12 +216,19 @@ breakdown(Cfg) ->
      Stage(breakdown_stage_api, d, c, "(d)-(c) py.erl argument checks + router lookup")].
 
 %% Calls/s of N processes each calling math.sqrt in a loop for a fixed time.
+%% The last row is a diagnostic: 4 callers pinned to one context (no GIL
+%% hand-over between context threads), to compare with the routed 4.
 throughput(Cfg) ->
-    [throughput_level(Cfg, N) || N <- [1, 4, 16, 64]].
+    Routed = {fun() -> py:call(math, sqrt, [2.0]) end, fun py:context/0},
+    Pinned = py:context(1),
+    OneCtx = {fun() -> py:call(Pinned, math, sqrt, [2.0]) end, fun() -> Pinned end},
+    [throughput_level(Cfg, N, Routed, "") || N <- [1, 4, 16, 64]] ++
+        [throughput_level(Cfg, 4, OneCtx, "_one_context")].
 
-throughput_level(#{tp_rounds := Rounds, tp_round_ms := RoundMs}, N) ->
+throughput_level(#{tp_rounds := Rounds, tp_round_ms := RoundMs}, N, {Call, CtxOf}, Suffix) ->
     Self = self(),
-    Workers = [spawn_monitor(fun() -> tp_worker(Self) end) || _ <- lists:seq(1, N)],
+    Workers = [spawn_monitor(fun() -> tp_worker(Self, Call, CtxOf) end)
+               || _ <- lists:seq(1, N)],
     Pids = [P || {P, _} <- Workers],
     Ctxs = [receive
                 {ready, P, Ctx} -> Ctx;
@@ -217,31 +241,32 @@ throughput_level(#{tp_rounds := Rounds, tp_round_ms := RoundMs}, N) ->
     _ = [P ! stop || P <- Pids],
     _ = [receive {'DOWN', M, process, P, normal} -> ok end || {P, M} <- Workers],
     Rates = [Calls / (Us / 1.0e6) || {Calls, Us} <- Samples],
-    Name = list_to_atom("throughput_math_sqrt_" ++ integer_to_list(N)),
+    Name = list_to_atom("throughput_math_sqrt_" ++ integer_to_list(N) ++ Suffix),
     row(Name, calls_per_s, median(Rates), lists:sum([C || {C, _} <- Samples]), Rounds,
         io_lib:format("~b callers, callers per context ~w", [N, Spread]),
         lists:min(Rates), lists:max(Rates)).
 
-tp_worker(Parent) ->
-    {ok, _} = py:call(math, sqrt, [2.0]),
-    Parent ! {ready, self(), py:context()},
-    tp_wait(Parent).
+%% A caller: one call to be routed (and report its context), then rounds.
+tp_worker(Parent, Call, CtxOf) ->
+    {ok, _} = Call(),
+    Parent ! {ready, self(), CtxOf()},
+    tp_wait(Parent, Call).
 
-tp_wait(Parent) ->
+tp_wait(Parent, Call) ->
     receive
         {go, Ref, Deadline} ->
-            Calls = tp_loop(Deadline, 0),
+            Calls = tp_loop(Call, Deadline, 0),
             Parent ! {done, Ref, Calls, erlang:monotonic_time()},
-            tp_wait(Parent);
+            tp_wait(Parent, Call);
         stop ->
             ok
     end.
 
-tp_loop(Deadline, Calls) ->
+tp_loop(Call, Deadline, Calls) ->
     case erlang:monotonic_time() < Deadline of
         true ->
-            {ok, _} = py:call(math, sqrt, [2.0]),
-            tp_loop(Deadline, Calls + 1);
+            {ok, _} = Call(),
+            tp_loop(Call, Deadline, Calls + 1);
         false ->
             Calls
     end.
@@ -385,13 +410,13 @@ ms_since(T0) -> to_us(erlang:monotonic_time() - T0) / 1000.
 
 table(Title, Ms) ->
     io:format("~n== ~s ==~n", [Title]),
-    io:format("~-30s ~12s ~-16s ~10s ~10s ~5s  ~s~n",
+    io:format("~-34s ~10s ~-16s ~10s ~9s ~4s  ~s~n",
               ["name", "value", "unit", "target", "best peer", "pass", "what"]),
     _ = [table_row(M) || M <- Ms],
     ok.
 
 table_row(#{name := Name, error := Reason}) ->
-    io:format("~-30s ERROR ~P~n", [Name, Reason, 30]);
+    io:format("~-34s ERROR ~0P~n", [Name, Reason, 30]);
 table_row(M = #{name := Name, unit := Unit, value := V, desc := Desc}) ->
     Target = case maps:get(target, M, none) of
                  none -> "-";
@@ -402,7 +427,7 @@ table_row(M = #{name := Name, unit := Unit, value := V, desc := Desc}) ->
                false -> "FAIL";
                undefined -> "-"
            end,
-    io:format("~-30s ~12s ~-16s ~10s ~10s ~5s  ~s~n",
+    io:format("~-34s ~10s ~-16s ~10s ~9s ~4s  ~s~n",
               [Name, num(V), atom_to_list(Unit), Target, num(maps:get(peer, M, none)),
                Pass, Desc]).
 

@@ -15,8 +15,8 @@
 %% crashed or a call returned a wrong result.
 %%
 %% Adding a section: write `my_section(Cfg) -> [Row]' with the helpers below
-%% (interleave/2 for side-by-side latency rounds, throughput_level/4 for
-%% looping callers, latency_row/3,4, ratio_row/5, row/8 for rows; targets by
+%% (interleave/2 for side-by-side latency rounds, tp_group/3 and tp_round/2
+%% for looping callers, latency_row/3,4, ratio_row/5, row/8 for rows; targets by
 %% row name in spec/1) and add `{my_section, Title, fun my_section/1}' to
 %% sections/0. Each section runs in a fresh process, so its Python namespace
 %% and heap are its own.
@@ -43,10 +43,10 @@ spec(_) -> none.
 %% Knobs of a full and a quick run.
 config(false) ->
     #{quick => false, rounds => 21, round_ms => 40, calibrate_ms => 150,
-      tp_rounds => 7, tp_round_ms => 250, rt_per_round => 3};
+      tp_rounds => 11, tp_round_ms => 100, rt_per_round => 3};
 config(true) ->
     #{quick => true, rounds => 5, round_ms => 20, calibrate_ms => 40,
-      tp_rounds => 3, tp_round_ms => 100, rt_per_round => 2}.
+      tp_rounds => 3, tp_round_ms => 50, rt_per_round => 2}.
 
 %% Entry point.
 
@@ -216,16 +216,32 @@ breakdown(Cfg) ->
      Stage(breakdown_stage_api, d, c, "(d)-(c) py.erl argument checks + router lookup")].
 
 %% Calls/s of N processes each calling math.sqrt in a loop for a fixed time.
-%% The last row is a diagnostic: 4 callers pinned to one context (no GIL
-%% hand-over between context threads), to compare with the routed 4.
-throughput(Cfg) ->
+%% All groups of callers are started first, then measured side by side, a
+%% round of each group in turn. The last group is a diagnostic: 4 callers
+%% pinned to one context (no GIL hand-over between context threads), to
+%% compare with the routed 4.
+throughput(#{tp_rounds := Rounds, tp_round_ms := RoundMs}) ->
     Routed = {fun() -> py:call(math, sqrt, [2.0]) end, fun py:context/0},
     Pinned = py:context(1),
     OneCtx = {fun() -> py:call(Pinned, math, sqrt, [2.0]) end, fun() -> Pinned end},
-    [throughput_level(Cfg, N, Routed, "") || N <- [1, 4, 16, 64]] ++
-        [throughput_level(Cfg, 4, OneCtx, "_one_context")].
+    Groups = [tp_group(N, Routed, "") || N <- [1, 4, 16, 64]] ++
+        [tp_group(4, OneCtx, "_one_context")],
+    _ = [tp_round(Pids, RoundMs) || {_, _, Pids, _, _} <- Groups],
+    Samples = [[{Name, tp_round(Pids, RoundMs)} || {Name, _, Pids, _, _} <- rotate(Groups, I)]
+               || I <- lists:seq(1, Rounds)],
+    _ = [tp_stop(Workers) || {_, _, _, Workers, _} <- Groups],
+    ByName = maps:groups_from_list(fun({K, _}) -> K end, fun({_, V}) -> V end,
+                                   lists:append(Samples)),
+    [begin
+         S = maps:get(Name, ByName),
+         Rates = [Calls / (Us / 1.0e6) || {Calls, Us} <- S],
+         row(Name, calls_per_s, median(Rates), lists:sum([C || {C, _} <- S]), Rounds,
+             io_lib:format("~b callers, callers per context ~w", [N, Spread]),
+             lists:min(Rates), lists:max(Rates))
+     end || {Name, N, _, _, Spread} <- Groups].
 
-throughput_level(#{tp_rounds := Rounds, tp_round_ms := RoundMs}, N, {Call, CtxOf}, Suffix) ->
+%% N callers, each routed by one call: {Name, N, Pids, Workers, Spread}.
+tp_group(N, {Call, CtxOf}, Suffix) ->
     Self = self(),
     Workers = [spawn_monitor(fun() -> tp_worker(Self, Call, CtxOf) end)
                || _ <- lists:seq(1, N)],
@@ -235,16 +251,13 @@ throughput_level(#{tp_rounds := Rounds, tp_round_ms := RoundMs}, N, {Call, CtxOf
                 {'DOWN', _, process, _, Why} -> error({caller_died, Why})
             end || P <- Pids],
     Spread = lists:sort([length([C || C <- Ctxs, C =:= U]) || U <- lists:usort(Ctxs)]),
-    Run = fun() -> tp_round(Pids, RoundMs) end,
-    _ = Run(),
-    Samples = [Run() || _ <- lists:seq(1, Rounds)],
-    _ = [P ! stop || P <- Pids],
-    _ = [receive {'DOWN', M, process, P, normal} -> ok end || {P, M} <- Workers],
-    Rates = [Calls / (Us / 1.0e6) || {Calls, Us} <- Samples],
     Name = list_to_atom("throughput_math_sqrt_" ++ integer_to_list(N) ++ Suffix),
-    row(Name, calls_per_s, median(Rates), lists:sum([C || {C, _} <- Samples]), Rounds,
-        io_lib:format("~b callers, callers per context ~w", [N, Spread]),
-        lists:min(Rates), lists:max(Rates)).
+    {Name, N, Pids, Workers, Spread}.
+
+tp_stop(Workers) ->
+    _ = [P ! stop || {P, _} <- Workers],
+    _ = [receive {'DOWN', M, process, P, normal} -> ok end || {P, M} <- Workers],
+    ok.
 
 %% A caller: one call to be routed (and report its context), then rounds.
 tp_worker(Parent, Call, CtxOf) ->

@@ -42,10 +42,10 @@ spec(_) -> none.
 
 %% Knobs of a full and a quick run.
 config(false) ->
-    #{quick => false, rounds => 21, round_ms => 40, calibrate_ms => 150,
+    #{quick => false, rounds => 21, round_ms => 40, warm_ms => 150,
       tp_rounds => 11, tp_round_ms => 100, rt_per_round => 3};
 config(true) ->
-    #{quick => true, rounds => 5, round_ms => 20, calibrate_ms => 40,
+    #{quick => true, rounds => 5, round_ms => 20, warm_ms => 40,
       tp_rounds => 3, tp_round_ms => 50, rt_per_round => 2}.
 
 %% Entry point.
@@ -331,40 +331,43 @@ ascii_block() ->
 
 %% Measurement helpers.
 
-%% Run each {Key, Fun} once to warm up and to calibrate a round of
-%% round_ms (or fixed_n calls), then Rounds rounds of all of them side by
-%% side, rotating their order each round. Returns #{Key => [µs per call]}.
+%% Warm each {Key, Fun} up, then run Rounds rounds of all of them side by
+%% side, rotating their order each round. A round lasts round_ms (calls in
+%% batches of 16, the clock read between batches) or, with fixed_n, exactly
+%% that many calls. Returns #{Key => [µs per call, one per round]}; the
+%% calls measured per key are kept in the process dictionary for the rows.
 interleave(Cfg = #{rounds := Rounds}, Variants) ->
-    Sized = [{Key, Fun, calibrate(Cfg, Fun)} || {Key, Fun} <- Variants],
-    put(bench_n, maps:from_list([{Key, N} || {Key, _, N} <- Sized])),
-    Samples = [[{Key, timed(Fun, N)} || {Key, Fun, N} <- rotate(Sized, I)]
+    _ = [warm_up(Cfg, Fun) || {_, Fun} <- Variants],
+    Samples = [[{Key, one_round(Cfg, Fun)} || {Key, Fun} <- rotate(Variants, I)]
                || I <- lists:seq(1, Rounds)],
-    maps:groups_from_list(fun({K, _}) -> K end, fun({_, V}) -> V end, lists:append(Samples)).
+    ByKey = maps:groups_from_list(fun({K, _}) -> K end, fun({_, V}) -> V end,
+                                  lists:append(Samples)),
+    put(bench_n, maps:map(fun(_, S) -> lists:sum([N || {_, N} <- S]) end, ByKey)),
+    maps:map(fun(_, S) -> [Us || {Us, _} <- S] end, ByKey).
 
-%% Calls per round: warm up for calibrate_ms and size a round to round_ms.
-calibrate(#{fixed_n := N}, Fun) ->
-    _ = timed(Fun, N),
-    N;
-calibrate(#{calibrate_ms := WarmMs, round_ms := RoundMs}, Fun) ->
-    T0 = erlang:monotonic_time(),
-    Until = T0 + erlang:convert_time_unit(WarmMs, millisecond, native),
-    Calls = warm(Fun, Until, 0),
-    PerCallUs = to_us(erlang:monotonic_time() - T0) / Calls,
-    max(10, min(2000000, round(RoundMs * 1000 / PerCallUs))).
+warm_up(#{fixed_n := N}, Fun) ->
+    one_round(#{fixed_n => N}, Fun);
+warm_up(#{warm_ms := Ms}, Fun) ->
+    one_round(#{round_ms => Ms}, Fun).
 
-warm(Fun, Until, N) ->
-    Fun(),
-    case erlang:monotonic_time() < Until of
-        true -> warm(Fun, Until, N + 1);
-        false -> N + 1
-    end.
-
-%% µs per call over N calls.
-timed(Fun, N) ->
+%% {µs per call, calls} of one round.
+one_round(#{fixed_n := N}, Fun) ->
     erlang:garbage_collect(),
     T0 = erlang:monotonic_time(),
     ok = repeat(Fun, N),
-    to_us(erlang:monotonic_time() - T0) / N.
+    {to_us(erlang:monotonic_time() - T0) / N, N};
+one_round(#{round_ms := Ms}, Fun) ->
+    erlang:garbage_collect(),
+    T0 = erlang:monotonic_time(),
+    Calls = batches(Fun, T0 + erlang:convert_time_unit(Ms, millisecond, native), 0),
+    {to_us(erlang:monotonic_time() - T0) / Calls, Calls}.
+
+batches(Fun, Until, Calls) ->
+    ok = repeat(Fun, 16),
+    case erlang:monotonic_time() < Until of
+        true -> batches(Fun, Until, Calls + 16);
+        false -> Calls + 16
+    end.
 
 repeat(_, 0) -> ok;
 repeat(Fun, N) -> Fun(), repeat(Fun, N - 1).
@@ -379,12 +382,12 @@ latency_row(Key, R, Desc) ->
 latency_row(Key, R, Name, Desc) ->
     Us = maps:get(Key, R),
     N = maps:get(Key, get(bench_n)),
-    row(Name, us_per_call, median(Us), N * length(Us), length(Us), Desc,
+    row(Name, us_per_call, median(Us), N, length(Us), Desc,
         lists:min(Us), lists:max(Us)).
 
 ratio_row(Name, Num, Den, R, Desc) ->
     Ratios = lists:zipwith(fun(A, B) -> A / B end, maps:get(Num, R), maps:get(Den, R)),
-    N = maps:get(Num, get(bench_n)) * length(Ratios),
+    N = maps:get(Num, get(bench_n)),
     row(Name, ratio, median(Ratios), N, length(Ratios), Desc,
         lists:min(Ratios), lists:max(Ratios)).
 

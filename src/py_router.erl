@@ -109,13 +109,25 @@ handle_info(_Msg, Mons) ->
 
 %% Internal.
 
+%% The context with the least work queued or running; among equals, the one
+%% that has been given the fewest callers so far, so that callers arriving
+%% together spread evenly instead of all seeing the same idle context.
 least_busy(Contexts) ->
-    %% Start the scan at a caller-dependent slot so that ties spread out.
-    N = length(Contexts),
-    {Before, After} = lists:split(erlang:phash2(self(), N), Contexts),
-    Scored = [{load(Ctx), I, C} || {I, C = {_, Ctx}} <- lists:enumerate(After ++ Before)],
-    {_, _, Chosen} = lists:min(Scored),
+    Counts = assignments(length(Contexts)),
+    Scored = [{load(Ctx), atomics:get(Counts, I), I, C}
+              || {I, C = {_, Ctx}} <- lists:enumerate(Contexts)],
+    {_, _, Slot, Chosen} = lists:min(Scored),
+    ok = atomics:add(Counts, Slot, 1),
     Chosen.
+
+assignments(N) ->
+    case persistent_term:get({?MODULE, assignments}, undefined) of
+        {N, Counts} -> Counts;
+        _ ->
+            Counts = atomics:new(N, []),
+            persistent_term:put({?MODULE, assignments}, {N, Counts}),
+            Counts
+    end.
 
 load(Ctx) ->
     case py_nif:context_load(Ctx) of

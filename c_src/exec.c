@@ -17,6 +17,8 @@ typedef struct {
     context_t *ctx;
     request_t *req;
     ErlNifEnv *env;
+    int defer_maps; /* the reply goes to py_context, which finishes big maps */
+    int deferred;   /* the result holds bigmap placeholders */
 } job_t;
 
 static ERL_NIF_TERM fail(job_t *j)
@@ -69,7 +71,8 @@ static ERL_NIF_TERM ok_result(job_t *j, PyObject *result, ERL_NIF_TERM mode)
     if (mode == ATOM(ref))
         value = pyref_make(j->env, j->ctx, result);
     else
-        rc = to_term(j->env, j->ctx, result, &value);
+        rc = j->defer_maps ? to_term_reply(j->env, j->ctx, result, &value, &j->deferred)
+                           : to_term(j->env, j->ctx, result, &value);
     Py_DECREF(result);
     return rc < 0 ? fail(j) : make_ok(j->env, value);
 }
@@ -243,7 +246,8 @@ static ERL_NIF_TERM run_on_ref(job_t *j, const ERL_NIF_TERM *e, int arity)
         return fail(j);
     if (e[0] == ATOM(to_term)) {
         ERL_NIF_TERM v;
-        int rc = to_term(j->env, j->ctx, obj, &v);
+        int rc = j->defer_maps ? to_term_reply(j->env, j->ctx, obj, &v, &j->deferred)
+                               : to_term(j->env, j->ctx, obj, &v);
         Py_DECREF(obj);
         return rc < 0 ? fail(j) : make_ok(j->env, v);
     }
@@ -271,25 +275,38 @@ static ERL_NIF_TERM run_last_traceback(job_t *j)
     return ok_result(j, text, ATOM(term));
 }
 
+static ERL_NIF_TERM dispatch(job_t *j);
+
 ERL_NIF_TERM exec_run(context_t *ctx, request_t *req)
 {
-    job_t j = {.ctx = ctx, .req = req, .env = req->env};
+    /* Only replies that py_context receives itself may carry placeholders;
+     * {py_response, Ref, Result} (py:spawn_call) is read by user code. */
+    job_t j = {.ctx = ctx, .req = req, .env = req->env,
+               .defer_maps = req->tag == ATOM(py_reply) || req->tag == ATOM(py_parallel)};
+    ERL_NIF_TERM result = dispatch(&j);
+    /* Large dicts are finished by the caller (bigmap.h). */
+    return j.deferred ? enif_make_tuple2(req->env, ATOM(py_fixup), result) : result;
+}
+
+static ERL_NIF_TERM dispatch(job_t *j)
+{
+    request_t *req = j->req;
     int arity = 0;
     const ERL_NIF_TERM *e = NULL;
     ERL_NIF_TERM kind = req->payload;
     if (enif_get_tuple(req->env, req->payload, &arity, &e) && arity > 0)
         kind = e[0];
     if (kind == ATOM(call) && arity == 6)
-        return run_call(&j, e);
+        return run_call(j, e);
     if (kind == ATOM(eval) && arity == 4)
-        return run_eval(&j, e);
+        return run_eval(j, e);
     if (kind == ATOM(exec) && arity == 2)
-        return run_exec(&j, e);
+        return run_exec(j, e);
     if ((kind == ATOM(getattr) && arity == 4) || (kind == ATOM(call_method) && arity == 6) ||
         (kind == ATOM(to_term) && arity == 2))
-        return run_on_ref(&j, e, arity);
+        return run_on_ref(j, e, arity);
     if (kind == ATOM(last_traceback))
-        return run_last_traceback(&j);
+        return run_last_traceback(j);
     if (kind == ATOM(nop))
         return ATOM(ok);
     return make_error(req->env, enif_make_tuple2(req->env, ATOM(bad_request), req->payload));

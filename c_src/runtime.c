@@ -63,9 +63,24 @@ int runtime_init(ErlNifEnv *env)
     return rt.lock && rt.cond ? 0 : -1;
 }
 
+static void stop_thread(void)
+{
+    enif_mutex_lock(rt.lock);
+    int running = rt.state == RT_RUNNING;
+    if (running) {
+        rt.state = RT_STOPPING;
+        enif_cond_broadcast(rt.cond);
+    }
+    enif_mutex_unlock(rt.lock);
+    if (running)
+        enif_thread_join(rt.tid, NULL);
+}
+
 void runtime_unload(void)
 {
-    /* The application stops the runtime before the module can be purged. */
+    /* The module is purged: an interpreter still running is finalized now
+     * (its contexts are gone with the application). */
+    stop_thread();
     enif_cond_destroy(rt.cond);
     enif_mutex_destroy(rt.lock);
 }
@@ -352,11 +367,25 @@ static int read_opts(ErlNifEnv *env, ERL_NIF_TERM exe, ERL_NIF_TERM paths,
     return rt.executable ? 0 : -1;
 }
 
-/* (Executable, Paths, MaxDepth, AtomCap) -> ok | {error, Reason}; dirty IO. */
+/* (Executable, Paths, MaxDepth, AtomCap) -> ok | {error, Reason}; dirty IO.
+ * When the interpreter already runs (the application was stopped without
+ * finalizing it) it is reused: only the limits are updated. */
 NIF(runtime_start_nif)
 {
     UNUSED(argc);
     enif_mutex_lock(rt.lock);
+    if (rt.state == RT_RUNNING) {
+        int depth;
+        long cap;
+        int ok = enif_get_int(env, argv[2], &depth) && depth > 0 &&
+                 enif_get_long(env, argv[3], &cap) && cap >= 0;
+        if (ok) {
+            runtime_limits.max_depth = depth;
+            runtime_limits.atom_cap = cap;
+        }
+        enif_mutex_unlock(rt.lock);
+        return ok ? ATOM(ok) : enif_make_badarg(env);
+    }
     if (rt.state != RT_DOWN) {
         enif_mutex_unlock(rt.lock);
         return make_error(env, ATOM(already_running));
@@ -398,15 +427,9 @@ NIF(runtime_stop_nif)
 {
     UNUSED(argc);
     UNUSED(argv);
-    enif_mutex_lock(rt.lock);
-    if (rt.state != RT_RUNNING) {
-        enif_mutex_unlock(rt.lock);
+    if (runtime_status_nif(env, 0, argv) != ATOM(running))
         return make_error(env, ATOM(not_running));
-    }
-    rt.state = RT_STOPPING;
-    enif_cond_broadcast(rt.cond);
-    enif_mutex_unlock(rt.lock);
-    enif_thread_join(rt.tid, NULL);
+    stop_thread();
     return ATOM(ok);
 }
 

@@ -13,6 +13,7 @@
 #include "convert.h"
 #include "runtime.h"
 #include "pyref.h"
+#include "bigmap.h"
 
 #define ETF_VERSION 131
 #define ETF_LARGE_BIG 111
@@ -24,6 +25,8 @@ typedef struct {
     ErlNifEnv *env;
     context_t *ctx;
     int depth;
+    int defer_maps;  /* large dicts may become bigmap placeholders */
+    int deferred;    /* and one did */
 } conv_t;
 
 static int conv(conv_t *c, PyObject *o, ERL_NIF_TERM *out);
@@ -227,8 +230,13 @@ static int conv_dict(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
         Py_DECREF(v);
         i++;
     }
-    if (rc == 0 && i <= FLATMAP_MAX) {
-        if (!enif_make_map_from_arrays(c->env, keys, vals, i, out))
+    if (rc == 0 && i > FLATMAP_MAX && c->defer_maps) {
+        *out = bigmap_placeholder(c->env, keys, vals, i);
+        c->deferred = 1;
+    } else if (rc == 0 && i <= FLATMAP_MAX) {
+        size_t size = 0;
+        if (!enif_make_map_from_arrays(c->env, keys, vals, i, out) ||
+            !enif_get_map_size(c->env, *out, &size) || (Py_ssize_t)size != i)
             rc = key_collision(o);
     } else if (rc == 0) {
         ERL_NIF_TERM map = enif_make_new_map(c->env);
@@ -336,6 +344,15 @@ static int conv(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
 
 int to_term(ErlNifEnv *env, context_t *ctx, PyObject *obj, ERL_NIF_TERM *out)
 {
-    conv_t c = {.env = env, .ctx = ctx, .depth = 0};
+    conv_t c = {.env = env, .ctx = ctx};
     return conv(&c, obj, out);
+}
+
+int to_term_reply(ErlNifEnv *env, context_t *ctx, PyObject *obj, ERL_NIF_TERM *out,
+                  int *deferred)
+{
+    conv_t c = {.env = env, .ctx = ctx, .defer_maps = 1};
+    int rc = conv(&c, obj, out);
+    *deferred |= c.deferred;
+    return rc;
 }

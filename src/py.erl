@@ -161,7 +161,7 @@ parallel(Calls) when is_list(Calls) ->
                     {M, F, A} -> call_payload(M, F, A, #{}, term);
                     _ -> erlang:error({badarg, {call, C}})
                 end || C <- Calls],
-    case py_router:defaults() of
+    case [Ctx || {_, Ctx} <- py_router:defaults()] of
         [] -> {error, not_running};
         Ctxs -> gather(submit_spread(Payloads, Ctxs, Ctxs), [])
     end;
@@ -452,7 +452,7 @@ gather([], Acc) ->
 gather([Next | Rest], Acc) ->
     Result = case Next of
                  {done, R} -> R;
-                 {ref, Ref} -> receive {py_parallel, Ref, R} -> R end
+                 {ref, Ref} -> receive {py_parallel, Ref, R} -> py_context:result(R) end
              end,
     case Result of
         {ok, Value} -> gather(Rest, [Value | Acc]);

@@ -9,7 +9,8 @@ import ast
 import gc
 import importlib
 import os
-import tracemalloc
+import sys
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -113,7 +114,33 @@ GC_KEYS = {"gc_count", "gc_threshold", "gc_stats"}
 TRACE_KEYS = {"traced_memory_current", "traced_memory_peak"}
 
 
+def tracemalloc_or_skip() -> ModuleType:
+    """tracemalloc; on CPython 3.11 a skip where the interpreter was
+    finalized and started again in this process (the application restarted),
+    after which 3.11 cannot import it any more."""
+    try:
+        import tracemalloc
+    except RuntimeError as e:
+        if sys.version_info >= (3, 12):
+            raise
+        pytest.skip(f"CPython 3.11 after re-initialisation: {e}")
+    return tracemalloc
+
+
+class RefuseImport:
+    """A meta path finder that makes `import <name>` raise `error`."""
+
+    def __init__(self, name: str, error: BaseException) -> None:
+        self.name, self.error = name, error
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name == self.name:
+            raise self.error
+        return None
+
+
 def test_memory_stats_gc_keys() -> None:
+    tracemalloc = tracemalloc_or_skip()
     was_tracing = tracemalloc.is_tracing()
     if was_tracing:
         tracemalloc.stop()
@@ -123,6 +150,31 @@ def test_memory_stats_gc_keys() -> None:
         if was_tracing:
             tracemalloc.start()
     assert set(stats) == GC_KEYS
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ImportError("No module named 'tracemalloc'"),
+     RuntimeError("the tracemalloc module has been unloaded")],
+    ids=["missing", "unloaded"],
+)
+def test_memory_stats_without_tracemalloc(
+    monkeypatch: pytest.MonkeyPatch, error: BaseException
+) -> None:
+    """CPython 3.11 raises RuntimeError importing tracemalloc once the
+    interpreter was finalized and started again in the same process
+    (application:stop/start); memory_stats must still answer."""
+    monkeypatch.delitem(sys.modules, "tracemalloc", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [RefuseImport("tracemalloc", error), *sys.meta_path])
+    with pytest.raises(type(error)):
+        import tracemalloc  # noqa: F401
+    # A fresh import, as in a re-initialised interpreter; both the module
+    # table and the package attribute are put back afterwards.
+    monkeypatch.delitem(sys.modules, "erlang._runtime")
+    monkeypatch.setattr(erlang, "_runtime", _runtime)
+    fresh = importlib.import_module("erlang._runtime")
+    assert fresh is not _runtime
+    assert set(fresh.memory_stats()) == GC_KEYS
 
 
 def test_memory_stats_values_come_from_gc() -> None:
@@ -145,6 +197,7 @@ def test_memory_stats_gc_stats_follow_a_collection() -> None:
 
 
 def test_memory_stats_while_tracing() -> None:
+    tracemalloc = tracemalloc_or_skip()
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
         tracemalloc.start()

@@ -34,11 +34,37 @@ static PyObject *binary_str(job_t *j, ERL_NIF_TERM t)
     return PyUnicode_DecodeUTF8((const char *)bin.data, bin.size, "strict");
 }
 
+/* Return modes list and {stream, Credit} hand the result to erlang._stream. */
+static PyObject *iterate(job_t *j, PyObject *result, ERL_NIF_TERM mode, int *streamed)
+{
+    int arity, credit;
+    const ERL_NIF_TERM *e;
+    const char *helper = "collect";
+    if (enif_get_tuple(j->env, mode, &arity, &e) && arity == 2 && e[0] == ATOM(stream) &&
+        enif_get_int(j->env, e[1], &credit)) {
+        __atomic_store_n(&j->req->credit, credit, __ATOMIC_RELEASE);
+        helper = "pump";
+        *streamed = 1;
+    }
+    PyObject *mod = PyImport_ImportModule("erlang._stream");
+    PyObject *r = mod ? PyObject_CallMethod(mod, helper, "O", result) : NULL;
+    Py_XDECREF(mod);
+    Py_DECREF(result);
+    return r;
+}
+
 static ERL_NIF_TERM ok_result(job_t *j, PyObject *result, ERL_NIF_TERM mode)
 {
     ERL_NIF_TERM value;
+    int streamed = 0;
+    if (result && mode != ATOM(term) && mode != ATOM(ref))
+        result = iterate(j, result, mode, &streamed);
     if (!result)
         return fail(j);
+    if (streamed) {
+        Py_DECREF(result);
+        return ATOM(done);
+    }
     int rc = 0;
     if (mode == ATOM(ref))
         value = pyref_make(j->env, j->ctx, result);

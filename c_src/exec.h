@@ -2,7 +2,9 @@
  * exec.h - running one request on a worker thread (GIL held).
  *
  * Request payloads (built by py_context.erl):
- *   {call, Module, Function, Args, Kwargs, Return}   Return: term | ref
+ *   {call, Module, Function, Args, Kwargs, Return}
+ *       Return: term | ref | list (iterate the result into a list) |
+ *               {stream, Credit} (send items as {py_stream, Ref, {data, X}})
  *   {eval, Code, Locals, Return}
  *   {exec, Code}
  *   {getattr, PyRef, Name, Return}

@@ -5,6 +5,7 @@
 #include "runtime.h"
 #include "context.h"
 #include "pyref.h"
+#include "callback.h"
 
 static ErlNifFunc nif_funcs[] = {
     {"runtime_start", 4, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
@@ -15,8 +16,11 @@ static ErlNifFunc nif_funcs[] = {
     {"submit", 4, context_submit_nif, 0},
     {"interrupt", 2, context_interrupt_nif, 0},
     {"context_load", 1, context_load_nif, 0},
+    {"stream_credit", 3, context_stream_credit_nif, 0},
     {"ref_context", 1, pyref_context_nif, 0},
     {"is_ref", 1, pyref_is_ref_nif, 0},
+    {"callback_reply", 2, callback_reply_nif, 0},
+    {"callback_publish", 1, callback_publish_nif, 0},
 };
 
 static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
@@ -24,7 +28,8 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
     UNUSED(priv);
     UNUSED(info);
     atoms_init(env);
-    if (runtime_init(env) < 0 || context_init(env) < 0 || pyref_init(env) < 0)
+    if (runtime_init(env) < 0 || context_init(env) < 0 || pyref_init(env) < 0 ||
+        callback_init(env) < 0)
         return -1;
     return 0;
 }

@@ -37,7 +37,7 @@ ERL_NIF_TERM make_binary(ErlNifEnv *env, const char *data, size_t len)
 
 static ERL_NIF_TERM bytes_term(conv_t *c, PyObject *owner, const char *data, size_t len)
 {
-    if (len >= ZERO_COPY_MIN)
+    if (len >= ZERO_COPY_MIN && c->ctx)
         return pyref_make_binary(c->env, c->ctx, owner, data, len);
     return make_binary(c->env, data, len);
 }
@@ -269,6 +269,15 @@ static int conv_buffer(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
     return 0;
 }
 
+/* An object with no mapping needs a context to live in as a reference. */
+static int no_context(PyObject *o)
+{
+    PyErr_Format(PyExc_TypeError,
+                 "%.100s has no Erlang term form, and outside a request there is no "
+                 "context to hold a reference to it", Py_TYPE(o)->tp_name);
+    return -1;
+}
+
 static int conv(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
 {
     if (++c->depth > runtime_limits.max_depth) {
@@ -317,8 +326,10 @@ static int conv(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
         rc = conv_seq(c, o, 1, out);
     else if (PyDict_Check(o))
         rc = conv_dict(c, o, out);
-    else
+    else if (c->ctx)
         *out = pyref_make(c->env, c->ctx, o);
+    else
+        rc = no_context(o);
     c->depth--;
     return rc;
 }

@@ -62,11 +62,17 @@ def test_is_embedded_agrees_with_importability_of_c_module() -> None:
 
 
 def test_public_names() -> None:
-    assert sorted(erlang.__all__) == sorted(
-        ["Atom", "CallInterrupted", "Pid", "Ref", "Term", "is_embedded"]
-    )
+    """The names the C layer and user code rely on stay exported, and
+    everything in __all__ exists."""
+    required = {"Atom", "CallInterrupted", "Pid", "Ref", "Term", "is_embedded"}
+    assert required <= set(erlang.__all__)
+    assert len(erlang.__all__) == len(set(erlang.__all__))
     for name in erlang.__all__:
         assert getattr(erlang, name) is not None
+    from erlang import _types
+
+    for name in ("Atom", "CallInterrupted", "Pid", "Ref", "Term"):
+        assert getattr(erlang, name) is getattr(_types, name)
 
 
 # -------------------------------------------------- the C module _erlang

@@ -55,6 +55,33 @@ static PyObject *iterate(job_t *j, PyObject *result, ERL_NIF_TERM mode, int *str
     return r;
 }
 
+/* A module or function name: an atom (its str is cached: atoms are never
+ * collected, so the term is a stable key) or a UTF-8 binary. */
+static PyObject *name_str(job_t *j, ERL_NIF_TERM t)
+{
+    if (!enif_is_atom(j->env, t))
+        return binary_str(j, t);
+    PyObject *key = PyLong_FromUnsignedLongLong((unsigned long long)t);
+    PyObject *s = key ? PyDict_GetItemWithError(py_types.name_cache, key) : NULL;
+    if (s || !key || PyErr_Occurred()) {
+        Py_XDECREF(key);
+        Py_XINCREF(s);
+        return s;
+    }
+    char buf[1024];
+    int n = enif_get_atom(j->env, t, buf, sizeof buf, ERL_NIF_LATIN1);
+    s = n > 0 ? PyUnicode_DecodeLatin1(buf, n - 1, NULL) : NULL;
+    if (!s && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "names must be Latin-1 atoms or UTF-8 binaries");
+    if (s) {
+        PyUnicode_InternInPlace(&s);
+        if (PyDict_SetItem(py_types.name_cache, key, s) < 0)
+            Py_CLEAR(s);
+    }
+    Py_DECREF(key);
+    return s;
+}
+
 static ERL_NIF_TERM ok_result(job_t *j, PyObject *result, ERL_NIF_TERM mode)
 {
     ERL_NIF_TERM value;
@@ -120,8 +147,8 @@ static PyObject *main_lookup(job_t *j, PyObject *name)
 
 static PyObject *resolve(job_t *j, ERL_NIF_TERM mod_t, ERL_NIF_TERM fun_t)
 {
-    PyObject *mod_name = binary_str(j, mod_t);
-    PyObject *fun_name = mod_name ? binary_str(j, fun_t) : NULL;
+    PyObject *mod_name = name_str(j, mod_t);
+    PyObject *fun_name = mod_name ? name_str(j, fun_t) : NULL;
     PyObject *fn = NULL;
     if (fun_name && PyUnicode_Compare(mod_name, py_types.main_name) == 0) {
         fn = main_lookup(j, fun_name);
@@ -158,17 +185,38 @@ static PyObject *make_kwargs(job_t *j, ERL_NIF_TERM map)
     return kw;
 }
 
+/* fn(*Args, **Kwargs), the arguments converted straight into a vector. */
 static PyObject *call_with(job_t *j, PyObject *fn, ERL_NIF_TERM args_t, ERL_NIF_TERM kw_t)
 {
-    PyObject *list = to_py(j->env, j->ctx, args_t);
-    PyObject *args = list && PyList_Check(list) ? PyList_AsTuple(list) : NULL;
-    if (list && !args && !PyErr_Occurred())
-        PyErr_SetString(PyExc_TypeError, "arguments must be a list");
-    Py_XDECREF(list);
-    PyObject *kw = args ? make_kwargs(j, kw_t) : NULL;
-    PyObject *r = args && !PyErr_Occurred() ? PyObject_Call(fn, args, kw) : NULL;
-    Py_XDECREF(args);
+    unsigned n;
+    if (!enif_get_list_length(j->env, args_t, &n)) {
+        PyErr_SetString(PyExc_TypeError, "arguments must be a proper list");
+        return NULL;
+    }
+    PyObject *small[8];
+    PyObject **argv = n <= 8 ? small : PyMem_Malloc(sizeof(PyObject *) * n);
+    if (!argv)
+        return PyErr_NoMemory();
+    unsigned done = 0;
+    ERL_NIF_TERM head, tail = args_t;
+    while (enif_get_list_cell(j->env, tail, &head, &tail) &&
+           (argv[done] = to_py(j->env, j->ctx, head)) != NULL)
+        done++;
+    PyObject *r = NULL, *kw = NULL;
+    if (done == n && (kw = make_kwargs(j, kw_t)) == NULL && !PyErr_Occurred()) {
+        r = PyObject_Vectorcall(fn, argv, n, NULL);
+    } else if (done == n && kw) {
+        PyObject *args = PyTuple_New(n);
+        for (unsigned i = 0; args && i < n; i++)
+            PyTuple_SET_ITEM(args, i, Py_NewRef(argv[i]));
+        r = args ? PyObject_Call(fn, args, kw) : NULL;
+        Py_XDECREF(args);
+    }
     Py_XDECREF(kw);
+    for (unsigned i = 0; i < done; i++)
+        Py_DECREF(argv[i]);
+    if (argv != small)
+        PyMem_Free(argv);
     return r;
 }
 

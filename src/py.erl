@@ -395,7 +395,16 @@ fname(Name) when is_atom(Name); is_binary(Name) -> Name;
 fname(Name) -> erlang:error({badarg, {name, Name}}).
 
 run(Payload, Timeout) ->
-    with_route(fun(Ctx) -> py_context:request(Ctx, Payload, Timeout) end).
+    case py_router:route() of
+        none -> {error, not_running};
+        {_, Ctx} ->
+            case py_context:request(Ctx, Payload, Timeout) of
+                {error, closed} ->
+                    ok = py_router:forget(),
+                    with_route(fun(C) -> py_context:request(C, Payload, Timeout) end);
+                Result -> Result
+            end
+    end.
 
 %% Run on the caller's context; if that context has stopped, forget it and
 %% run once on a new one (a request refused as closed never ran).
@@ -463,8 +472,12 @@ drain(Pending) ->
     _ = [receive {py_parallel, Ref, _} -> ok end || {ref, Ref} <- Pending],
     ok.
 
+%% Module and function atoms travel as atoms (the NIF caches their str).
 call_payload(Module, Func, Args, Kwargs, Return) ->
-    {call, name(module, Module), name(function, Func), args(Args), kwargs(Kwargs), Return}.
+    {call, callee(module, Module), callee(function, Func), args(Args), kwargs(Kwargs), Return}.
+
+callee(_, A) when is_atom(A) -> A;
+callee(What, N) -> name(What, N).
 
 eval_payload(Code, Locals) when is_map(Locals) ->
     {eval, code(Code), Locals, term};

@@ -506,13 +506,8 @@ args(A) -> erlang:error({badarg, {args, A}}).
 kwargs(K) when is_map(K) -> K;
 kwargs(K) -> erlang:error({badarg, {kwargs, K}}).
 
-code(B) when is_binary(B) -> B;
-code(L) when is_list(L) ->
-    case unicode:characters_to_binary(L) of
-        B when is_binary(B) -> B;
-        _ -> erlang:error({badarg, {code, L}})
-    end;
-code(V) -> erlang:error({badarg, {code, V}}).
+code(C) when is_atom(C) -> erlang:error({badarg, {code, C}});
+code(C) -> name(code, C).
 
 timeout(infinity) -> infinity;
 timeout(T) when is_integer(T), T >= 0 -> T;

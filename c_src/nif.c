@@ -7,6 +7,7 @@
 #include "pyref.h"
 #include "callback.h"
 #include "bigmap.h"
+#include "sandbox.h"
 
 static ErlNifFunc nif_funcs[] = {
     {"runtime_start", 4, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
@@ -23,6 +24,7 @@ static ErlNifFunc nif_funcs[] = {
     {"finish", 1, bigmap_finish_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"callback_reply", 2, callback_reply_nif, 0},
     {"callback_publish", 1, callback_publish_nif, 0},
+    {"sandbox_configure", 2, sandbox_configure_nif, 0},
 };
 
 static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
@@ -32,7 +34,7 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
     atoms_init(env);
     if (runtime_init(env) < 0 || context_init(env) < 0 || pyref_init(env) < 0 ||
         callback_init(env) < 0 ||
-        bigmap_init(env) < 0)
+        bigmap_init(env) < 0 || sandbox_init(env) < 0)
         return -1;
     return 0;
 }

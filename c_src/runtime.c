@@ -19,6 +19,7 @@
 #include "context.h"
 #include "erlang_mod.h"
 #include "errors.h"
+#include "sandbox.h"
 #include <dlfcn.h>
 
 py_types_t py_types;
@@ -248,6 +249,7 @@ static int start_python(void)
             return set_error("cannot register the _erlang module");
         inittab_added = 1;
     }
+    sandbox_preinit(); /* the audit hook, before any Python code runs */
     PyConfig config;
     PyConfig_InitPythonConfig(&config);
     config.install_signal_handlers = 0; /* the VM keeps its signals */
@@ -258,7 +260,8 @@ static int start_python(void)
     PyConfig_Clear(&config);
     if (PyStatus_Exception(st))
         return set_error(st.err_msg ? st.err_msg : "Py_InitializeFromConfig failed");
-    if (add_paths() < 0 || cache_types() < 0) {
+    if (add_paths() < 0 || cache_types() < 0 ||
+        sandbox_install(rt.init_error, sizeof rt.init_error) < 0) {
         drop_types();
         Py_FinalizeEx();
         return -1;

@@ -7,13 +7,13 @@
 -export([runtime_start/4, runtime_stop/0, runtime_status/0,
          context_new/2, context_stop/1, submit/4, interrupt/2, context_load/1,
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
-         stream_credit/3, finish/1]).
+         stream_credit/3, finish/1, sandbox_configure/2]).
 -export_type([ctx/0]).
 
 -nifs([runtime_start/4, runtime_stop/0, runtime_status/0,
        context_new/2, context_stop/1, submit/4, interrupt/2, context_load/1,
        ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
-       stream_credit/3, finish/1]).
+       stream_credit/3, finish/1, sandbox_configure/2]).
 -on_load(init/0).
 
 -opaque ctx() :: reference().
@@ -87,3 +87,9 @@ stream_credit(_Ctx, _Ref, _N) -> ?NOT_LOADED.
 %% @doc Build the large maps a reply left as placeholders (dirty CPU).
 -spec finish(term()) -> term().
 finish(_Result) -> ?NOT_LOADED.
+
+%% @doc The sandbox policy for the next start of the interpreter, and how
+%% many denials a second are sent to py_sandbox_log.
+-spec sandbox_configure(default | strict, non_neg_integer()) ->
+          ok | {error, {already_running, default | strict}}.
+sandbox_configure(_Policy, _LogLimit) -> ?NOT_LOADED.

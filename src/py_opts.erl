@@ -3,7 +3,7 @@
 %% validated with typed defaults. Policy lives here, not in C.
 -module(py_opts).
 
--export([runtime/0, num_contexts/0, context/1, finalize_on_stop/0]).
+-export([runtime/0, num_contexts/0, context/1, finalize_on_stop/0, sandbox/0]).
 -export_type([context_opts/0]).
 
 -type context_opts() :: #{spin_us => non_neg_integer()}.
@@ -30,6 +30,17 @@ finalize_on_stop() ->
         B when is_boolean(B) -> B;
         V -> erlang:error({badarg, {finalize_on_stop, V}})
     end.
+
+%% @doc The sandbox: app env `sandbox' (`default' | `strict') and
+%% `sandbox_log_limit' (denials logged per second; the rest are counted).
+-spec sandbox() -> #{policy := default | strict, log_limit := non_neg_integer()}.
+sandbox() ->
+    Policy = case env(sandbox, default) of
+                 P when P =:= default; P =:= strict -> P;
+                 V -> erlang:error({badarg, {sandbox, V}})
+             end,
+    #{policy => Policy,
+      log_limit => check_non_neg(sandbox_log_limit, env(sandbox_log_limit, 10))}.
 
 %% @doc How many contexts the application starts.
 -spec num_contexts() -> pos_integer().

@@ -30,6 +30,8 @@ init([]) ->
     process_flag(trap_exit, true),
     #{python := Exe, python_path := Paths, max_depth := Depth, atom_cap := Cap} =
         py_opts:runtime(),
+    #{policy := Policy, log_limit := LogLimit} = py_opts:sandbox(),
+    ok = py_nif:sandbox_configure(Policy, LogLimit),
     case py_nif:runtime_start(Exe, Paths, Depth, Cap) of
         ok -> {ok, undefined};
         {error, Reason} -> {stop, {python_start_failed, Reason}}

@@ -19,6 +19,8 @@ start_link() ->
 init([]) ->
     Flags = #{strategy => rest_for_one, intensity => 5, period => 10},
     Children = [
+        %% first, so that denials while Python starts are logged too
+        #{id => py_sandbox_log, start => {py_sandbox_log, start_link, []}},
         #{id => py_router, start => {py_router, start_link, []}},
         #{id => py_runtime, start => {py_runtime, start_link, []}, shutdown => 30000},
         #{id => py_state, start => {py_state, start_link, []}},

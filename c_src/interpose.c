@@ -1,0 +1,523 @@
+/*
+ * interpose.c - the libc calls of libpython and of extension modules, and
+ * every ctypes/cffi foreign call, checked below the C API.
+ *
+ * The audit hook and the guards name what Python code asks for; this file
+ * catches what C code underneath does anyway: FileIO, socket, epoll and mmap
+ * objects closing a file descriptor (from close() or from their destructor),
+ * a C extension calling fork() or system(), ctypes or cffi calling a function
+ * through a raw address.  It rewrites the GOT (the table of imported function
+ * addresses) of libpython and of each extension module as it is loaded (the
+ * _imp.create_dynamic guard calls interpose_object_at), so that their calls
+ * to close, dup2, fork, exec*, posix_spawn*, system, kill, sigaction,
+ * setrlimit, wait*, alarm, setitimer, syscall and ffi_call come here first.
+ * The VM itself, libc and other NIFs are never touched.
+ *
+ * A denied call fails the way the kernel would refuse it: -1 (or NULL, or an
+ * error number) with errno EPERM, so Python raises PermissionError.  When the
+ * calling thread holds the GIL (a ctypes call of a Python C API function),
+ * the denial raises SandboxError as well.  Every denial is logged.
+ *
+ * Threads: wrappers run on any thread, GIL or not; they read only immutable
+ * policy data.  Patching runs with the GIL held (install, module creation).
+ * Linux x86-64 and AArch64 (ELF RELA); elsewhere interposition is off and the
+ * other two layers still hold.
+ */
+#include "sandbox_int.h"
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#define R_SLOT R_X86_64_JUMP_SLOT
+#define R_GLOB R_X86_64_GLOB_DAT
+#elif defined(__aarch64__)
+#define R_SLOT R_AARCH64_JUMP_SLOT
+#define R_GLOB R_AARCH64_GLOB_DAT
+#endif
+
+enum { C_PROCESS, C_FD, C_KILL, C_SIGNAL, C_RLIMIT, C_CHILDREN, C_SANDBOX, C_N };
+static const char *const class_names[C_N] = {"process", "fd", "kill", "signal",
+                                            "rlimit", "children", "sandbox"};
+static int cls[C_N];
+
+static void refuse(const char *op, int c, const char *detail)
+{
+    sandbox_deny_quietly(op, cls[c], detail);
+    errno = EPERM;
+}
+
+static void refuse_n(const char *op, int c, const char *what, long n)
+{
+    char detail[64];
+    snprintf(detail, sizeof detail, "native call, %s %ld", what, n);
+    refuse(op, c, detail);
+}
+
+/* ------------------------------------------------------------ wrappers */
+
+static int (*real_close)(int);
+static int (*real_close_range)(unsigned, unsigned, int);
+static int (*real_dup2)(int, int);
+static int (*real_dup3)(int, int, int);
+static int (*real_kill)(pid_t, int);
+static int (*real_killpg)(pid_t, int);
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+static sighandler_t (*real_signal)(int, sighandler_t);
+static int (*real_setrlimit)(int, const struct rlimit *);
+static int (*real_prlimit)(pid_t, int, const struct rlimit *, struct rlimit *);
+static long (*real_syscall)(long, ...);
+typedef void (*ffi_fn)(void *, void (*)(void), void *, void **);
+static ffi_fn real_ffi_call, real_cffi_call;
+
+static int w_close(int fd)
+{
+    if (policy_fd_protected(fd)) {
+        refuse_n("close", C_FD, "fd", fd);
+        return -1;
+    }
+    return real_close(fd);
+}
+
+static int w_close_range(unsigned lo, unsigned hi, int flags)
+{
+    /* CPython falls back to closing one by one, each through w_close. */
+    if (policy_fd_range_protected(lo, (long)hi + 1)) {
+        errno = EPERM;
+        return -1;
+    }
+    return real_close_range(lo, hi, flags);
+}
+
+static int w_dup2(int fd, int fd2)
+{
+    if (fd != fd2 && policy_fd_protected(fd2)) {
+        refuse_n("dup2", C_FD, "fd", fd2);
+        return -1;
+    }
+    return real_dup2(fd, fd2);
+}
+
+static int w_dup3(int fd, int fd2, int flags)
+{
+    if (policy_fd_protected(fd2)) {
+        refuse_n("dup3", C_FD, "fd", fd2);
+        return -1;
+    }
+    return real_dup3(fd, fd2, flags);
+}
+
+static int w_kill(pid_t pid, int sig)
+{
+    if (policy_kill_hits_vm(pid, sig)) {
+        refuse_n("kill", C_KILL, "pid", pid);
+        return -1;
+    }
+    return real_kill(pid, sig);
+}
+
+static int w_killpg(pid_t pgid, int sig)
+{
+    if (policy_killpg_hits_vm(pgid, sig)) {
+        refuse_n("killpg", C_KILL, "process group", pgid);
+        return -1;
+    }
+    return real_killpg(pgid, sig);
+}
+
+static int w_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    if (act && policy_signal_protected(sig)) {
+        refuse_n("sigaction", C_SIGNAL, "signal", sig);
+        return -1;
+    }
+    return real_sigaction(sig, act, old);
+}
+
+static sighandler_t w_signal(int sig, sighandler_t handler)
+{
+    if (policy_signal_protected(sig)) {
+        refuse_n("signal", C_SIGNAL, "signal", sig);
+        return SIG_ERR;
+    }
+    return real_signal(sig, handler);
+}
+
+static int w_setrlimit(int res, const struct rlimit *rl)
+{
+    if (rl && policy_rlimit_lowers(0, res, rl->rlim_cur, rl->rlim_max)) {
+        refuse_n("setrlimit", C_RLIMIT, "resource", res);
+        return -1;
+    }
+    return real_setrlimit(res, rl);
+}
+
+static int w_prlimit(pid_t pid, int res, const struct rlimit *rl, struct rlimit *old)
+{
+    if (rl && policy_rlimit_lowers(pid, res, rl->rlim_cur, rl->rlim_max)) {
+        refuse_n("prlimit", C_RLIMIT, "resource", res);
+        return -1;
+    }
+    return real_prlimit(pid, res, rl, old);
+}
+
+/* Always refused: Python in the VM has no business with these. */
+#define REFUSE(c, name) (refuse(name, c, "native call"), -1)
+static pid_t w_fork(void) { return REFUSE(C_PROCESS, "fork"); }
+static pid_t w_vfork(void) { return REFUSE(C_PROCESS, "vfork"); }
+static int w_execve(const char *p, char *const a[], char *const e[])
+{ UNUSED(p); UNUSED(a); UNUSED(e); return REFUSE(C_PROCESS, "execve"); }
+static int w_execv(const char *p, char *const a[])
+{ UNUSED(p); UNUSED(a); return REFUSE(C_PROCESS, "execv"); }
+static int w_fexecve(int fd, char *const a[], char *const e[])
+{ UNUSED(fd); UNUSED(a); UNUSED(e); return REFUSE(C_PROCESS, "fexecve"); }
+static int w_posix_spawn(pid_t *pid, const char *p, const void *fa, const void *at,
+                         char *const a[], char *const e[])
+{
+    UNUSED(pid); UNUSED(p); UNUSED(fa); UNUSED(at); UNUSED(a); UNUSED(e);
+    refuse("posix_spawn", C_PROCESS, "native call");
+    return EPERM; /* posix_spawn returns the error number */
+}
+static int w_system(const char *cmd) { UNUSED(cmd); return REFUSE(C_PROCESS, "system"); }
+static FILE *w_popen(const char *cmd, const char *mode)
+{ UNUSED(cmd); UNUSED(mode); refuse("popen", C_PROCESS, "native call"); return NULL; }
+static int w_daemon(int a, int b) { UNUSED(a); UNUSED(b); return REFUSE(C_PROCESS, "daemon"); }
+static pid_t w_wait(int *st) { UNUSED(st); return REFUSE(C_CHILDREN, "wait"); }
+static pid_t w_waitpid(pid_t pid, int *st, int o)
+{ UNUSED(pid); UNUSED(st); UNUSED(o); return REFUSE(C_CHILDREN, "waitpid"); }
+static pid_t w_wait3(int *st, int o, struct rusage *ru)
+{ UNUSED(st); UNUSED(o); UNUSED(ru); return REFUSE(C_CHILDREN, "wait3"); }
+static pid_t w_wait4(pid_t pid, int *st, int o, struct rusage *ru)
+{ UNUSED(pid); UNUSED(st); UNUSED(o); UNUSED(ru); return REFUSE(C_CHILDREN, "wait4"); }
+static int w_waitid(idtype_t t, id_t id, siginfo_t *i, int o)
+{ UNUSED(t); UNUSED(id); UNUSED(i); UNUSED(o); return REFUSE(C_CHILDREN, "waitid"); }
+static unsigned w_alarm(unsigned s)
+{ UNUSED(s); refuse("alarm", C_SIGNAL, "native call"); return 0; }
+static int w_setitimer(int w, const struct itimerval *n, struct itimerval *o)
+{ UNUSED(w); UNUSED(n); UNUSED(o); return REFUSE(C_SIGNAL, "setitimer"); }
+
+/* syscall(2) by number: the same checks for the calls that matter. */
+static long w_syscall(long nr, ...)
+{
+    va_list ap;
+    long a[6];
+    va_start(ap, nr);
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    int c = -1;
+    switch (nr) {
+#ifdef SYS_fork
+    case SYS_fork:
+    case SYS_vfork:
+#endif
+#ifdef SYS_clone3
+    case SYS_clone3:
+#endif
+#ifdef SYS_execveat
+    case SYS_execveat:
+#endif
+    case SYS_clone: case SYS_execve:
+        c = C_PROCESS; break;
+    case SYS_kill:
+        c = policy_kill_hits_vm(a[0], (int)a[1]) ? C_KILL : -1; break;
+#ifdef SYS_pidfd_send_signal
+    case SYS_pidfd_send_signal:
+#endif
+    case SYS_tkill: case SYS_tgkill: case SYS_rt_sigqueueinfo: case SYS_rt_tgsigqueueinfo:
+    case SYS_exit_group: case SYS_exit:
+        c = C_KILL; break;
+    case SYS_close:
+        c = policy_fd_protected((int)a[0]) ? C_FD : -1; break;
+#ifdef SYS_close_range
+    case SYS_close_range:
+        c = policy_fd_range_protected(a[0], a[1] + 1) ? C_FD : -1; break;
+#endif
+#ifdef SYS_dup2
+    case SYS_dup2:
+#endif
+    case SYS_dup3:
+        c = policy_fd_protected((int)a[1]) ? C_FD : -1; break;
+    case SYS_rt_sigaction:
+        c = a[1] && policy_signal_protected((int)a[0]) ? C_SIGNAL : -1; break;
+    case SYS_setrlimit: case SYS_prlimit64:
+        c = C_RLIMIT; break;
+    case SYS_wait4: case SYS_waitid:
+        c = C_CHILDREN; break;
+    case SYS_ptrace: case SYS_process_vm_writev:
+        c = C_SANDBOX; break;
+#ifdef SYS_alarm
+    case SYS_alarm:
+#endif
+    case SYS_setitimer: case SYS_timer_create:
+        c = C_SIGNAL; break;
+    }
+    if (c >= 0) {
+        refuse_n("syscall", c, "number", nr);
+        return -1;
+    }
+    return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+/* Enough of libffi's ABI (stable since 3.0) to fill a refused call's result. */
+typedef struct {
+    size_t size;
+    unsigned short alignment, type;
+} ffi_type_view;
+typedef struct {
+    int abi;
+    unsigned nargs;
+    void **arg_types;
+    ffi_type_view *rtype;
+} ffi_cif_view;
+
+static int holds_gil(void)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyThreadState *ts = PyThreadState_GetUnchecked();
+#else
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+#endif
+    return ts && ts->thread_id == PyThread_get_thread_ident();
+}
+
+static int ffi_refused(void *cif, void (*fn)(void), void *rvalue)
+{
+    const rule_t *r = policy_native_address((const void *)fn);
+    if (!policy_applies(r))
+        return 0;
+    ffi_type_view *rt = ((ffi_cif_view *)cif)->rtype;
+    if (rvalue && rt && rt->type != 0 /* FFI_TYPE_VOID */) {
+        int integral = rt->type != 13 && rt->type != 14 && (rt->type < 2 || rt->type > 4);
+        memset(rvalue, integral ? 0xff : 0, rt->size < sizeof(long) ? sizeof(long) : rt->size);
+    }
+    char op[128];
+    snprintf(op, sizeof op, "%s via a foreign function call", r->name);
+    if (holds_gil()) /* ctypes.pythonapi: it checks for an exception */
+        sandbox_deny(op, r->cls, "raw address");
+    else
+        sandbox_deny_quietly(op, r->cls, "raw address");
+    errno = EPERM;
+    return 1;
+}
+
+static void w_ffi_call(void *cif, void (*fn)(void), void *rvalue, void **avalue)
+{
+    if (!ffi_refused(cif, fn, rvalue))
+        real_ffi_call(cif, fn, rvalue, avalue);
+}
+
+static void w_cffi_call(void *cif, void (*fn)(void), void *rvalue, void **avalue)
+{
+    if (!ffi_refused(cif, fn, rvalue))
+        real_cffi_call(cif, fn, rvalue, avalue);
+}
+
+/* ------------------------------------------------------------ the table */
+
+typedef struct {
+    const char *name;
+    void *wrapper;
+    void **real; /* NULL: the wrapper never calls the real function */
+    int local;   /* the real one is looked up in the patched object */
+} hook_t;
+
+#define HOOK(n, w, r) {n, (void *)(w), (void **)(r), 0}
+static const hook_t hooks[] = {
+    HOOK("close", w_close, &real_close), HOOK("close_range", w_close_range, &real_close_range),
+    HOOK("dup2", w_dup2, &real_dup2), HOOK("dup3", w_dup3, &real_dup3),
+    HOOK("kill", w_kill, &real_kill), HOOK("killpg", w_killpg, &real_killpg),
+    HOOK("sigaction", w_sigaction, &real_sigaction), HOOK("signal", w_signal, &real_signal),
+    HOOK("setrlimit", w_setrlimit, &real_setrlimit),
+    HOOK("setrlimit64", w_setrlimit, &real_setrlimit),
+    HOOK("prlimit", w_prlimit, &real_prlimit), HOOK("prlimit64", w_prlimit, &real_prlimit),
+    HOOK("syscall", w_syscall, &real_syscall),
+    HOOK("fork", w_fork, NULL), HOOK("_Fork", w_fork, NULL), HOOK("vfork", w_vfork, NULL),
+    HOOK("execve", w_execve, NULL), HOOK("execv", w_execv, NULL),
+    HOOK("execvp", w_execv, NULL), HOOK("execvpe", w_execve, NULL),
+    HOOK("fexecve", w_fexecve, NULL), HOOK("posix_spawn", w_posix_spawn, NULL),
+    HOOK("posix_spawnp", w_posix_spawn, NULL), HOOK("system", w_system, NULL),
+    HOOK("popen", w_popen, NULL), HOOK("daemon", w_daemon, NULL),
+    HOOK("wait", w_wait, NULL), HOOK("waitpid", w_waitpid, NULL),
+    HOOK("wait3", w_wait3, NULL), HOOK("wait4", w_wait4, NULL), HOOK("waitid", w_waitid, NULL),
+    HOOK("alarm", w_alarm, NULL), HOOK("setitimer", w_setitimer, NULL),
+    {"ffi_call", (void *)w_ffi_call, (void **)&real_ffi_call, 1},
+    {"cffistatic_ffi_call", (void *)w_cffi_call, (void **)&real_cffi_call, 1},
+};
+#define NHOOKS (sizeof hooks / sizeof *hooks)
+
+static const hook_t *hook_named(const char *name)
+{
+    for (size_t i = 0; i < NHOOKS; i++)
+        if (strcmp(hooks[i].name, name) == 0)
+            return &hooks[i];
+    return NULL;
+}
+
+/* ------------------------------------------------------------ patching */
+
+#ifdef R_SLOT
+/* The protection of the page that holds addr, from /proc/self/maps. */
+static int page_prot(uintptr_t addr)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    char line[512];
+    int prot = -1;
+    while (f && prot < 0 && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char p[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) == 3 && addr >= lo && addr < hi)
+            prot = (p[0] == 'r' ? PROT_READ : 0) | (p[1] == 'w' ? PROT_WRITE : 0) |
+                   (p[2] == 'x' ? PROT_EXEC : 0);
+    }
+    if (f)
+        fclose(f);
+    return prot;
+}
+
+static void write_slot(void **slot, void *value)
+{
+    if (*slot == value)
+        return;
+    int prot = page_prot((uintptr_t)slot);
+    if (prot < 0)
+        return;
+    uintptr_t page = (uintptr_t)slot & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
+    size_t len = (uintptr_t)slot + sizeof(void *) - page;
+    if (!(prot & PROT_WRITE) && mprotect((void *)page, len, prot | PROT_WRITE) != 0)
+        return;
+    __atomic_store_n(slot, value, __ATOMIC_RELEASE);
+    if (!(prot & PROT_WRITE))
+        mprotect((void *)page, len, prot);
+}
+
+static uintptr_t dyn_ptr(uintptr_t base, uintptr_t p)
+{
+    return p < base ? base + p : p; /* glibc relocates these in place, musl not */
+}
+
+typedef struct {
+    uintptr_t base;
+    const ElfW(Dyn) *dyn;
+    const char *path;
+} object_t;
+
+static void patch_relocs(const object_t *o, const ElfW(Rela) *r, size_t size,
+                         const ElfW(Sym) *symtab, const char *strtab)
+{
+    for (size_t i = 0; r && i < size / sizeof *r; i++) {
+        unsigned long type = ELF64_R_TYPE(r[i].r_info);
+        if (type != R_SLOT && type != R_GLOB)
+            continue;
+        const hook_t *h = hook_named(strtab + symtab[ELF64_R_SYM(r[i].r_info)].st_name);
+        if (!h)
+            continue;
+        if (h->real && !*h->real) {
+            void *lib = h->local ? dlopen(o->path, RTLD_NOW | RTLD_NOLOAD) : NULL;
+            void *real = dlsym(h->local ? lib : RTLD_DEFAULT, h->name);
+            if (lib)
+                dlclose(lib);
+            if (!real)
+                continue; /* leave the call alone rather than break it */
+            __atomic_store_n(h->real, real, __ATOMIC_RELEASE);
+        }
+        write_slot((void **)(o->base + r[i].r_offset), h->wrapper);
+    }
+}
+
+static void patch_object(const object_t *o)
+{
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    const ElfW(Rela) *jmprel = NULL, *rela = NULL;
+    size_t jmpsz = 0, relasz = 0;
+    for (const ElfW(Dyn) *d = o->dyn; d->d_tag != DT_NULL; d++) {
+        switch (d->d_tag) {
+        case DT_SYMTAB: symtab = (const void *)dyn_ptr(o->base, d->d_un.d_ptr); break;
+        case DT_STRTAB: strtab = (const void *)dyn_ptr(o->base, d->d_un.d_ptr); break;
+        case DT_JMPREL: jmprel = (const void *)dyn_ptr(o->base, d->d_un.d_ptr); break;
+        case DT_PLTRELSZ: jmpsz = d->d_un.d_val; break;
+        case DT_RELA: rela = (const void *)dyn_ptr(o->base, d->d_un.d_ptr); break;
+        case DT_RELASZ: relasz = d->d_un.d_val; break;
+        }
+    }
+    if (!symtab || !strtab)
+        return;
+    patch_relocs(o, jmprel, jmpsz, symtab, strtab);
+    patch_relocs(o, rela, relasz, symtab, strtab);
+}
+
+typedef struct {
+    uintptr_t addr;
+    object_t found;
+} search_t;
+
+static int find_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    UNUSED(size);
+    search_t *s = data;
+    const ElfW(Dyn) *dyn = NULL;
+    int inside = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_DYNAMIC)
+            dyn = (const ElfW(Dyn) *)lo;
+        if (ph->p_type == PT_LOAD && s->addr >= lo && s->addr < lo + ph->p_memsz)
+            inside = 1;
+    }
+    if (!inside || !dyn)
+        return 0;
+    s->found = (object_t){info->dlpi_addr, dyn, info->dlpi_name};
+    return 1;
+}
+
+static int same_object(const void *a, const void *b)
+{
+    Dl_info x, y;
+    return dladdr(a, &x) && dladdr(b, &y) && x.dli_fbase == y.dli_fbase;
+}
+
+void interpose_object_at(const void *addr)
+{
+    /* Never our own library: the wrappers call the real functions. */
+    if (!policy_loaded() || same_object(addr, (const void *)&interpose_object_at))
+        return;
+    search_t s = {(uintptr_t)addr, {0, NULL, NULL}};
+    if (dl_iterate_phdr(find_object, &s) && s.found.dyn)
+        patch_object(&s.found); /* outside the callback: it may dlopen */
+}
+
+int interpose_install(char *err, size_t errlen)
+{
+    UNUSED(err);
+    UNUSED(errlen);
+    for (int c = 0; c < C_N; c++)
+        cls[c] = policy_class(class_names[c]);
+    interpose_object_at((const void *)&Py_InitializeFromConfig); /* libpython */
+    return 0;
+}
+#else
+void interpose_object_at(const void *addr)
+{
+    UNUSED(addr);
+}
+
+int interpose_install(char *err, size_t errlen)
+{
+    UNUSED(err);
+    UNUSED(errlen);
+    for (int c = 0; c < C_N; c++)
+        cls[c] = policy_class(class_names[c]);
+    return 0;
+}
+#endif

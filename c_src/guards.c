@@ -24,6 +24,7 @@
  */
 #include "sandbox_int.h"
 #include "errors.h"
+#include <fcntl.h>
 #include <unistd.h>
 
 #define NSLOTS 120
@@ -174,11 +175,13 @@ static int check_before(const rule_t *r, const view_t *v)
 }
 
 /* After the original returned result (new reference, or NULL). */
-static PyObject *check_after(const rule_t *r, PyObject *result)
+static PyObject *check_after(const rule_t *r, const view_t *v, PyObject *result)
 {
+    long flags;
     if (!result || !policy_applies(r))
         return result;
-    if (r->check == CK_PROC_MEM_FD && PyLong_Check(result)) {
+    if (r->check == CK_PROC_MEM_FD && PyLong_Check(result) &&
+        arg_long(v, 1, "flags", &flags) && (flags & (O_WRONLY | O_RDWR))) {
         long fd = PyLong_AsLong(result);
         if (fd >= 0 && policy_proc_mem_fd((int)fd)) {
             close((int)fd);
@@ -204,7 +207,7 @@ static PyObject *run_noargs(int i, PyObject *self, PyObject *unused)
     view_t v = {self, NULL, 0, NULL, NULL};
     if (check_before(slots[i].rule, &v) < 0)
         return NULL;
-    return check_after(slots[i].rule, slots[i].orig(self, unused));
+    return check_after(slots[i].rule, &v, slots[i].orig(self, unused));
 }
 
 static PyObject *run_o(int i, PyObject *self, PyObject *a)
@@ -212,7 +215,7 @@ static PyObject *run_o(int i, PyObject *self, PyObject *a)
     view_t v = {self, &a, 1, NULL, NULL};
     if (check_before(slots[i].rule, &v) < 0)
         return NULL;
-    return check_after(slots[i].rule, slots[i].orig(self, a));
+    return check_after(slots[i].rule, &v, slots[i].orig(self, a));
 }
 
 static PyObject *run_var(int i, PyObject *self, PyObject *args, PyObject *kwargs)
@@ -224,7 +227,7 @@ static PyObject *run_var(int i, PyObject *self, PyObject *args, PyObject *kwargs
     PyObject *r = s->flags & METH_KEYWORDS
                       ? ((varkw_fn)(void (*)(void))s->orig)(self, args, kwargs)
                       : s->orig(self, args);
-    return check_after(s->rule, r);
+    return check_after(s->rule, &v, r);
 }
 
 static PyObject *run_fast(int i, PyObject *self, PyObject *const *args, Py_ssize_t n,
@@ -237,7 +240,7 @@ static PyObject *run_fast(int i, PyObject *self, PyObject *const *args, Py_ssize
     PyObject *r = s->flags & METH_KEYWORDS
                       ? ((fastkw_fn)(void (*)(void))s->orig)(self, args, n, kwnames)
                       : ((fast_fn)(void (*)(void))s->orig)(self, args, n);
-    return check_after(s->rule, r);
+    return check_after(s->rule, &v, r);
 }
 
 #define TRAMPOLINES(i) \

@@ -20,11 +20,13 @@
  *
  * Threads: the hook runs on whatever thread raised the event, GIL held.
  * Denials below the C API may come without the GIL; their logging takes only
- * log.lock (never while holding it do we touch Python).  The caller pid is
- * thread-local, set by the worker around each request.
+ * log.lock (never while holding it do we touch Python).  The caller is the
+ * pid of the request the worker thread runs (worker_current).
  */
 #include "sandbox_int.h"
+#include "context.h"
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <time.h>
 
 #define HEADLINE " is blocked in Erlang VM context."
@@ -43,15 +45,6 @@ static struct {
 
 static unsigned long denials; /* atomic: every denial since the NIF loaded */
 static PyObject *main_error;  /* SandboxError of the main interpreter */
-static __thread ErlNifPid tls_caller;
-static __thread int tls_has_caller;
-
-void sandbox_set_caller(const ErlNifPid *pid)
-{
-    tls_has_caller = pid != NULL;
-    if (pid)
-        tls_caller = *pid;
-}
 
 /* ------------------------------------------------------------ logging */
 
@@ -106,7 +99,9 @@ static void log_denial(const char *op, int cls, const char *detail)
         return;
     }
     ErlNifEnv *env = enif_alloc_env();
-    ERL_NIF_TERM caller = tls_has_caller ? enif_make_pid(env, &tls_caller) : ATOM(undefined);
+    context_t *ctx;
+    request_t *req = worker_current(&ctx); /* NULL off the context threads */
+    ERL_NIF_TERM caller = req ? enif_make_pid(env, &req->caller) : ATOM(undefined);
     ERL_NIF_TERM msg = enif_make_tuple6(env, ATOM(py_sandbox_denied), bin(env, op),
                                         bin(env, policy_class_name(cls)), bin(env, detail),
                                         caller, enif_make_ulong(env, suppressed));
@@ -221,11 +216,15 @@ static int deny_detail(const rule_t *r, const char *fmt, long a, long b)
     return sandbox_deny(r->op, r->cls, detail);
 }
 
+/* ("open", (path, mode, flags)): writing to this process's memory file. */
 static int check_path(const rule_t *r, PyObject *args)
 {
     PyObject *path = PyTuple_Check(args) && PyTuple_GET_SIZE(args) ? PyTuple_GET_ITEM(args, 0)
                                                                      : NULL;
     PyObject *bytes = NULL;
+    long flags;
+    if (!arg_long(args, 2, &flags) || !(flags & (O_WRONLY | O_RDWR)))
+        return 0; /* reading it does no harm */
     if (!path || PyLong_Check(path) || !PyUnicode_FSConverter(path, &bytes)) {
         PyErr_Clear();
         return 0;

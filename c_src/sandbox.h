@@ -21,10 +21,6 @@ int sandbox_init(ErlNifEnv *env);
 void sandbox_preinit(void);
 int sandbox_install(char *err, size_t errlen);
 
-/* The Erlang process whose request runs on this thread (NULL: none).  The
- * worker sets it around each request so that denials name the caller. */
-void sandbox_set_caller(const ErlNifPid *pid);
-
 NIF(sandbox_configure_nif);
 
 #endif

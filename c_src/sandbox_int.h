@@ -67,7 +67,7 @@ int policy_signal_protected(int sig);
 int policy_kill_hits_vm(long pid, int sig);
 int policy_killpg_hits_vm(long pgid, int sig);
 int policy_rlimit_lowers(long pid, int resource, rlim_t soft, rlim_t hard);
-int policy_proc_mem_path(const char *path);
+int policy_proc_mem_path(const char *path); /* callers: only for writing */
 int policy_proc_mem_fd(int fd);
 /* The rule of a native function address (resolved at load), or NULL. */
 const rule_t *policy_native_address(const void *addr);

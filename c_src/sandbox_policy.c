@@ -598,10 +598,7 @@ static int is_own_mem(const char *real)
 
 int policy_proc_mem_path(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    char real[PATH_MAX];
-    if (strcmp(slash ? slash + 1 : path, "mem") != 0)
-        return 0;
+    char real[PATH_MAX]; /* symlinks and /proc/self resolved */
     return realpath(path, real) && is_own_mem(real);
 }
 

@@ -134,7 +134,14 @@ static PyObject *main_lookup(job_t *j, PyObject *name)
     if (!head)
         return NULL;
     PyObject *obj = PyDict_GetItemWithError(ns, head);
-    obj = obj ? Py_NewRef(obj) : PyErr_Occurred() ? NULL : PyObject_GetAttr(py_types.builtins, head);
+    if (obj)
+        obj = Py_NewRef(obj);
+    else if (!PyErr_Occurred() && !(obj = PyObject_GetAttr(py_types.builtins, head)) &&
+             PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_NameError, "name '%U' is not defined in the caller's namespace",
+                     head);
+    }
     Py_DECREF(head);
     if (!obj || dot < 0)
         return obj;
@@ -263,6 +270,15 @@ static ERL_NIF_TERM run_eval(job_t *j, const ERL_NIF_TERM *e)
     if (enif_get_map_size(j->env, e[2], &n) && n > 0) {
         /* Locals join a copy of the globals, so comprehensions see them. */
         PyObject *locals = to_py(j->env, j->ctx, e[2]);
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (locals && PyDict_Next(locals, &pos, &k, &v)) {
+            if (!PyUnicode_Check(k)) {
+                PyErr_Format(PyExc_TypeError, "local names must be atoms or UTF-8 "
+                                              "binaries, not %R", k);
+                Py_CLEAR(locals);
+            }
+        }
         Py_SETREF(globals, locals ? PyDict_Copy(ns) : NULL);
         if (globals && PyDict_Update(globals, locals) < 0)
             Py_CLEAR(globals);

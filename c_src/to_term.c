@@ -17,7 +17,6 @@
 
 #define ETF_VERSION 131
 #define ETF_LARGE_BIG 111
-#define ETF_SMALL_ATOM_UTF8 119
 #define FLATMAP_MAX 32
 #define ZERO_COPY_MIN 65536  /* bytes/str at least this large back a binary */
 
@@ -51,12 +50,42 @@ static int from_etf(ErlNifEnv *env, const unsigned char *data, size_t len, int s
     return enif_binary_to_term(env, data, len, out, safe ? ERL_NIF_BIN2TERM_SAFE : 0) > 0;
 }
 
+#define ETF_ATOM_UTF8 118
+#define ATOM_MAX_CHARS 255
+
+static int atom_too_long(void)
+{
+    PyErr_SetString(PyExc_ValueError, "an atom has at most 255 characters");
+    return -1;
+}
+
+/* Existing atom (safe decode), else a new one within the cap. */
+static int atom_from_etf(ErlNifEnv *env, const unsigned char *buf, size_t size,
+                         ERL_NIF_TERM *out)
+{
+    if (from_etf(env, buf, size, 1, out))
+        return 0;
+    if (!runtime_take_atom_slot())
+        return -2;
+    if (from_etf(env, buf, size, 0, out))
+        return 0;
+    PyErr_SetString(PyExc_ValueError, "not a valid atom");
+    return -1;
+}
+
 int atom_from_utf8(ErlNifEnv *env, const char *s, size_t len, ERL_NIF_TERM *out)
 {
+    size_t chars = 0;
     int ascii = 1;
-    for (size_t i = 0; i < len && ascii; i++)
-        ascii = (unsigned char)s[i] < 128;
-    if (ascii && len < 256) {
+    for (size_t i = 0; i < len; i++) {
+        unsigned char b = (unsigned char)s[i];
+        ascii &= b < 128;
+        chars += (b & 0xC0) != 0x80; /* count code points, not bytes */
+    }
+    if (chars > ATOM_MAX_CHARS)
+        return atom_too_long();
+    int rc;
+    if (ascii) {
         if (enif_make_existing_atom_len(env, s, len, out, ERL_NIF_LATIN1))
             return 0;
         if (!runtime_take_atom_slot())
@@ -64,25 +93,15 @@ int atom_from_utf8(ErlNifEnv *env, const char *s, size_t len, ERL_NIF_TERM *out)
         *out = enif_make_atom_len(env, s, len);
         return 0;
     }
-    if (len > 255 * 4) {
-        PyErr_SetString(PyExc_ValueError, "an atom has at most 255 characters");
-        return -1;
-    }
-    unsigned char buf[3 + 255 * 4];
+    unsigned char buf[4 + ATOM_MAX_CHARS * 4];
     buf[0] = ETF_VERSION;
-    buf[1] = ETF_SMALL_ATOM_UTF8;
-    buf[2] = (unsigned char)len;
-    memcpy(buf + 3, s, len);
-    if (len < 256 && from_etf(env, buf, len + 3, 1, out))
-        return 0;
-    if (len >= 256 || !runtime_take_atom_slot()) {
-        PyErr_SetString(PyExc_ValueError, "an atom has at most 255 characters");
-        return -1;
-    }
-    if (from_etf(env, buf, len + 3, 0, out))
-        return 0;
-    PyErr_SetString(PyExc_ValueError, "not a valid atom");
-    return -1;
+    buf[1] = ETF_ATOM_UTF8;
+    buf[2] = (unsigned char)(len >> 8);
+    buf[3] = (unsigned char)len;
+    memcpy(buf + 4, s, len);
+    rc = atom_from_etf(env, buf, len + 4, out);
+    if (rc != -2)
+        return rc;
 cap:
     PyErr_Format(PyExc_ValueError,
                  "cannot create atom '%.100s': the cap of %ld atoms made from Python "

@@ -71,6 +71,8 @@ call(Module, Func, Args, Kwargs) ->
 call(Ctx, Module, Func, Args, Opts) when is_pid(Ctx), is_map(Opts) ->
     #{kwargs := Kw, timeout := Timeout, return := Return} = call_opts(Opts),
     on(Ctx, call_payload(Module, Func, Args, Kw, Return), Timeout);
+call(Ctx, _Module, _Func, _Args, Opts) when is_pid(Ctx) ->
+    erlang:error({badarg, {opts, Opts}});
 call(Module, Func, Args, Kwargs, Timeout) ->
     run(call_payload(Module, Func, Args, Kwargs, term), timeout(Timeout)).
 

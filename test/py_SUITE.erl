@@ -138,7 +138,7 @@ namespace_per_process(_) ->
     ok = py:exec(<<"mine = 42">>),
     {ok, 42} = py:eval(<<"mine">>),
     {error, {'NameError', _}} = in_process(fun() -> py:eval(<<"mine">>) end),
-    {error, {'AttributeError', _}} =
+    {error, {'NameError', "name 'mine' is not defined in the caller's namespace"}} =
         in_process(fun() -> py:call('__main__', mine, []) end),
     {ok, 42} = py:eval(<<"mine">>).
 

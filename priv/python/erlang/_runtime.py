@@ -5,24 +5,27 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from erlang._types import Atom
+
 __all__ = ["memory_stats"]
 
 
 def memory_stats() -> dict[str, Any]:
     """Garbage-collector counters and, while tracemalloc traces, its totals.
 
-    Keys: ``gc_count``, ``gc_threshold`` and ``gc_stats`` always;
+    Keys (atoms in Erlang, as in erlang_python 4.x): ``gc_count``,
+    ``gc_threshold`` and ``gc_stats`` always;
     ``traced_memory_current`` and ``traced_memory_peak`` (bytes) only while
     ``tracemalloc`` is tracing.
     """
     stats: dict[str, Any] = {
-        "gc_count": gc.get_count(),
-        "gc_threshold": gc.get_threshold(),
-        "gc_stats": gc.get_stats(),
+        Atom("gc_count"): gc.get_count(),
+        Atom("gc_threshold"): gc.get_threshold(),
+        Atom("gc_stats"): gc.get_stats(),
     }
     traced = _traced_memory()
     if traced is not None:
-        stats["traced_memory_current"], stats["traced_memory_peak"] = traced
+        stats[Atom("traced_memory_current")], stats[Atom("traced_memory_peak")] = traced
     return stats
 
 

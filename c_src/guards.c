@@ -137,26 +137,26 @@ static int check_before(const rule_t *r, const view_t *v)
     case CK_DENY:
         return sandbox_deny(r->op, r->cls, NULL);
     case CK_FD:
-        return arg_long(v, 0, "fd", &a) && policy_fd_protected((int)a) ? deny_num(r, "fd", a) : 0;
+        return arg_long(v, 0, "fd", &a) && host_fd_protected((int)a) ? deny_num(r, "fd", a) : 0;
     case CK_FD2:
-        return arg_long(v, 1, "fd2", &a) && policy_fd_protected((int)a) ? deny_num(r, "fd", a)
+        return arg_long(v, 1, "fd2", &a) && host_fd_protected((int)a) ? deny_num(r, "fd", a)
                                                                          : 0;
     case CK_FD_RANGE:
         if (arg_long(v, 0, "fd_low", &a) && arg_long(v, 1, "fd_high", &b) &&
-            policy_fd_range_protected(a, b))
+            host_fd_range_protected(a, b))
             return deny_num(r, "range from fd", a);
         return 0;
     case CK_SIGNAL:
         if ((arg_long(v, 0, "signalnum", &a) || arg_long(v, 0, "signum", &a)) &&
-            policy_signal_protected((int)a))
+            host_signal_protected((int)a))
             return deny_num(r, "signal", a);
         return 0;
     case CK_SIGNAL_HANDLER:
         /* Off the main thread CPython raises ValueError and changes nothing:
          * keep that behaviour, libraries rely on it. */
-        if (PyThread_get_thread_ident() == policy_main_thread() &&
+        if (PyThread_get_thread_ident() == host_main_thread() &&
             PyInterpreterState_Get() == PyInterpreterState_Main() &&
-            arg_long(v, 0, "signalnum", &a) && policy_signal_protected((int)a))
+            arg_long(v, 0, "signalnum", &a) && host_signal_protected((int)a))
             return deny_num(r, "signal", a);
         return 0;
     case CK_EXIT_FLAG:
@@ -183,7 +183,7 @@ static PyObject *check_after(const rule_t *r, const view_t *v, PyObject *result)
     if (r->check == CK_PROC_MEM_FD && PyLong_Check(result) &&
         arg_long(v, 1, "flags", &flags) && (flags & (O_WRONLY | O_RDWR))) {
         long fd = PyLong_AsLong(result);
-        if (fd >= 0 && policy_proc_mem_fd((int)fd)) {
+        if (fd >= 0 && host_proc_mem_fd((int)fd)) {
             close((int)fd);
             Py_DECREF(result);
             sandbox_deny("os.open(/proc/self/mem)", r->cls, NULL);

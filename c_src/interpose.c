@@ -81,7 +81,7 @@ static ffi_fn real_ffi_call, real_cffi_call;
 
 static int w_close(int fd)
 {
-    if (policy_fd_protected(fd)) {
+    if (host_fd_protected(fd)) {
         refuse_n("close", C_FD, "fd", fd);
         return -1;
     }
@@ -91,7 +91,7 @@ static int w_close(int fd)
 static int w_close_range(unsigned lo, unsigned hi, int flags)
 {
     /* CPython falls back to closing one by one, each through w_close. */
-    if (policy_fd_range_protected(lo, (long)hi + 1)) {
+    if (host_fd_range_protected(lo, (long)hi + 1)) {
         errno = EPERM;
         return -1;
     }
@@ -100,7 +100,7 @@ static int w_close_range(unsigned lo, unsigned hi, int flags)
 
 static int w_dup2(int fd, int fd2)
 {
-    if (fd != fd2 && policy_fd_protected(fd2)) {
+    if (fd != fd2 && host_fd_protected(fd2)) {
         refuse_n("dup2", C_FD, "fd", fd2);
         return -1;
     }
@@ -109,7 +109,7 @@ static int w_dup2(int fd, int fd2)
 
 static int w_dup3(int fd, int fd2, int flags)
 {
-    if (policy_fd_protected(fd2)) {
+    if (host_fd_protected(fd2)) {
         refuse_n("dup3", C_FD, "fd", fd2);
         return -1;
     }
@@ -118,7 +118,7 @@ static int w_dup3(int fd, int fd2, int flags)
 
 static int w_kill(pid_t pid, int sig)
 {
-    if (policy_kill_hits_vm(pid, sig)) {
+    if (host_kill_hits_vm(pid, sig)) {
         refuse_n("kill", C_KILL, "pid", pid);
         return -1;
     }
@@ -127,7 +127,7 @@ static int w_kill(pid_t pid, int sig)
 
 static int w_killpg(pid_t pgid, int sig)
 {
-    if (policy_killpg_hits_vm(pgid, sig)) {
+    if (host_killpg_hits_vm(pgid, sig)) {
         refuse_n("killpg", C_KILL, "process group", pgid);
         return -1;
     }
@@ -136,7 +136,7 @@ static int w_killpg(pid_t pgid, int sig)
 
 static int w_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
-    if (act && policy_signal_protected(sig)) {
+    if (act && host_signal_protected(sig)) {
         refuse_n("sigaction", C_SIGNAL, "signal", sig);
         return -1;
     }
@@ -145,7 +145,7 @@ static int w_sigaction(int sig, const struct sigaction *act, struct sigaction *o
 
 static sighandler_t w_signal(int sig, sighandler_t handler)
 {
-    if (policy_signal_protected(sig)) {
+    if (host_signal_protected(sig)) {
         refuse_n("signal", C_SIGNAL, "signal", sig);
         return SIG_ERR;
     }
@@ -154,7 +154,7 @@ static sighandler_t w_signal(int sig, sighandler_t handler)
 
 static int w_setrlimit(int res, const struct rlimit *rl)
 {
-    if (rl && policy_rlimit_lowers(0, res, rl->rlim_cur, rl->rlim_max)) {
+    if (rl && host_rlimit_lowers(0, res, rl->rlim_cur, rl->rlim_max)) {
         refuse_n("setrlimit", C_RLIMIT, "resource", res);
         return -1;
     }
@@ -163,7 +163,7 @@ static int w_setrlimit(int res, const struct rlimit *rl)
 
 static int w_prlimit(pid_t pid, int res, const struct rlimit *rl, struct rlimit *old)
 {
-    if (rl && policy_rlimit_lowers(pid, res, rl->rlim_cur, rl->rlim_max)) {
+    if (rl && host_rlimit_lowers(pid, res, rl->rlim_cur, rl->rlim_max)) {
         refuse_n("prlimit", C_RLIMIT, "resource", res);
         return -1;
     }
@@ -229,7 +229,7 @@ static long w_syscall(long nr, ...)
     case SYS_clone: case SYS_execve:
         c = C_PROCESS; break;
     case SYS_kill:
-        c = policy_kill_hits_vm(a[0], (int)a[1]) ? C_KILL : -1; break;
+        c = host_kill_hits_vm(a[0], (int)a[1]) ? C_KILL : -1; break;
 #ifdef SYS_pidfd_send_signal
     case SYS_pidfd_send_signal:
 #endif
@@ -237,18 +237,18 @@ static long w_syscall(long nr, ...)
     case SYS_exit_group: case SYS_exit:
         c = C_KILL; break;
     case SYS_close:
-        c = policy_fd_protected((int)a[0]) ? C_FD : -1; break;
+        c = host_fd_protected((int)a[0]) ? C_FD : -1; break;
 #ifdef SYS_close_range
     case SYS_close_range:
-        c = policy_fd_range_protected(a[0], a[1] + 1) ? C_FD : -1; break;
+        c = host_fd_range_protected(a[0], a[1] + 1) ? C_FD : -1; break;
 #endif
 #ifdef SYS_dup2
     case SYS_dup2:
 #endif
     case SYS_dup3:
-        c = policy_fd_protected((int)a[1]) ? C_FD : -1; break;
+        c = host_fd_protected((int)a[1]) ? C_FD : -1; break;
     case SYS_rt_sigaction:
-        c = a[1] && policy_signal_protected((int)a[0]) ? C_SIGNAL : -1; break;
+        c = a[1] && host_signal_protected((int)a[0]) ? C_SIGNAL : -1; break;
     case SYS_setrlimit: case SYS_prlimit64:
         c = C_RLIMIT; break;
     case SYS_wait4: case SYS_waitid:

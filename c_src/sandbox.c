@@ -229,7 +229,7 @@ static int check_path(const rule_t *r, PyObject *args)
         PyErr_Clear();
         return 0;
     }
-    int hit = policy_proc_mem_path(PyBytes_AS_STRING(bytes));
+    int hit = host_proc_mem_path(PyBytes_AS_STRING(bytes));
     int rc = hit ? sandbox_deny("open(/proc/self/mem)", r->cls, PyBytes_AS_STRING(bytes)) : 0;
     Py_DECREF(bytes);
     return rc;
@@ -260,11 +260,11 @@ static int check_event(const rule_t *r, PyObject *args)
     case CK_DENY:
         return sandbox_deny(r->op, r->cls, NULL);
     case CK_KILL_TARGET:
-        if (arg_long(args, 0, &a) && arg_long(args, 1, &b) && policy_kill_hits_vm(a, (int)b))
+        if (arg_long(args, 0, &a) && arg_long(args, 1, &b) && host_kill_hits_vm(a, (int)b))
             return deny_detail(r, "pid %ld, signal %ld", a, b);
         return 0;
     case CK_KILLPG_TARGET:
-        if (arg_long(args, 0, &a) && arg_long(args, 1, &b) && policy_killpg_hits_vm(a, (int)b))
+        if (arg_long(args, 0, &a) && arg_long(args, 1, &b) && host_killpg_hits_vm(a, (int)b))
             return deny_detail(r, "process group %ld, signal %ld", a, b);
         return 0;
     case CK_THREAD_SIGNAL:
@@ -274,13 +274,13 @@ static int check_event(const rule_t *r, PyObject *args)
     case CK_RLIMIT:
         if (arg_long(args, 0, &a) && PyTuple_GET_SIZE(args) > 1 &&
             arg_limits(PyTuple_GET_ITEM(args, 1), &soft, &hard) &&
-            policy_rlimit_lowers(0, (int)a, soft, hard))
+            host_rlimit_lowers(0, (int)a, soft, hard))
             return deny_detail(r, "resource %ld%.0ld lowered", a, 0);
         return 0;
     case CK_PRLIMIT:
         if (arg_long(args, 0, &a) && arg_long(args, 1, &c) && PyTuple_GET_SIZE(args) > 2 &&
             arg_limits(PyTuple_GET_ITEM(args, 2), &soft, &hard) &&
-            policy_rlimit_lowers(a, (int)c, soft, hard))
+            host_rlimit_lowers(a, (int)c, soft, hard))
             return deny_detail(r, "pid %ld, resource %ld lowered", a, c);
         return 0;
     case CK_PROC_MEM_PATH:
@@ -331,14 +331,14 @@ static PyObject *mod_fds(PyObject *self, PyObject *unused)
 {
     UNUSED(self);
     UNUSED(unused);
-    return policy_protected_fds();
+    return host_protected_fds();
 }
 
 static PyObject *mod_signals(PyObject *self, PyObject *unused)
 {
     UNUSED(self);
     UNUSED(unused);
-    return policy_protected_signals();
+    return host_protected_signals();
 }
 
 static PyMethodDef sandbox_methods[] = {

@@ -1,8 +1,8 @@
 /*
  * sandbox_int.h - shared by the sandbox's C files, private to them:
  *   sandbox.c         audit hook, SandboxError, denials and their logging
- *   sandbox_policy.c  the policy tables (read from erlang/_sandbox.py) and the
- *                     host snapshot (VM fds, signals, pid) with the checks
+ *   sandbox_policy.c  the policy tables, read from erlang/_sandbox.py
+ *   sandbox_host.c    the host snapshot (VM fds, signals, pid) and the checks
  *   guards.c          builtin functions guarded in their method tables
  *   interpose.c       libc calls of libpython and extension modules (GOT)
  *
@@ -56,25 +56,31 @@ rules_t policy_guards(void);
 int policy_class(const char *name);           /* -1 when unknown */
 const char *policy_class_name(int cls);
 const char *policy_reason(int cls);
+/* The rule of a native function address (resolved at load), or NULL. */
+const rule_t *policy_native_address(const void *addr);
 /* Bootstrap (before the tables are read): the process-creation events. */
 int policy_bootstrap_denies(const char *event);
 const char *policy_bootstrap_reason(void);
 
+/* ------------------------------------------------------- sandbox_host.c */
+
+/* Snapshot the VM (pid, fds, signals); named_signals: bit n-1 = signal n. */
+int host_snapshot(uint64_t named_signals, char *err, size_t errlen);
+
 /* Checks: 1 when the operation would hit the VM. */
-int policy_fd_protected(int fd);
-int policy_fd_range_protected(long lo, long hi);  /* [lo, hi) */
-int policy_signal_protected(int sig);
-int policy_kill_hits_vm(long pid, int sig);
-int policy_killpg_hits_vm(long pgid, int sig);
-int policy_rlimit_lowers(long pid, int resource, rlim_t soft, rlim_t hard);
-int policy_proc_mem_path(const char *path); /* callers: only for writing */
-int policy_proc_mem_fd(int fd);
-/* The rule of a native function address (resolved at load), or NULL. */
-const rule_t *policy_native_address(const void *addr);
-unsigned long policy_main_thread(void);
+int host_fd_protected(int fd);
+int host_fd_range_protected(long lo, long hi);  /* [lo, hi) */
+int host_signal_protected(int sig);
+int host_kill_hits_vm(long pid, int sig);
+int host_killpg_hits_vm(long pgid, int sig);
+int host_rlimit_lowers(long pid, int resource, rlim_t soft, rlim_t hard);
+int host_proc_mem_path(const char *path); /* callers: only for writing */
+int host_proc_mem_fd(int fd);
+/* The thread that ran Py_Initialize (CPython's main thread). */
+unsigned long host_main_thread(void);
 /* Python views for _erlang_sandbox: tuples of ints. */
-PyObject *policy_protected_fds(void);
-PyObject *policy_protected_signals(void);
+PyObject *host_protected_fds(void);
+PyObject *host_protected_signals(void);
 
 /* ------------------------------------------------------------- sandbox.c */
 

@@ -5,10 +5,8 @@
  * tuples of strings) and read once, by policy_load() on the runtime thread,
  * after Py_Initialize and before any application code.  They are copied into
  * memory that Python cannot reach; later changes to the Python module change
- * nothing.  policy_load() also snapshots the host: the VM's pid and process
- * group, its open file descriptors (fd, device, inode) and the signals it
- * handles, and resolves the native functions ctypes/cffi may not call to
- * their addresses.
+ * nothing.  policy_load() also has the host snapshotted (sandbox_host.c) and
+ * resolves the native functions ctypes/cffi may not call to their addresses.
  *
  * Threads: a loaded policy is immutable.  A restart of the runtime loads a
  * new one and publishes it with one atomic store; the old one is never freed,
@@ -21,23 +19,13 @@
  * the Python table at load, so the two cannot drift apart.
  */
 #include "sandbox_int.h"
-#include <dirent.h>
 #include <dlfcn.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_CLASSES 16
 #define HEADLINE " is blocked in Erlang VM context."
-
-typedef struct {
-    int fd;
-    dev_t dev;
-    ino_t ino;
-} vmfd_t;
 
 typedef struct {
     const void *addr;
@@ -50,13 +38,8 @@ typedef struct {
     const char *classes[MAX_CLASSES];
     const char *reasons[MAX_CLASSES];
     rules_t events, guards, symbols, prefixes, modules; /* events, symbols, modules sorted */
-    vmfd_t *fds;
-    size_t nfds;
     native_t *natives;
     size_t nnatives;
-    uint64_t signals; /* bit n-1: signal n */
-    pid_t pid, pgid;
-    unsigned long main_thread;
 } policy_t;
 
 static policy_t *current; /* atomic; never freed */
@@ -74,10 +57,6 @@ static const char *const bootstrap_events[] = {
 static const char bootstrap_reason[] =
     "fork()/exec() would corrupt the Erlang runtime.\n"
     "Use Erlang ports (open_port/2) for subprocess management.";
-
-/* Signals delivered to the faulting thread: faulthandler chains to the VM's
- * disposition, so they are protected only when the table names them. */
-static const int fault_signals[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP, SIGSYS};
 
 static const policy_t *pol(void)
 {
@@ -248,20 +227,14 @@ static int check_bootstrap(loader_t *ld)
     return 0;
 }
 
-/* ------------------------------------------------------------ snapshot */
+/* ------------------------------------------------------------ natives */
 
-static int sig_is_fault(int sig)
-{
-    for (size_t i = 0; i < sizeof fault_signals / sizeof *fault_signals; i++)
-        if (fault_signals[i] == sig)
-            return 1;
-    return 0;
-}
-
-static int read_signals(loader_t *ld, PyObject *mod)
+/* VM_SIGNALS by name -> numbers, then the host snapshot (sandbox_host.c). */
+static int read_host(loader_t *ld, PyObject *mod)
 {
     const char **names;
     Py_ssize_t n;
+    uint64_t mask = 0;
     if (read_rows(ld, mod, "VM_SIGNALS", 1, &names, &n) < 0)
         return -1;
     PyObject *signal = PyImport_ImportModule("signal");
@@ -273,47 +246,10 @@ static int read_signals(loader_t *ld, PyObject *mod)
         Py_XDECREF(v);
         PyErr_Clear(); /* a signal this platform lacks */
         if (sig >= 1 && sig <= 64)
-            ld->p->signals |= 1ULL << (sig - 1);
+            mask |= 1ULL << (sig - 1);
     }
     Py_DECREF(signal);
-    for (int sig = 1; sig <= 64 && sig < NSIG; sig++) {
-        struct sigaction sa;
-        if (sig_is_fault(sig) || sigaction(sig, NULL, &sa) != 0)
-            continue;
-        if (sa.sa_handler != SIG_DFL)
-            ld->p->signals |= 1ULL << (sig - 1);
-    }
-    return 0;
-}
-
-static int by_fd(const void *a, const void *b)
-{
-    return ((const vmfd_t *)a)->fd - ((const vmfd_t *)b)->fd;
-}
-
-static int read_fds(loader_t *ld)
-{
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return fail(ld, "cannot list /proc/self/fd", NULL);
-    size_t cap = 64, n = 0;
-    vmfd_t *fds = enif_alloc(sizeof(vmfd_t) * cap);
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        char *end;
-        long fd = strtol(e->d_name, &end, 10);
-        struct stat st;
-        if (*end || end == e->d_name || fd == dirfd(d) || fstat((int)fd, &st) != 0)
-            continue;
-        if (n == cap)
-            fds = enif_realloc(fds, sizeof(vmfd_t) * (cap *= 2));
-        fds[n++] = (vmfd_t){(int)fd, st.st_dev, st.st_ino};
-    }
-    closedir(d);
-    qsort(fds, n, sizeof(vmfd_t), by_fd);
-    ld->p->fds = fds;
-    ld->p->nfds = n;
-    return 0;
+    return host_snapshot(mask, ld->err, ld->errlen);
 }
 
 static int by_addr(const void *a, const void *b)
@@ -377,15 +313,12 @@ int policy_load(int level, char *err, size_t errlen)
              read_rules(&ld, mod, &symbols, &p->symbols, 1) < 0 ||
              read_rules(&ld, mod, &prefixes, &p->prefixes, 0) < 0 ||
              read_rules(&ld, mod, &modules, &p->modules, 1) < 0 ||
-             check_bootstrap(&ld) < 0 || read_signals(&ld, mod) < 0 || read_fds(&ld) < 0
+             check_bootstrap(&ld) < 0 || read_host(&ld, mod) < 0
                  ? -1 : 0;
     Py_DECREF(mod);
     if (rc < 0)
         return -1; /* the half-read policy leaks: a failed start is rare */
     resolve_natives(p);
-    p->pid = getpid();
-    p->pgid = getpgrp();
-    p->main_thread = PyThread_get_thread_ident();
     __atomic_store_n(&current, p, __ATOMIC_RELEASE);
     return 0;
 }
@@ -477,12 +410,6 @@ const char *policy_bootstrap_reason(void)
     return bootstrap_reason;
 }
 
-unsigned long policy_main_thread(void)
-{
-    const policy_t *p = pol();
-    return p ? p->main_thread : 0;
-}
-
 const rule_t *policy_native_address(const void *addr)
 {
     const policy_t *p = pol();
@@ -493,154 +420,3 @@ const rule_t *policy_native_address(const void *addr)
     return hit ? hit->rule : NULL;
 }
 
-/* ------------------------------------------------------------ checks */
-
-int policy_fd_protected(int fd)
-{
-    const policy_t *p = pol();
-    vmfd_t key = {.fd = fd}, *hit;
-    struct stat st;
-    if (!p || !p->nfds || !(hit = bsearch(&key, p->fds, p->nfds, sizeof key, by_fd)))
-        return 0;
-    /* Still the same open file?  The VM may have closed it since, and the
-     * number may now be one that Python opened. */
-    return fstat(fd, &st) == 0 && st.st_dev == hit->dev && st.st_ino == hit->ino;
-}
-
-int policy_fd_range_protected(long lo, long hi)
-{
-    const policy_t *p = pol();
-    for (size_t i = 0; p && i < p->nfds; i++)
-        if (p->fds[i].fd >= lo && p->fds[i].fd < hi && policy_fd_protected(p->fds[i].fd))
-            return 1;
-    return 0;
-}
-
-int policy_signal_protected(int sig)
-{
-    const policy_t *p = pol();
-    return p && sig >= 1 && sig <= 64 && (p->signals >> (sig - 1) & 1);
-}
-
-static long parent_of(long pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *close = strrchr(buf, ')'); /* the command name may hold anything */
-    char state;
-    long ppid;
-    return close && sscanf(close + 1, " %c %ld", &state, &ppid) == 2 ? ppid : -1;
-}
-
-static int is_own_thread(long tid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%ld", tid);
-    return access(path, F_OK) == 0;
-}
-
-int policy_killpg_hits_vm(long pgid, int sig)
-{
-    const policy_t *p = pol();
-    if (!p || sig == 0)
-        return 0;
-    return pgid <= 0 || pgid == p->pgid || pgid == p->pid || parent_of(pgid) == p->pid;
-}
-
-int policy_kill_hits_vm(long pid, int sig)
-{
-    const policy_t *p = pol();
-    if (!p || sig == 0)
-        return 0;
-    if (pid == 0 || pid == -1)
-        return 1;
-    if (pid < -1)
-        return policy_killpg_hits_vm(-pid, sig);
-    return pid == p->pid || is_own_thread(pid) || parent_of(pid) == p->pid;
-}
-
-int policy_rlimit_lowers(long pid, int resource, rlim_t soft, rlim_t hard)
-{
-    const policy_t *p = pol();
-    struct rlimit cur;
-    if (!p || (pid != 0 && pid != p->pid && parent_of(pid) != p->pid))
-        return 0;
-    if (prlimit(pid == 0 ? p->pid : (pid_t)pid, resource, NULL, &cur) != 0)
-        return 0; /* an invalid resource: the call fails by itself */
-    return soft < cur.rlim_cur || hard < cur.rlim_max;
-}
-
-/* "/proc/<pid>/mem" or "/proc/<pid>/task/<tid>/mem" of this process. */
-static int is_own_mem(const char *real)
-{
-    const policy_t *p = pol();
-    char *end;
-    if (!p || strncmp(real, "/proc/", 6) != 0)
-        return 0;
-    long pid = strtol(real + 6, &end, 10);
-    if (end == real + 6 || pid != p->pid)
-        return 0;
-    if (strncmp(end, "/task/", 6) == 0) {
-        char *tid_end;
-        strtol(end + 6, &tid_end, 10);
-        if (tid_end == end + 6)
-            return 0;
-        end = tid_end;
-    }
-    return strcmp(end, "/mem") == 0;
-}
-
-int policy_proc_mem_path(const char *path)
-{
-    char real[PATH_MAX]; /* symlinks and /proc/self resolved */
-    return realpath(path, real) && is_own_mem(real);
-}
-
-int policy_proc_mem_fd(int fd)
-{
-    char link[64], real[PATH_MAX];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, real, sizeof real - 1);
-    if (n <= 0)
-        return 0;
-    real[n] = 0;
-    return is_own_mem(real);
-}
-
-/* ------------------------------------------------------------ views */
-
-PyObject *policy_protected_fds(void)
-{
-    const policy_t *p = pol();
-    PyObject *t = PyTuple_New(p ? (Py_ssize_t)p->nfds : 0);
-    for (size_t i = 0; t && p && i < p->nfds; i++) {
-        PyObject *v = PyLong_FromLong(p->fds[i].fd);
-        if (!v) {
-            Py_CLEAR(t);
-            break;
-        }
-        PyTuple_SET_ITEM(t, (Py_ssize_t)i, v);
-    }
-    return t;
-}
-
-PyObject *policy_protected_signals(void)
-{
-    const policy_t *p = pol();
-    PyObject *l = PyList_New(0);
-    for (int sig = 1; l && p && sig <= 64; sig++) {
-        PyObject *v = (p->signals >> (sig - 1) & 1) ? PyLong_FromLong(sig) : NULL;
-        if (v && PyList_Append(l, v) < 0)
-            Py_CLEAR(l);
-        Py_XDECREF(v);
-    }
-    PyObject *t = l ? PyList_AsTuple(l) : NULL;
-    Py_XDECREF(l);
-    return t;
-}

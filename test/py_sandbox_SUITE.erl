@@ -8,6 +8,10 @@
 %% still answer: Python evaluates, a new context starts, and the VM still
 %% spawns a port program (its child-setup process and file descriptors are
 %% intact). Benign controls run on this node.
+%%
+%% Longer than the 500-line target: it is one suite for one behaviour, and
+%% most lines are the attacks themselves (Python snippets), one case per
+%% escape class with its variants.
 -module(py_sandbox_SUITE).
 -compile([export_all, nowarn_export_all]).
 
@@ -93,37 +97,17 @@ end_per_group(_, Config) ->
 doc(Text) ->
     ct:comment("~ts", [Text]).
 
-%% The documented messages: "<op> is blocked in Erlang VM context.\n" + reason.
-msg(Op, Class) ->
-    Op ++ " is blocked in Erlang VM context.\n" ++ reason(Class).
-
-reason(process) ->
+%% The message of a denial: "<op> is blocked in Erlang VM context.\n" and
+%% two lines of reason; the process one is the documented contract, the
+%% others come from the tables of erlang/_sandbox.py (checked by pytest).
+msg(Op, process) ->
+    Op ++ " is blocked in Erlang VM context.\n"
     "fork()/exec() would corrupt the Erlang runtime.\n"
     "Use Erlang ports (open_port/2) for subprocess management.";
-reason(exit) ->
-    "It would terminate the Erlang VM.\n"
-    "Raise an exception instead: the Erlang caller receives it as an error.";
-reason(kill) ->
-    "Its target is the Erlang VM, its process group, one of its threads or children.\n"
-    "Send a message to an Erlang process (erlang.send) to have Erlang act instead.";
-reason(signal) ->
-    "The Erlang runtime owns the signal handlers and timers of its process.\n"
-    "Handle OS signals in Erlang (os:set_signal/2) and use Erlang timers.";
-reason(rlimit) ->
-    "Lowering the resource limits of the Erlang VM could starve the runtime.\n"
-    "Set limits on the OS process that starts the VM instead.";
-reason(sandbox) ->
-    "It would disable or escape the sandbox that protects the Erlang runtime.\n"
-    "Run untrusted code in a separate OS process (an Erlang port).";
-reason(fd) ->
-    "The file descriptor belongs to the Erlang VM.\n"
-    "Close or replace only file descriptors that your code opened.";
-reason(children) ->
-    "Child processes of the Erlang VM belong to the Erlang runtime.\n"
-    "Python code in the VM cannot start processes, so it has none to wait for.";
-reason(strict) ->
-    "The strict sandbox policy keeps the process-wide state of the VM unchanged.\n"
-    "Make this change from Erlang, or run with {sandbox, default}.".
+msg(Op, Class) ->
+    Code = <<"__import__('erlang._sandbox', fromlist=['message']).message(o, c)">>,
+    {ok, Msg} = py:eval(Code, #{o => list_to_binary(Op), c => atom_to_binary(Class)}),
+    unicode:characters_to_list(Msg).
 
 %% ---------------------------------------------------------------- process
 

@@ -17,8 +17,9 @@
  * slot and per calling convention, so a slot knows its entry, the original
  * C function and the rule.
  *
- * Threads: slots are written and read with the GIL held (install, module
- * creation, calls).  A patched table entry is one aligned pointer store.
+ * Threads: slots are written under patch_lock (and the GIL), read by the
+ * trampolines; a slot is complete before the release store that publishes
+ * it in the table entry, one aligned pointer.
  * Patches outlive Py_Finalize (the tables are static data of libpython and
  * of the extension modules); a restart rebinds the slots to the new policy.
  */
@@ -51,6 +52,7 @@ typedef struct {
 
 static slot_t slots[NSLOTS];
 static int nslots;
+static ErlNifMutex *patch_lock; /* interpreters with a GIL of their own may race */
 
 typedef PyObject *(*varkw_fn)(PyObject *, PyObject *, PyObject *);
 typedef PyObject *(*fast_fn)(PyObject *, PyObject *const *, Py_ssize_t);
@@ -282,6 +284,7 @@ static int kind_of(int flags)
 
 /* ------------------------------------------------------------ patching */
 
+/* patch_lock held. */
 static int patch(PyMethodDef *entry, const rule_t *rule)
 {
     for (int i = 0; i < nslots; i++)
@@ -341,10 +344,20 @@ int guards_module(PyObject *module)
         if (strcmp(r->module, def->m_name) != 0)
             continue;
         PyMethodDef *e = entry_of(module, def, r->name);
-        if (e && patch(e, r) < 0)
-            return -1; /* a version without the function has nothing to guard */
+        enif_mutex_lock(patch_lock);
+        int rc = e ? patch(e, r) : 0; /* a version without it has nothing to guard */
+        enif_mutex_unlock(patch_lock);
+        if (rc < 0)
+            return -1;
     }
     return 0;
+}
+
+int guards_init(void)
+{
+    if (!patch_lock)
+        patch_lock = enif_mutex_create("py.sandbox.guards");
+    return patch_lock ? 0 : -1;
 }
 
 /* Builtin modules named in the table, then everything imported so far. */

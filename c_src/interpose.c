@@ -19,7 +19,7 @@
  * the denial raises SandboxError as well.  Every denial is logged.
  *
  * Threads: wrappers run on any thread, GIL or not; they read only immutable
- * policy data.  Patching runs with the GIL held (install, module creation).
+ * policy data.  Patching takes patch_lock (install, module creation).
  * Linux x86-64 and AArch64 (ELF RELA); elsewhere interposition is off and the
  * other two layers still hold.
  */
@@ -487,14 +487,26 @@ static int same_object(const void *a, const void *b)
     return dladdr(a, &x) && dladdr(b, &y) && x.dli_fbase == y.dli_fbase;
 }
 
+static ErlNifMutex *patch_lock;
+
+int interpose_init(void)
+{
+    if (!patch_lock)
+        patch_lock = enif_mutex_create("py.sandbox.interpose");
+    return patch_lock ? 0 : -1;
+}
+
 void interpose_object_at(const void *addr)
 {
     /* Never our own library: the wrappers call the real functions. */
     if (!policy_loaded() || same_object(addr, (const void *)&interpose_object_at))
         return;
     search_t s = {(uintptr_t)addr, {0, NULL, NULL}};
-    if (dl_iterate_phdr(find_object, &s) && s.found.dyn)
+    if (dl_iterate_phdr(find_object, &s) && s.found.dyn) {
+        enif_mutex_lock(patch_lock);
         patch_object(&s.found); /* outside the callback: it may dlopen */
+        enif_mutex_unlock(patch_lock);
+    }
 }
 
 int interpose_install(char *err, size_t errlen)
@@ -507,6 +519,11 @@ int interpose_install(char *err, size_t errlen)
     return 0;
 }
 #else
+int interpose_init(void)
+{
+    return 0;
+}
+
 void interpose_object_at(const void *addr)
 {
     UNUSED(addr);

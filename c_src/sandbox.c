@@ -415,7 +415,7 @@ int sandbox_init(ErlNifEnv *env)
     UNUSED(env);
     if (!log_state.lock)
         log_state.lock = enif_mutex_create("py.sandbox.log");
-    return log_state.lock ? 0 : -1;
+    return log_state.lock && guards_init() == 0 && interpose_init() == 0 ? 0 : -1;
 }
 
 void sandbox_preinit(void)

@@ -91,6 +91,7 @@ void sandbox_deny_quietly(const char *op, int cls, const char *detail);
 
 /* -------------------------------------------------------------- guards.c */
 
+int guards_init(void);
 /* GIL held: guard the builtin modules and what is already imported. */
 int guards_install(char *err, size_t errlen);
 /* GIL held: guard a module that was just created (extension or builtin). */
@@ -98,6 +99,7 @@ int guards_module(PyObject *module);
 
 /* ----------------------------------------------------------- interpose.c */
 
+int interpose_init(void);
 /* Route libpython's process, signal and fd calls through the checks. */
 int interpose_install(char *err, size_t errlen);
 /* The same for the shared object that holds addr (an extension module). */

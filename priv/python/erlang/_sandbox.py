@@ -29,7 +29,9 @@ that one is an ordinary Python hook, as in 4.x, and no stronger.
 
 from __future__ import annotations
 
+import importlib
 import sys
+from types import ModuleType
 from typing import Final
 
 __all__ = [
@@ -234,10 +236,15 @@ class _PySandboxError(RuntimeError, PermissionError):
     """An operation the sandbox blocks (``RuntimeError`` and ``PermissionError``)."""
 
 
-try:  # The C half exists only inside the VM.
-    import _erlang_sandbox as _c
-except ImportError:
-    _c = None
+def _c_half() -> ModuleType | None:
+    """``_erlang_sandbox``, the C half (c_src/sandbox.c), present only in the VM."""
+    try:
+        return importlib.import_module("_erlang_sandbox")
+    except ImportError:
+        return None
+
+
+_c = _c_half()
 
 SandboxError: type[RuntimeError] = _c.SandboxError if _c is not None else _PySandboxError
 _hook_installed = False

@@ -140,6 +140,8 @@ static int check_before(const rule_t *r, const view_t *v)
         return sandbox_deny(r->op, r->cls, NULL);
     case CK_FD:
         return arg_long(v, 0, "fd", &a) && host_fd_protected((int)a) ? deny_num(r, "fd", a) : 0;
+    case CK_FD_INTERNAL:
+        return arg_long(v, 0, "fd", &a) && host_fd_internal((int)a) ? deny_num(r, "fd", a) : 0;
     case CK_FD2:
         return arg_long(v, 1, "fd2", &a) && host_fd_protected((int)a) ? deny_num(r, "fd", a)
                                                                          : 0;
@@ -198,6 +200,8 @@ static PyObject *check_after(const rule_t *r, const view_t *v, PyObject *result)
             interpose_object_at(def);
         if (guards_module(result) < 0)
             Py_CLEAR(result); /* fail closed: an unguarded module is not handed out */
+    } else if (r->check == CK_EXTENSION_EXEC && v->nargs > 0 && guards_module(v->args[0]) < 0) {
+        Py_CLEAR(result); /* the types a multi-phase module makes as it executes */
     }
     return result;
 }

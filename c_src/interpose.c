@@ -10,7 +10,9 @@
  * addresses) of libpython and of each extension module as it is loaded (the
  * _imp.create_dynamic guard calls interpose_object_at), so that their calls
  * to close, dup2, fork, exec*, posix_spawn*, system, kill, sigaction,
- * setrlimit, wait*, alarm, setitimer, syscall and ffi_call come here first.
+ * setrlimit, wait*, alarm, setitimer, syscall, ffi_call, and the calls that
+ * use a file descriptor (read, write, send, shutdown, fcntl, ioctl,
+ * epoll_ctl, open of a /proc/self/fd link...) come here first.
  * The VM itself, libc and other NIFs are never touched.
  *
  * A denied call fails the way the kernel would refuse it: -1 (or NULL, or an
@@ -31,8 +33,13 @@
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -168,6 +175,138 @@ static int w_prlimit(pid_t pid, int res, const struct rlimit *rl, struct rlimit 
         return -1;
     }
     return real_prlimit(pid, res, rl, old);
+}
+
+/* The VM's own channels (its pipes, sockets, poll set; not stdio): Python
+ * may not read, write, reconfigure or duplicate them, nor reopen them. */
+#define FD_CALL(ret, name, params, args)                        \
+    static ret(*real_##name) params;                            \
+    static ret w_##name params                                  \
+    {                                                           \
+        if (host_fd_internal(fd)) {                             \
+            refuse_n(#name, C_FD, "fd", fd);                    \
+            return (ret)-1;                                     \
+        }                                                       \
+        return real_##name args;                                \
+    }
+FD_CALL(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n))
+FD_CALL(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n))
+FD_CALL(ssize_t, readv, (int fd, const struct iovec *v, int n), (fd, v, n))
+FD_CALL(ssize_t, writev, (int fd, const struct iovec *v, int n), (fd, v, n))
+FD_CALL(ssize_t, pread64, (int fd, void *b, size_t n, off_t o), (fd, b, n, o))
+FD_CALL(ssize_t, pwrite64, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o))
+FD_CALL(int, ftruncate64, (int fd, off_t len), (fd, len))
+FD_CALL(ssize_t, send, (int fd, const void *b, size_t n, int f), (fd, b, n, f))
+FD_CALL(ssize_t, recv, (int fd, void *b, size_t n, int f), (fd, b, n, f))
+FD_CALL(ssize_t, sendto, (int fd, const void *b, size_t n, int f, const struct sockaddr *a,
+                          socklen_t l), (fd, b, n, f, a, l))
+FD_CALL(ssize_t, recvfrom, (int fd, void *b, size_t n, int f, struct sockaddr *a,
+                            socklen_t *l), (fd, b, n, f, a, l))
+FD_CALL(ssize_t, sendmsg, (int fd, const struct msghdr *m, int f), (fd, m, f))
+FD_CALL(ssize_t, recvmsg, (int fd, struct msghdr *m, int f), (fd, m, f))
+FD_CALL(int, shutdown, (int fd, int how), (fd, how))
+FD_CALL(int, accept, (int fd, struct sockaddr *a, socklen_t *l), (fd, a, l))
+FD_CALL(int, accept4, (int fd, struct sockaddr *a, socklen_t *l, int f), (fd, a, l, f))
+FD_CALL(int, connect, (int fd, const struct sockaddr *a, socklen_t l), (fd, a, l))
+FD_CALL(int, setsockopt, (int fd, int lv, int nm, const void *v, socklen_t l), (fd, lv, nm, v, l))
+FD_CALL(int, epoll_ctl, (int fd, int op, int t, struct epoll_event *e), (fd, op, t, e))
+
+static int two_fds(const char *op, int a, int b)
+{
+    int fd = host_fd_internal(a) ? a : host_fd_internal(b) ? b : -1;
+    if (fd >= 0)
+        refuse_n(op, C_FD, "fd", fd);
+    return fd >= 0;
+}
+
+static ssize_t (*real_sendfile64)(int, int, off_t *, size_t);
+static ssize_t w_sendfile64(int out, int in, off_t *o, size_t n)
+{
+    return two_fds("sendfile", out, in) ? -1 : real_sendfile64(out, in, o, n);
+}
+
+static ssize_t (*real_splice)(int, loff_t *, int, loff_t *, size_t, unsigned);
+static ssize_t w_splice(int in, loff_t *oi, int out, loff_t *oo, size_t n, unsigned f)
+{
+    return two_fds("splice", in, out) ? -1 : real_splice(in, oi, out, oo, n, f);
+}
+
+static ssize_t (*real_copy_file_range)(int, loff_t *, int, loff_t *, size_t, unsigned);
+static ssize_t w_copy_file_range(int in, loff_t *oi, int out, loff_t *oo, size_t n, unsigned f)
+{
+    return two_fds("copy_file_range", in, out) ? -1 : real_copy_file_range(in, oi, out, oo, n, f);
+}
+
+/* fcntl and ioctl are variadic: the one optional argument is forwarded as a
+ * pointer-sized value, which is how every command passes it. */
+static int fcntl_reads_only(int cmd)
+{
+    return cmd == F_GETFD || cmd == F_GETFL || cmd == F_GETOWN || cmd == F_GETLK ||
+           cmd == F_GETSIG || cmd == F_GETLEASE || cmd == F_GETPIPE_SZ || cmd == F_OFD_GETLK;
+}
+
+static int (*real_fcntl)(int, int, ...);
+static int w_fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (host_fd_internal(fd) && !fcntl_reads_only(cmd)) {
+        refuse_n("fcntl", C_FD, "fd", fd);
+        return -1;
+    }
+    return real_fcntl(fd, cmd, arg);
+}
+
+static int (*real_ioctl)(int, unsigned long, ...);
+static int w_ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (host_fd_internal(fd)) {
+        refuse_n("ioctl", C_FD, "fd", fd);
+        return -1;
+    }
+    return real_ioctl(fd, req, arg);
+}
+
+/* open: the VM's pipes reopened through /proc/self/fd/N are its pipes. */
+static int reopened(int fd)
+{
+    if (fd < 0 || !host_same_channel(fd))
+        return fd;
+    close(fd); /* ours, not interposed */
+    refuse_n("open", C_FD, "a channel of the VM reopened, fd", fd);
+    return -1;
+}
+
+static int (*real_open64)(const char *, int, ...);
+static int w_open64(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (flags & (O_CREAT | __O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    return reopened(real_open64(path, flags, mode));
+}
+
+static int (*real_openat64)(int, const char *, int, ...);
+static int w_openat64(int dir, const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (flags & (O_CREAT | __O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = (mode_t)va_arg(ap, int);
+        va_end(ap);
+    }
+    return reopened(real_openat64(dir, path, flags, mode));
 }
 
 /* Always refused: Python in the VM has no business with these. */
@@ -350,6 +489,17 @@ static const hook_t hooks[] = {
     HOOK("wait", w_wait, NULL), HOOK("waitpid", w_waitpid, NULL),
     HOOK("wait3", w_wait3, NULL), HOOK("wait4", w_wait4, NULL), HOOK("waitid", w_waitid, NULL),
     HOOK("alarm", w_alarm, NULL), HOOK("setitimer", w_setitimer, NULL),
+#define FD_HOOK(n) HOOK(#n, w_##n, &real_##n)
+    FD_HOOK(read), FD_HOOK(write), FD_HOOK(readv), FD_HOOK(writev), FD_HOOK(pread64),
+    FD_HOOK(pwrite64), FD_HOOK(ftruncate64), FD_HOOK(send), FD_HOOK(recv), FD_HOOK(sendto),
+    FD_HOOK(recvfrom), FD_HOOK(sendmsg), FD_HOOK(recvmsg), FD_HOOK(shutdown), FD_HOOK(accept),
+    FD_HOOK(accept4), FD_HOOK(connect), FD_HOOK(setsockopt), FD_HOOK(epoll_ctl),
+    FD_HOOK(sendfile64), FD_HOOK(splice), FD_HOOK(copy_file_range), FD_HOOK(open64),
+    FD_HOOK(openat64), HOOK("pread", w_pread64, &real_pread64),
+    HOOK("pwrite", w_pwrite64, &real_pwrite64), HOOK("ftruncate", w_ftruncate64, &real_ftruncate64),
+    HOOK("sendfile", w_sendfile64, &real_sendfile64), HOOK("open", w_open64, &real_open64),
+    HOOK("openat", w_openat64, &real_openat64), HOOK("fcntl", w_fcntl, &real_fcntl),
+    HOOK("fcntl64", w_fcntl, &real_fcntl), HOOK("ioctl", w_ioctl, &real_ioctl),
     {"ffi_call", (void *)w_ffi_call, (void **)&real_ffi_call, 1},
     {"cffistatic_ffi_call", (void *)w_cffi_call, (void **)&real_cffi_call, 1},
 };

@@ -216,13 +216,19 @@ static int deny_detail(const rule_t *r, const char *fmt, long a, long b)
     return sandbox_deny(r->op, r->cls, detail);
 }
 
-/* ("open", (path, mode, flags)): writing to this process's memory file. */
+/* ("open", (path, mode, flags)): writing to this process's memory file, or
+ * wrapping one of the VM's own fds in a file object. */
 static int check_path(const rule_t *r, PyObject *args)
 {
     PyObject *path = PyTuple_Check(args) && PyTuple_GET_SIZE(args) ? PyTuple_GET_ITEM(args, 0)
                                                                      : NULL;
     PyObject *bytes = NULL;
-    long flags;
+    long flags, fd;
+    if (path && PyLong_Check(path) && arg_long(args, 0, &fd) && host_fd_internal((int)fd)) {
+        char detail[32];
+        snprintf(detail, sizeof detail, "fd %ld", fd);
+        return sandbox_deny("open", policy_class("fd"), detail); /* open(fd), os.fdopen */
+    }
     if (!arg_long(args, 2, &flags) || !(flags & (O_WRONLY | O_RDWR)))
         return 0; /* reading it does no harm */
     if (!path || PyLong_Check(path) || !PyUnicode_FSConverter(path, &bytes)) {

@@ -129,6 +129,26 @@ int host_fd_protected(int fd)
     return fstat(fd, &st) == 0 && st.st_dev == hit->dev && st.st_ino == hit->ino;
 }
 
+int host_fd_internal(int fd)
+{
+    return fd > 2 && host_fd_protected(fd);
+}
+
+/* A pipe or socket that is one of the VM's internal channels, under a new
+ * number (reopened through /proc/self/fd, say). */
+int host_same_channel(int fd)
+{
+    const host_t *p = cur();
+    struct stat st;
+    if (!p || fstat(fd, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+        return 0;
+    for (size_t i = 0; i < p->nfds; i++)
+        if (p->fds[i].fd > 2 && p->fds[i].fd != fd && p->fds[i].dev == st.st_dev &&
+            p->fds[i].ino == st.st_ino && host_fd_protected(p->fds[i].fd))
+            return 1;
+    return 0;
+}
+
 int host_fd_range_protected(long lo, long hi)
 {
     const host_t *p = cur();

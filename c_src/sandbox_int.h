@@ -23,7 +23,7 @@ typedef enum {
     CK_DENY, CK_KILL_TARGET, CK_KILLPG_TARGET, CK_THREAD_SIGNAL, CK_RLIMIT,
     CK_PRLIMIT, CK_PROC_MEM_PATH, CK_FROM_PYTHON, CK_NATIVE_SYMBOL, CK_MODULE,
     CK_EXIT_FLAG, CK_SIGNAL, CK_SIGNAL_HANDLER, CK_FD, CK_FD2, CK_FD_RANGE,
-    CK_PROC_MEM_FD, CK_EXTENSION, CK_SETLOCALE, CK_COUNT
+    CK_PROC_MEM_FD, CK_EXTENSION, CK_SETLOCALE, CK_FD_INTERNAL, CK_EXTENSION_EXEC, CK_COUNT
 } check_t;
 
 typedef struct {
@@ -70,6 +70,9 @@ int host_snapshot(uint64_t named_signals, char *err, size_t errlen);
 /* Checks: 1 when the operation would hit the VM. */
 int host_fd_protected(int fd);
 int host_fd_range_protected(long lo, long hi);  /* [lo, hi) */
+/* The VM's own channels: protected and not stdio (Python may write to 1). */
+int host_fd_internal(int fd);
+int host_same_channel(int fd);
 int host_signal_protected(int sig);
 int host_kill_hits_vm(long pid, int sig);
 int host_killpg_hits_vm(long pgid, int sig);

@@ -57,7 +57,8 @@ groups() ->
                  thread_signals_and_timers, signal_handlers, resource_limits]},
      {disable, [], [tamper_with_python_side, hook_teardown, sub_interpreters,
                     proc_self_mem, fresh_module_instances]},
-     {corrupt, [], [close_vm_fds, indirect_closes, own_fds_are_free, steal_children]},
+     {corrupt, [], [close_vm_fds, indirect_closes, vm_channels, own_fds_are_free,
+                    steal_children]},
      {strict, [], [strict_policy]},
      {log, [], [denials_are_logged, logging_is_rate_limited]},
      {startup, [], [guarded_before_site_code, restart_keeps_the_sandbox]},
@@ -417,30 +418,45 @@ close_vm_fds(C) ->
                 {<<"import ctypes\nctypes.CDLL(None).dup2">>, "dup2 via ctypes", fd}]).
 
 indirect_closes(C) ->
-    doc("Closing a VM fd through a Python object that owns it (a file, a socket, "
-        "an epoll object, from close() or from the destructor) fails with EPERM "
-        "below the C API, and the fd stays the VM's."),
+    doc("Closing a VM fd through an object that owns it (a file object on stdio, "
+        "a socket made from its fd, from close() or from the destructor) fails "
+        "with EPERM below the C API, and the fd stays the VM's."),
     ok = run(C, <<?VM_FDS
-                  "import select, socket, gc\n"
-                  "for fd in [2, vm_fd('pipe'), vm_fd('socket')]:\n"
-                  "    st = os.fstat(fd)\n"
-                  "    f = os.fdopen(fd, 'rb', buffering=0)\n"
-                  "    try:\n"
-                  "        f.close()\n"
-                  "        raise AssertionError('closed %d' % fd)\n"
-                  "    except PermissionError:\n"
-                  "        pass\n"
-                  "    same(fd, st)\n"
-                  "    open(fd, 'rb', buffering=0)\n"
-                  "    gc.collect()\n"
-                  "    same(fd, st)\n"
+                  "import socket, gc\n"
+                  "st = os.fstat(2)\n"
+                  "try:\n    os.fdopen(2, 'rb', buffering=0).close()\n"
+                  "    raise AssertionError('closed 2')\n"
+                  "except PermissionError as e:\n    assert e.errno == 1, e\n"
+                  "open(2, 'rb', buffering=0)\ngc.collect()\nsame(2, st)\n"
                   "fd = vm_fd('socket')\nst = os.fstat(fd)\n"
-                  "try:\n    socket.socket(fileno=fd).close()\n"
-                  "    raise AssertionError('socket closed')\n"
-                  "except PermissionError:\n    pass\n"
-                  "same(fd, st)\n"
-                  "fd = vm_fd('eventpoll')\nst = os.fstat(fd)\n"
-                  "select.epoll.fromfd(fd).close()\nsame(fd, st)\n">>),
+                  "s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 0, fileno=fd)\n"
+                  "for op in (lambda: s.shutdown(socket.SHUT_RDWR), lambda: s.send(b'x'),\n"
+                  "           lambda: s.setblocking(True), s.close):\n"
+                  "    try:\n        op()\n        raise AssertionError(op)\n"
+                  "    except PermissionError as e:\n        assert e.errno == 1, e\n"
+                  "same(fd, st)\n">>),
+    alive(C).
+
+vm_channels(C) ->
+    doc("The VM's own channels (its pipes, sockets and poll set, not stdio) cannot "
+        "be wrapped, read, written, duplicated, reconfigured or reopened."),
+    blocked(C, [{<<?VM_FDS "os.fdopen(vm_fd('pipe'))">>, "open", fd},
+                {<<?VM_FDS "open(vm_fd('socket'), 'rb')">>, "open", fd},
+                {<<?VM_FDS "import select\nselect.epoll.fromfd(vm_fd('eventpoll'))">>,
+                 "select.epoll.fromfd", fd},
+                {<<?VM_FDS "os.read(vm_fd('pipe'), 1)">>, "os.read", fd},
+                {<<?VM_FDS "os.write(vm_fd('pipe'), b'x')">>, "os.write", fd},
+                {<<?VM_FDS "os.dup(vm_fd('socket'))">>, "os.dup", fd}]),
+    ok = run(C, <<?VM_FDS
+                  "import fcntl\n"
+                  "def refused(f):\n    try:\n        f()\n        raise AssertionError(f)\n"
+                  "    except PermissionError as e:\n        assert e.errno == 1, e\n"
+                  "p = vm_fd('pipe')\n"
+                  "refused(lambda: fcntl.fcntl(p, fcntl.F_SETFL, os.O_NONBLOCK))\n"
+                  "refused(lambda: fcntl.fcntl(p, fcntl.F_DUPFD, 100))\n"
+                  "refused(lambda: open('/proc/self/fd/%d' % p, 'wb'))\n"
+                  "fcntl.fcntl(p, fcntl.F_GETFL)\n"
+                  "os.write(1, b'')\nos.close(os.dup(1))\n">>),
     alive(C).
 
 own_fds_are_free(C) ->

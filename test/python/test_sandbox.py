@@ -37,7 +37,8 @@ only_outside = pytest.mark.skipif(IN_VM, reason="starts a child process")
 AUDIT_CHECKS = {"deny", "kill_target", "killpg_target", "thread_signal", "rlimit", "prlimit",
                 "proc_mem_path", "from_python", "native_symbol", "module"}
 GUARD_CHECKS = {"deny", "exit_flag", "signal", "signal_handler", "fd", "fd2", "fd_range",
-                "proc_mem_fd", "extension", "setlocale", "native_symbol"}
+                "proc_mem_fd", "extension", "setlocale", "native_symbol", "fd_internal",
+                "extension_exec"}
 POLICIES = {"default", "strict"}
 
 PROCESS = ("fork()/exec() would corrupt the Erlang runtime.\n"

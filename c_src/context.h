@@ -17,6 +17,10 @@ typedef struct request {
     uint64_t id;
     int noreply;
     int cancelled;         /* guarded by the context lock */
+    struct request *outer; /* the request this one runs inside (callbacks) */
+    int credit;            /* stream items it may still send (atomic) */
+    int parked;            /* waiting in worker_park (context lock) */
+    int interrupted;       /* CallInterrupted was raised in it (context lock) */
 } request_t;
 
 typedef struct context context_t;
@@ -43,10 +47,30 @@ PyObject *context_namespace(context_t *ctx, const ErlNifPid *pid);
 void context_set_last_exception(context_t *ctx, const ErlNifPid *pid, PyObject *exc);
 PyObject *context_last_exception(context_t *ctx, const ErlNifPid *pid);
 
+/* Worker thread: the innermost running request and its context, or NULL. */
+request_t *worker_current(context_t **ctx);
+
+/* Worker thread, GIL held (released while waiting): wait until *done becomes
+ * non-zero (0), or req is cancelled or the context stops (-1), serving
+ * nested requests meanwhile. */
+int worker_park(context_t *ctx, request_t *req, const int *done);
+
+/* Worker thread: send msg to req's caller unless req is cancelled (0), or
+ * not (-1).  An interrupt never leaves such a message behind unseen. */
+int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg);
+
+/* Worker thread, GIL held: send one stream item of the current request,
+ * waiting (parked) for credit.  0, or -1 with a Python exception set. */
+int worker_stream_item(PyObject *item);
+
+/* Any thread: wake a parked worker to re-check its condition. */
+void worker_wake(context_t *ctx);
+
 NIF(context_new_nif);
 NIF(context_stop_nif);
 NIF(context_submit_nif);
 NIF(context_interrupt_nif);
 NIF(context_load_nif);
+NIF(context_stream_credit_nif);
 
 #endif

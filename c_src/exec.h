@@ -2,7 +2,9 @@
  * exec.h - running one request on a worker thread (GIL held).
  *
  * Request payloads (built by py_context.erl):
- *   {call, Module, Function, Args, Kwargs, Return}   Return: term | ref
+ *   {call, Module, Function, Args, Kwargs, Return}
+ *       Return: term | ref | list (iterate the result into a list) |
+ *               {stream, Credit} (send items as {py_stream, Ref, {data, X}})
  *   {eval, Code, Locals, Return}
  *   {exec, Code}
  *   {getattr, PyRef, Name, Return}
@@ -10,7 +12,7 @@
  *   {to_term, PyRef}
  *   last_traceback
  *   nop                                            the floor: no Python at all
- * Module, Function, Name and Code are binaries (UTF-8).
+ * Module and Function are atoms or UTF-8 binaries; Name and Code binaries.
  */
 #ifndef PY_EXEC_H
 #define PY_EXEC_H

@@ -22,7 +22,15 @@
 -export([call/3, call/4, call/5, cast/3, cast/4, spawn_call/3, spawn_call/4,
          await/1, await/2, eval/1, eval/2, eval/3, exec/1, exec/2, parallel/1,
          version/0, memory_stats/0, gc/0, gc/1, context/0, context/1,
-         call_method/3, getattr/2, to_term/1, is_ref/1, last_traceback/0]).
+         call_method/3, getattr/2, to_term/1, is_ref/1, last_traceback/0,
+         register_function/2, register_function/3, unregister_function/1,
+         stream/3, stream/4, stream_eval/1, stream_eval/2,
+         stream_start/3, stream_start/4, stream_ack/1, stream_ack/2, stream_cancel/1,
+         state_store/2, state_fetch/1, state_remove/1, state_keys/0, state_clear/0,
+         state_incr/1, state_incr/2, state_decr/1, state_decr/2]).
+%% More than STYLE.md's 40 exports: the names and arities are those of
+%% erlang_python 4.x, which user code calls as py:Name; the work is done in
+%% py_context, py_callback and py_state.
 -export_type([py_result/0, py_module/0, py_func/0, py_args/0, py_kwargs/0,
               call_opts/0]).
 
@@ -63,6 +71,8 @@ call(Module, Func, Args, Kwargs) ->
 call(Ctx, Module, Func, Args, Opts) when is_pid(Ctx), is_map(Opts) ->
     #{kwargs := Kw, timeout := Timeout, return := Return} = call_opts(Opts),
     on(Ctx, call_payload(Module, Func, Args, Kw, Return), Timeout);
+call(Ctx, _Module, _Func, _Args, Opts) when is_pid(Ctx) ->
+    erlang:error({badarg, {opts, Opts}});
 call(Module, Func, Args, Kwargs, Timeout) ->
     run(call_payload(Module, Func, Args, Kwargs, term), timeout(Timeout)).
 
@@ -153,7 +163,7 @@ parallel(Calls) when is_list(Calls) ->
                     {M, F, A} -> call_payload(M, F, A, #{}, term);
                     _ -> erlang:error({badarg, {call, C}})
                 end || C <- Calls],
-    case py_router:defaults() of
+    case [Ctx || {_, Ctx} <- py_router:defaults()] of
         [] -> {error, not_running};
         Ctxs -> gather(submit_spread(Payloads, Ctxs, Ctxs), [])
     end;
@@ -233,10 +243,170 @@ last_traceback() ->
             end
     end.
 
+%% @doc Expose an Erlang fun to Python as `Name': Python's
+%% `erlang.call(Name, *Args)', `erlang.Name(*Args)' and
+%% `from erlang import Name' call `Fun(Args)' in the Erlang process whose
+%% request is running (or in a fresh process, from other Python threads).
+-spec register_function(atom() | binary(), fun(([term()]) -> term())) -> ok.
+register_function(Name, Fun) when is_function(Fun, 1) ->
+    py_callback:register_function(fname(Name), Fun);
+register_function(_Name, Fun) ->
+    erlang:error({badarg, {function, Fun}}).
+
+%% @doc Expose `Module:Function(Args)' to Python as `Name'.
+-spec register_function(atom() | binary(), module(), atom()) -> ok.
+register_function(Name, Module, Function) when is_atom(Module), is_atom(Function) ->
+    py_callback:register_function(fname(Name), {Module, Function});
+register_function(_Name, Module, Function) ->
+    erlang:error({badarg, {function, {Module, Function}}}).
+
+%% @doc Remove a function registered for Python.
+-spec unregister_function(atom() | binary()) -> ok.
+unregister_function(Name) ->
+    py_callback:unregister_function(fname(Name)).
+
+%% @doc All the items of the generator (or any iterable, sync or async)
+%% that `Module.Func(*Args)' returns, as a list.
+-spec stream(py_module(), py_func(), py_args()) -> py_result().
+stream(Module, Func, Args) ->
+    stream(Module, Func, Args, #{}).
+
+%% @doc stream/3 with keyword arguments.
+-spec stream(py_module(), py_func(), py_args(), py_kwargs()) -> py_result().
+stream(Module, Func, Args, Kwargs) ->
+    run(call_payload(Module, Func, Args, Kwargs, list), ?TIMEOUT).
+
+%% @doc All the items of the iterable a Python expression evaluates to:
+%% `{ok, [0, 1, 4, 9, 16]} = py:stream_eval(<<"(x**2 for x in range(5))">>)'.
+-spec stream_eval(code()) -> py_result().
+stream_eval(Code) ->
+    stream_eval(Code, #{}).
+
+%% @doc stream_eval/1 with local names.
+-spec stream_eval(code(), map()) -> py_result().
+stream_eval(Code, Locals) ->
+    {eval, C, L, term} = eval_payload(Code, Locals),
+    run({eval, C, L, list}, ?TIMEOUT).
+
+%% @doc Stream the items of `Module.Func(*Args)' to the caller as messages
+%% `{py_stream, Ref, {data, Item}}', then `{py_stream, Ref, done}' or
+%% `{py_stream, Ref, {error, Reason}}'; see stream_start/4.
+-spec stream_start(py_module(), py_func(), py_args()) -> {ok, reference()} | {error, term()}.
+stream_start(Module, Func, Args) ->
+    stream_start(Module, Func, Args, #{}).
+
+%% @doc stream_start/3 with options: `kwargs', and `window' (default 64):
+%% Python sends at most that many items ahead of the consumer, which
+%% acknowledges the items it has handled with stream_ack/1,2.
+-spec stream_start(py_module(), py_func(), py_args(),
+                   #{kwargs => py_kwargs(), window => pos_integer()}) ->
+          {ok, reference()} | {error, term()}.
+stream_start(Module, Func, Args, Opts) when is_map(Opts) ->
+    Kw = kwargs(maps:get(kwargs, Opts, #{})),
+    Window = case maps:get(window, Opts, 64) of
+                 W when is_integer(W), W > 0 -> W;
+                 W -> erlang:error({badarg, {window, W}})
+             end,
+    Payload = call_payload(Module, Func, Args, Kw, {stream, Window}),
+    with_route(fun(Ctx) ->
+                       case py_context:async(Ctx, py_stream, Payload) of
+                           {ok, Ref} -> put({'$py_stream', Ref}, Ctx), {ok, Ref};
+                           Error -> Error
+                       end
+               end);
+stream_start(_Module, _Func, _Args, Opts) ->
+    erlang:error({badarg, {opts, Opts}}).
+
+%% @doc Acknowledge one handled stream item (Python may send one more).
+-spec stream_ack(reference()) -> ok.
+stream_ack(Ref) ->
+    stream_ack(Ref, 1).
+
+%% @doc Acknowledge N handled stream items.
+-spec stream_ack(reference(), pos_integer()) -> ok.
+stream_ack(Ref, N) when is_integer(N), N > 0 ->
+    case get({'$py_stream', Ref}) of
+        undefined -> ok;
+        Ctx -> _ = py_context:stream_credit(Ctx, Ref, N), ok
+    end;
+stream_ack(_Ref, N) ->
+    erlang:error({badarg, {n, N}}).
+
+%% @doc Stop a stream: the generator is interrupted (its `finally' runs)
+%% and no message of the stream stays in the caller's mailbox.
+-spec stream_cancel(reference()) -> ok.
+stream_cancel(Ref) ->
+    case erase({'$py_stream', Ref}) of
+        undefined -> ok;
+        Ctx ->
+            case py_context:cancel(Ctx, Ref) of
+                cancelled -> ok;
+                not_found -> receive {py_stream, Ref, done} -> ok;
+                                     {py_stream, Ref, {error, _}} -> ok
+                             end
+            end,
+            flush_stream(Ref)
+    end.
+
+%% @doc Store a value under Key in the state shared with Python
+%% (`erlang.state_get(Key)').
+-spec state_store(term(), term()) -> ok.
+state_store(Key, Value) -> py_state:store(Key, Value).
+
+%% @doc The value stored under Key.
+-spec state_fetch(term()) -> {ok, term()} | {error, not_found}.
+state_fetch(Key) -> py_state:fetch(Key).
+
+%% @doc Remove Key from the shared state.
+-spec state_remove(term()) -> ok.
+state_remove(Key) -> py_state:remove(Key).
+
+%% @doc All keys of the shared state.
+-spec state_keys() -> [term()].
+state_keys() -> py_state:keys().
+
+%% @doc Remove every key of the shared state.
+-spec state_clear() -> ok.
+state_clear() -> py_state:clear().
+
+%% @doc Atomically add 1 to the counter Key (missing counts as 0).
+-spec state_incr(term()) -> integer().
+state_incr(Key) -> py_state:incr(Key, 1).
+
+%% @doc Atomically add N to the counter Key.
+-spec state_incr(term(), integer()) -> integer().
+state_incr(Key, N) -> py_state:incr(Key, N).
+
+%% @doc Atomically subtract 1 from the counter Key.
+-spec state_decr(term()) -> integer().
+state_decr(Key) -> py_state:incr(Key, -1).
+
+%% @doc Atomically subtract N from the counter Key.
+-spec state_decr(term(), integer()) -> integer().
+state_decr(Key, N) when is_integer(N) -> py_state:incr(Key, -N);
+state_decr(_Key, N) -> erlang:error({badarg, {n, N}}).
+
 %% Internal.
 
+flush_stream(Ref) ->
+    receive {py_stream, Ref, _} -> flush_stream(Ref)
+    after 0 -> ok
+    end.
+
+fname(Name) when is_atom(Name); is_binary(Name) -> Name;
+fname(Name) -> erlang:error({badarg, {name, Name}}).
+
 run(Payload, Timeout) ->
-    with_route(fun(Ctx) -> py_context:request(Ctx, Payload, Timeout) end).
+    case py_router:route() of
+        none -> {error, not_running};
+        {_, Ctx} ->
+            case py_context:request(Ctx, Payload, Timeout) of
+                {error, closed} ->
+                    ok = py_router:forget(),
+                    with_route(fun(C) -> py_context:request(C, Payload, Timeout) end);
+                Result -> Result
+            end
+    end.
 
 %% Run on the caller's context; if that context has stopped, forget it and
 %% run once on a new one (a request refused as closed never ran).
@@ -293,7 +463,7 @@ gather([], Acc) ->
 gather([Next | Rest], Acc) ->
     Result = case Next of
                  {done, R} -> R;
-                 {ref, Ref} -> receive {py_parallel, Ref, R} -> R end
+                 {ref, Ref} -> receive {py_parallel, Ref, R} -> py_context:result(R) end
              end,
     case Result of
         {ok, Value} -> gather(Rest, [Value | Acc]);
@@ -304,8 +474,12 @@ drain(Pending) ->
     _ = [receive {py_parallel, Ref, _} -> ok end || {ref, Ref} <- Pending],
     ok.
 
+%% Module and function atoms travel as atoms (the NIF caches their str).
 call_payload(Module, Func, Args, Kwargs, Return) ->
-    {call, name(module, Module), name(function, Func), args(Args), kwargs(Kwargs), Return}.
+    {call, callee(module, Module), callee(function, Func), args(Args), kwargs(Kwargs), Return}.
+
+callee(_, A) when is_atom(A) -> A;
+callee(What, N) -> name(What, N).
 
 eval_payload(Code, Locals) when is_map(Locals) ->
     {eval, code(Code), Locals, term};
@@ -334,13 +508,8 @@ args(A) -> erlang:error({badarg, {args, A}}).
 kwargs(K) when is_map(K) -> K;
 kwargs(K) -> erlang:error({badarg, {kwargs, K}}).
 
-code(B) when is_binary(B) -> B;
-code(L) when is_list(L) ->
-    case unicode:characters_to_binary(L) of
-        B when is_binary(B) -> B;
-        _ -> erlang:error({badarg, {code, L}})
-    end;
-code(V) -> erlang:error({badarg, {code, V}}).
+code(C) when is_atom(C) -> erlang:error({badarg, {code, C}});
+code(C) -> name(code, C).
 
 timeout(infinity) -> infinity;
 timeout(T) when is_integer(T), T >= 0 -> T;

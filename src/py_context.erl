@@ -11,7 +11,8 @@
 -behaviour(gen_server).
 
 -export([new/1, stop/1, start_link/1, resource/1]).
--export([request/3, cast/2, async/3, cancel/2, for_ref/1, is_ref/1]).
+-export([request/3, cast/2, async/3, cancel/2, for_ref/1, is_ref/1,
+         callback_reply/2, publish_functions/1, stream_credit/3, result/1]).
 -export([init/1, handle_call/3, handle_cast/2, terminate/2]).
 -export_type([payload/0]).
 
@@ -65,18 +66,67 @@ for_ref(Ref) ->
 is_ref(Term) ->
     py_nif:is_ref(Term).
 
+%% @doc Deliver the result of a Python-to-Erlang call (see py_callback).
+-spec callback_reply(non_neg_integer(), py_callback:result()) -> ok | {error, not_found}.
+callback_reply(Id, Result) ->
+    py_nif:callback_reply(Id, Result).
+
+%% @doc The final form of a reply's result: a reply holding dicts of more
+%% than 32 keys has them built here, on the caller's scheduler (the context
+%% thread must not build them: see c_src/bigmap.h).
+-spec result(term()) -> term().
+result({py_fixup, Result}) -> py_nif:finish(Result);
+result(Result) -> Result.
+
+%% @doc Let the stream request Ref send N more items.
+-spec stream_credit(py_nif:ctx(), reference(), pos_integer()) -> ok | not_found.
+stream_credit(Ctx, Ref, N) ->
+    py_nif:stream_credit(Ctx, Ref, N).
+
+%% @doc Tell the NIF which function names are registered.
+-spec publish_functions([binary()]) -> ok.
+publish_functions(Names) ->
+    py_nif:callback_publish(Names).
+
 raw_request(Ctx, Payload, Timeout) ->
     Ref = make_ref(),
     case py_nif:submit(Ctx, py_reply, Ref, Payload) of
         ok ->
             receive
-                {py_reply, Ref, Result} -> Result
+                {py_reply, Ref, Result} ->
+                    result(Result);
+                {py_callback, Ref, Id, Name, Args} ->
+                    Deadline = deadline(Timeout),
+                    ok = answer(Id, Name, Args),
+                    wait(Ctx, Ref, Deadline)
             after Timeout ->
                 timed_out(Ctx, Ref)
             end;
         {error, closed} = Closed ->
             Closed
     end.
+
+%% The request called Erlang: run the function here, in the caller.
+answer(Id, Name, Args) ->
+    _ = py_nif:callback_reply(Id, py_callback:run(Name, Args)),
+    ok.
+
+wait(Ctx, Ref, Deadline) ->
+    receive
+        {py_reply, Ref, Result} ->
+            result(Result);
+        {py_callback, Ref, Id, Name, Args} ->
+            ok = answer(Id, Name, Args),
+            wait(Ctx, Ref, Deadline)
+    after remaining(Deadline) ->
+        timed_out(Ctx, Ref)
+    end.
+
+deadline(infinity) -> infinity;
+deadline(Timeout) -> erlang:monotonic_time(millisecond) + Timeout.
+
+remaining(infinity) -> infinity;
+remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
 
 %% @doc Run a request and forget its result.
 -spec cast(py_nif:ctx(), payload()) -> ok | {error, closed}.
@@ -138,12 +188,24 @@ terminate(_Reason, Ctx) ->
 %% Internal.
 
 timed_out(Ctx, Ref) ->
-    case py_nif:interrupt(Ctx, Ref) of
-        cancelled ->
-            {error, timeout};
-        not_found ->
-            %% The reply was sent before the interrupt: it is ours to take.
-            receive {py_reply, Ref, Result} -> Result end
+    Result = case py_nif:interrupt(Ctx, Ref) of
+                 cancelled ->
+                     {error, timeout};
+                 not_found ->
+                     %% The reply was sent before the interrupt: it is ours.
+                     receive {py_reply, Ref, R} -> result(R) end
+             end,
+    flush_callbacks(Ref),
+    Result.
+
+%% A callback request sent before the interrupt is answered by nobody now.
+flush_callbacks(Ref) ->
+    receive
+        {py_callback, Ref, Id, _, _} ->
+            _ = py_nif:callback_reply(Id, {error, {erlang, exit, timeout, [], <<"timeout">>}}),
+            flush_callbacks(Ref)
+    after 0 ->
+        ok
     end.
 
 %% Remember where the caller's last Python error happened, for

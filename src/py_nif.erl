@@ -6,12 +6,14 @@
 
 -export([runtime_start/4, runtime_stop/0, runtime_status/0,
          context_new/2, context_stop/1, submit/4, interrupt/2, context_load/1,
-         ref_context/1, is_ref/1]).
+         ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
+         stream_credit/3, finish/1]).
 -export_type([ctx/0]).
 
 -nifs([runtime_start/4, runtime_stop/0, runtime_status/0,
        context_new/2, context_stop/1, submit/4, interrupt/2, context_load/1,
-       ref_context/1, is_ref/1]).
+       ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
+       stream_credit/3, finish/1]).
 -on_load(init/0).
 
 -opaque ctx() :: reference().
@@ -69,3 +71,19 @@ ref_context(_Ref) -> ?NOT_LOADED.
 %% @doc Whether a term is a Python object reference.
 -spec is_ref(term()) -> boolean().
 is_ref(_Term) -> ?NOT_LOADED.
+
+%% @doc Deliver the result of an `erlang.call' from Python.
+-spec callback_reply(non_neg_integer(), term()) -> ok | {error, not_found}.
+callback_reply(_Id, _Result) -> ?NOT_LOADED.
+
+%% @doc Publish the names of the registered functions.
+-spec callback_publish([binary()]) -> ok.
+callback_publish(_Names) -> ?NOT_LOADED.
+
+%% @doc Let a stream request send N more items.
+-spec stream_credit(ctx(), reference(), pos_integer()) -> ok | not_found.
+stream_credit(_Ctx, _Ref, _N) -> ?NOT_LOADED.
+
+%% @doc Build the large maps a reply left as placeholders (dirty CPU).
+-spec finish(term()) -> term().
+finish(_Result) -> ?NOT_LOADED.

@@ -21,6 +21,8 @@ init([]) ->
     Children = [
         #{id => py_router, start => {py_router, start_link, []}},
         #{id => py_runtime, start => {py_runtime, start_link, []}, shutdown => 30000},
+        #{id => py_state, start => {py_state, start_link, []}},
+        #{id => py_callback, start => {py_callback, start_link, []}},
         #{id => py_context_sup, start => {py_context_sup, start_link, []},
           type => supervisor, shutdown => infinity}
     ],

@@ -3,13 +3,52 @@
 Inside the Erlang VM this package is on ``sys.path`` and the C extension
 ``_erlang`` is importable; outside it the same names import, so code and tests
 that use them run in a plain interpreter too.
+
+Erlang functions registered with ``py:register_function/2,3`` are reachable
+three ways, all equivalent: ``erlang.call("name", *args)``,
+``erlang.name(*args)`` and ``from erlang import name``.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from erlang._calls import (
+    ErlangError,
+    call,
+    is_registered,
+    registered,
+    self,
+    send,
+    state_decr,
+    state_delete,
+    state_get,
+    state_incr,
+    state_keys,
+    state_set,
+)
 from erlang._types import Atom, CallInterrupted, Pid, Ref, Term
 
-__all__ = ["Atom", "CallInterrupted", "Pid", "Ref", "Term", "is_embedded"]
+__all__ = [
+    "Atom",
+    "CallInterrupted",
+    "ErlangError",
+    "Pid",
+    "Ref",
+    "Term",
+    "call",
+    "is_embedded",
+    "self",
+    "send",
+    "state_decr",
+    "state_delete",
+    "state_get",
+    "state_incr",
+    "state_keys",
+    "state_set",
+]
 
 
 def is_embedded() -> bool:
@@ -19,3 +58,23 @@ def is_embedded() -> bool:
     except ImportError:
         return False
     return True
+
+
+def __getattr__(name: str) -> Callable[..., Any]:
+    """``erlang.name`` for a registered Erlang function.
+
+    Looking a name up asks a published copy of the registry, never Erlang,
+    so ``hasattr``, ``dir`` and ``inspect`` are safe; dunder names are never
+    functions.
+    """
+    if not (name.startswith("__") and name.endswith("__")) and is_registered(name):
+        fn = functools.partial(call, name)
+        functools.update_wrapper(fn, call)
+        fn.__name__ = name  # type: ignore[attr-defined]
+        fn.__doc__ = f"Call the Erlang function registered as {name!r}."
+        return fn
+    raise AttributeError(f"module 'erlang' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(registered()))

@@ -1,0 +1,54 @@
+/*
+ * context_int.h - the context struct, shared by context.c (the resource,
+ * namespaces, lifecycle NIFs) and worker.c (the queue and the thread).
+ * Private to those two files.
+ */
+#ifndef PY_CONTEXT_INT_H
+#define PY_CONTEXT_INT_H
+
+#include "context.h"
+
+enum { CTX_RUNNING, CTX_STOPPING, CTX_STOPPED };
+
+typedef struct pid_node {
+    struct pid_node *next;
+    ErlNifPid pid;
+} pid_node_t;
+
+typedef struct obj_node {
+    struct obj_node *next;
+    PyObject *obj;
+} obj_node_t;
+
+struct context {
+    ErlNifMutex *lock;
+    ErlNifCond *cond;
+    request_t *head, *tail;
+    unsigned long depth;
+    request_t *current;     /* innermost running request; ->outer chains */
+    int state;
+    int sleeping;
+    int joined;
+    pid_node_t *dead;
+    obj_node_t *decrefs;
+    ErlNifTid tid;
+    ErlNifPid owner;
+    ErlNifMonitor owner_mon;
+    uint64_t generation;
+    uint64_t next_id;
+    unsigned spin_us;
+    /* worker thread only (GIL held) */
+    unsigned long py_ident;
+    PyThreadState *ts;
+    PyObject *namespaces;   /* pid key -> globals dict */
+    PyObject *last_exc;     /* pid key -> exception */
+    int init_ok;
+};
+
+void request_free(request_t *req);
+/* ctx->lock held: mark a running request cancelled and interrupt it. */
+void context_cancel(context_t *ctx, request_t *req);
+void context_forget_pid(context_t *ctx, const ErlNifPid *pid);
+void *worker_main(void *arg);
+
+#endif

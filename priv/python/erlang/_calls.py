@@ -1,0 +1,133 @@
+"""Python calls Erlang: ``erlang.call``, ``erlang.send``, ``erlang.self``.
+
+The work is done by the C module ``_erlang`` (present only inside the VM); this
+module gives it a typed Python face and turns the Erlang side's answers into
+return values and exceptions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from erlang._types import Pid
+
+__all__ = [
+    "ErlangError",
+    "call",
+    "is_registered",
+    "registered",
+    "self",
+    "send",
+    "state_decr",
+    "state_delete",
+    "state_get",
+    "state_incr",
+    "state_keys",
+    "state_set",
+]
+
+
+class ErlangError(Exception):
+    """An Erlang exception raised by a function called from Python.
+
+    ``cls`` is ``'error'``, ``'exit'`` or ``'throw'``; ``reason`` the
+    exception's reason and ``stack`` its stack trace, as terms.
+    """
+
+    def __init__(self, text: str, cls: str = "error", reason: Any = None,
+                 stack: Any = None) -> None:
+        super().__init__(text)
+        self.cls = cls
+        self.reason = reason
+        self.stack = stack
+
+
+def _native() -> Any:
+    try:
+        import _erlang
+    except ImportError:
+        raise RuntimeError("the erlang module calls Erlang only inside the Erlang VM") from None
+    return _erlang
+
+
+def call(name: str, *args: Any) -> Any:
+    """Call the Erlang function registered as ``name`` with ``args``.
+
+    Inside a request it runs in the Erlang process that made the request;
+    from another thread, in a fresh Erlang process.  An Erlang exception is
+    raised as :class:`ErlangError`; an unknown name as :class:`NameError`.
+    """
+    status, payload = _native().call(name, args)
+    if status == "ok":
+        return payload
+    if payload[0] == "not_registered":
+        raise NameError(f"no Erlang function is registered as {name!r}")
+    _tag, cls, reason, stack, text = payload
+    raise ErlangError(text, cls, reason, stack)
+
+
+def send(dest: Any, msg: Any) -> None:
+    """Send ``msg`` to an Erlang process: a :class:`Pid`, a registered name
+    (an :class:`Atom`) or a ``(name, node)`` tuple.  Never blocks."""
+    _native().send(dest, msg)
+
+
+def self() -> Pid:
+    """The Pid of the Erlang process whose request is running."""
+    pid: Pid = _native().self()
+    return pid
+
+
+def is_registered(name: str) -> bool:
+    """Whether an Erlang function is registered as ``name`` (no Erlang call)."""
+    try:
+        import _erlang
+    except ImportError:
+        return False
+    return bool(_erlang.is_registered(name))
+
+
+def registered() -> list[str]:
+    """The names of the Erlang functions registered for Python."""
+    try:
+        import _erlang
+    except ImportError:
+        return []
+    names: list[str] = _erlang.registered()
+    return names
+
+
+def state_get(key: Any, default: Any = None) -> Any:
+    """The value stored under ``key`` in the state shared with Erlang
+    (``py:state_store/2``), or ``default``."""
+    found = call("erlang_python.state_get", key)
+    if found == "not_found":
+        return default
+    return found[1]
+
+
+def state_set(key: Any, value: Any) -> None:
+    """Store ``value`` under ``key`` (``py:state_fetch/1`` reads it)."""
+    call("erlang_python.state_set", key, value)
+
+
+def state_delete(key: Any) -> None:
+    """Remove ``key`` from the shared state."""
+    call("erlang_python.state_delete", key)
+
+
+def state_keys() -> list[Any]:
+    """Every key of the shared state."""
+    keys: list[Any] = call("erlang_python.state_keys")
+    return keys
+
+
+def state_incr(key: Any, amount: int = 1) -> int:
+    """Atomically add ``amount`` to the counter ``key`` and return it."""
+    value: int = call("erlang_python.state_incr", key, amount)
+    return value
+
+
+def state_decr(key: Any, amount: int = 1) -> int:
+    """Atomically subtract ``amount`` from the counter ``key`` and return it."""
+    return state_incr(key, -amount)

@@ -32,9 +32,15 @@ init([]) ->
         py_opts:runtime(),
     #{policy := Policy, log_limit := LogLimit} = py_opts:sandbox(),
     ok = py_nif:sandbox_configure(Policy, LogLimit),
-    case py_nif:runtime_start(Exe, Paths, Depth, Cap) of
-        ok -> {ok, undefined};
-        {error, Reason} -> {stop, {python_start_failed, Reason}}
+    %% CPython would fall back to its built-in prefix for a missing one.
+    case filelib:is_regular(Exe) of
+        false ->
+            {stop, {python_not_found, Exe}};
+        true ->
+            case py_nif:runtime_start(Exe, Paths, Depth, Cap) of
+                ok -> {ok, undefined};
+                {error, Reason} -> {stop, {python_start_failed, Reason}}
+            end
     end.
 
 %% @private

@@ -6,10 +6,9 @@
  * catches what C code underneath does anyway: FileIO, socket, epoll and mmap
  * objects closing a file descriptor (from close() or from their destructor),
  * a C extension calling fork() or system(), ctypes or cffi calling a function
- * through a raw address.  It rewrites the GOT (the table of imported function
- * addresses) of libpython and of each extension module as it is loaded (the
- * _imp.create_dynamic guard calls interpose_object_at), so that their calls
- * to close, dup2, fork, exec*, posix_spawn*, system, kill, sigaction,
+ * through a raw address.  interpose_got.c points the GOT (the table of
+ * imported function addresses) of libpython and of each extension module at
+ * the wrappers of this file, so that their calls to close, dup2, fork, exec*, posix_spawn*, system, kill, sigaction,
  * setrlimit, wait*, alarm, setitimer, syscall, ffi_call, and the calls that
  * use a file descriptor (read, write, send, shutdown, fcntl, ioctl,
  * epoll_ctl, open of a /proc/self/fd link...) come here first.
@@ -21,14 +20,11 @@
  * the denial raises SandboxError as well.  Every denial is logged.
  *
  * Threads: wrappers run on any thread, GIL or not; they read only immutable
- * policy data.  Patching takes patch_lock (install, module creation).
- * Linux x86-64 and AArch64 (ELF RELA); elsewhere interposition is off and the
- * other two layers still hold.
+ * policy data, and the real functions' addresses, each stored once (atomic)
+ * before the first GOT entry that leads to its wrapper.
  */
 #include "sandbox_int.h"
-#include <dlfcn.h>
 #include <errno.h>
-#include <link.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -36,21 +32,12 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#if defined(__x86_64__)
-#define R_SLOT R_X86_64_JUMP_SLOT
-#define R_GLOB R_X86_64_GLOB_DAT
-#elif defined(__aarch64__)
-#define R_SLOT R_AARCH64_JUMP_SLOT
-#define R_GLOB R_AARCH64_GLOB_DAT
-#endif
 
 enum { C_PROCESS, C_FD, C_KILL, C_SIGNAL, C_RLIMIT, C_CHILDREN, C_SANDBOX, C_N };
 static const char *const class_names[C_N] = {"process", "fd", "kill", "signal",
@@ -463,13 +450,6 @@ static void w_cffi_call(void *cif, void (*fn)(void), void *rvalue, void **avalue
 
 /* ------------------------------------------------------------ the table */
 
-typedef struct {
-    const char *name;
-    void *wrapper;
-    void **real; /* NULL: the wrapper never calls the real function */
-    int local;   /* the real one is looked up in the patched object */
-} hook_t;
-
 #define HOOK(n, w, r) {n, (void *)(w), (void **)(r), 0}
 static const hook_t hooks[] = {
     HOOK("close", w_close, &real_close), HOOK("close_range", w_close_range, &real_close_range),
@@ -505,7 +485,7 @@ static const hook_t hooks[] = {
 };
 #define NHOOKS (sizeof hooks / sizeof *hooks)
 
-static const hook_t *hook_named(const char *name)
+const hook_t *interpose_hook(const char *name)
 {
     for (size_t i = 0; i < NHOOKS; i++)
         if (strcmp(hooks[i].name, name) == 0)
@@ -513,178 +493,8 @@ static const hook_t *hook_named(const char *name)
     return NULL;
 }
 
-/* ------------------------------------------------------------ patching */
-
-#ifdef R_SLOT
-/* The protection of the page that holds addr, from /proc/self/maps. */
-static int page_prot(uintptr_t addr)
+void interpose_classes(void)
 {
-    FILE *f = fopen("/proc/self/maps", "re");
-    char line[512];
-    int prot = -1;
-    while (f && prot < 0 && fgets(line, sizeof line, f)) {
-        unsigned long lo, hi;
-        char p[5];
-        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) == 3 && addr >= lo && addr < hi)
-            prot = (p[0] == 'r' ? PROT_READ : 0) | (p[1] == 'w' ? PROT_WRITE : 0) |
-                   (p[2] == 'x' ? PROT_EXEC : 0);
-    }
-    if (f)
-        fclose(f);
-    return prot;
-}
-
-static void write_slot(void **slot, void *value)
-{
-    if (*slot == value)
-        return;
-    int prot = page_prot((uintptr_t)slot);
-    if (prot < 0)
-        return;
-    uintptr_t page = (uintptr_t)slot & ~(uintptr_t)(sysconf(_SC_PAGESIZE) - 1);
-    size_t len = (uintptr_t)slot + sizeof(void *) - page;
-    if (!(prot & PROT_WRITE) && mprotect((void *)page, len, prot | PROT_WRITE) != 0)
-        return;
-    __atomic_store_n(slot, value, __ATOMIC_RELEASE);
-    if (!(prot & PROT_WRITE))
-        mprotect((void *)page, len, prot);
-}
-
-static uintptr_t dyn_ptr(uintptr_t base, uintptr_t p)
-{
-    return p < base ? base + p : p; /* glibc relocates these in place, musl not */
-}
-
-typedef struct {
-    uintptr_t base;
-    const ElfW(Dyn) *dyn;
-    const char *path;
-} object_t;
-
-static void patch_relocs(const object_t *o, const ElfW(Rela) *r, size_t size,
-                         const ElfW(Sym) *symtab, const char *strtab)
-{
-    for (size_t i = 0; r && i < size / sizeof *r; i++) {
-        unsigned long type = ELF64_R_TYPE(r[i].r_info);
-        if (type != R_SLOT && type != R_GLOB)
-            continue;
-        const hook_t *h = hook_named(strtab + symtab[ELF64_R_SYM(r[i].r_info)].st_name);
-        if (!h)
-            continue;
-        if (h->real && !*h->real) {
-            void *lib = h->local ? dlopen(o->path, RTLD_NOW | RTLD_NOLOAD) : NULL;
-            void *real = dlsym(h->local ? lib : RTLD_DEFAULT, h->name);
-            if (lib)
-                dlclose(lib);
-            if (!real)
-                continue; /* leave the call alone rather than break it */
-            __atomic_store_n(h->real, real, __ATOMIC_RELEASE);
-        }
-        write_slot((void **)(o->base + r[i].r_offset), h->wrapper);
-    }
-}
-
-static void patch_object(const object_t *o)
-{
-    const ElfW(Sym) *symtab = NULL;
-    const char *strtab = NULL;
-    const ElfW(Rela) *jmprel = NULL, *rela = NULL;
-    size_t jmpsz = 0, relasz = 0;
-    for (const ElfW(Dyn) *d = o->dyn; d->d_tag != DT_NULL; d++) {
-        switch (d->d_tag) {
-        case DT_SYMTAB: symtab = (const void *)dyn_ptr(o->base, d->d_un.d_ptr); break;
-        case DT_STRTAB: strtab = (const void *)dyn_ptr(o->base, d->d_un.d_ptr); break;
-        case DT_JMPREL: jmprel = (const void *)dyn_ptr(o->base, d->d_un.d_ptr); break;
-        case DT_PLTRELSZ: jmpsz = d->d_un.d_val; break;
-        case DT_RELA: rela = (const void *)dyn_ptr(o->base, d->d_un.d_ptr); break;
-        case DT_RELASZ: relasz = d->d_un.d_val; break;
-        }
-    }
-    if (!symtab || !strtab)
-        return;
-    patch_relocs(o, jmprel, jmpsz, symtab, strtab);
-    patch_relocs(o, rela, relasz, symtab, strtab);
-}
-
-typedef struct {
-    uintptr_t addr;
-    object_t found;
-} search_t;
-
-static int find_object(struct dl_phdr_info *info, size_t size, void *data)
-{
-    UNUSED(size);
-    search_t *s = data;
-    const ElfW(Dyn) *dyn = NULL;
-    int inside = 0;
-    for (int i = 0; i < info->dlpi_phnum; i++) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        if (ph->p_type == PT_DYNAMIC)
-            dyn = (const ElfW(Dyn) *)lo;
-        if (ph->p_type == PT_LOAD && s->addr >= lo && s->addr < lo + ph->p_memsz)
-            inside = 1;
-    }
-    if (!inside || !dyn)
-        return 0;
-    s->found = (object_t){info->dlpi_addr, dyn, info->dlpi_name};
-    return 1;
-}
-
-static int same_object(const void *a, const void *b)
-{
-    Dl_info x, y;
-    return dladdr(a, &x) && dladdr(b, &y) && x.dli_fbase == y.dli_fbase;
-}
-
-static ErlNifMutex *patch_lock;
-
-int interpose_init(void)
-{
-    if (!patch_lock)
-        patch_lock = enif_mutex_create("py.sandbox.interpose");
-    return patch_lock ? 0 : -1;
-}
-
-void interpose_object_at(const void *addr)
-{
-    /* Never our own library: the wrappers call the real functions. */
-    if (!policy_loaded() || same_object(addr, (const void *)&interpose_object_at))
-        return;
-    search_t s = {(uintptr_t)addr, {0, NULL, NULL}};
-    if (dl_iterate_phdr(find_object, &s) && s.found.dyn) {
-        enif_mutex_lock(patch_lock);
-        patch_object(&s.found); /* outside the callback: it may dlopen */
-        enif_mutex_unlock(patch_lock);
-    }
-}
-
-int interpose_install(char *err, size_t errlen)
-{
-    UNUSED(err);
-    UNUSED(errlen);
     for (int c = 0; c < C_N; c++)
         cls[c] = policy_class(class_names[c]);
-    interpose_object_at((const void *)&Py_InitializeFromConfig); /* libpython */
-    return 0;
 }
-#else
-int interpose_init(void)
-{
-    return 0;
-}
-
-void interpose_object_at(const void *addr)
-{
-    UNUSED(addr);
-}
-
-int interpose_install(char *err, size_t errlen)
-{
-    UNUSED(err);
-    UNUSED(errlen);
-    for (int c = 0; c < C_N; c++)
-        cls[c] = policy_class(class_names[c]);
-    return 0;
-}
-#endif

@@ -4,7 +4,9 @@
  *   sandbox_policy.c  the policy tables, read from erlang/_sandbox.py
  *   sandbox_host.c    the host snapshot (VM fds, signals, pid) and the checks
  *   guards.c          builtin functions guarded in their method tables
- *   interpose.c       libc calls of libpython and extension modules (GOT)
+ *   interpose.c       wrappers of the libc calls of libpython and extension
+ *                     modules, and of ctypes/cffi foreign calls
+ *   interpose_got.c   points their GOT entries at the wrappers
  *
  * Everything here is read-only after sandbox_install(), so the checks run on
  * any thread, with or without the GIL, without a lock.
@@ -101,6 +103,20 @@ int guards_install(char *err, size_t errlen);
 int guards_module(PyObject *module);
 
 /* ----------------------------------------------------------- interpose.c */
+
+typedef struct {
+    const char *name;
+    void *wrapper;
+    void **real; /* NULL: the wrapper never calls the real function */
+    int local;   /* the real one is looked up in the patched object */
+} hook_t;
+
+/* The wrapper of an imported libc (or libffi) function, or NULL. */
+const hook_t *interpose_hook(const char *name);
+/* Resolve the classes the wrappers report (after the policy is loaded). */
+void interpose_classes(void);
+
+/* ------------------------------------------------------- interpose_got.c */
 
 int interpose_init(void);
 /* Route libpython's process, signal and fd calls through the checks. */

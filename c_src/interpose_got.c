@@ -157,6 +157,8 @@ static int same_object(const void *a, const void *b)
 }
 
 static ErlNifMutex *patch_lock;
+static uintptr_t patched[512]; /* load addresses of the objects done */
+static size_t npatched;
 
 int interpose_init(void)
 {
@@ -171,11 +173,20 @@ void interpose_object_at(const void *addr)
     if (!policy_loaded() || same_object(addr, (const void *)&interpose_object_at))
         return;
     search_t s = {(uintptr_t)addr, {0, NULL, NULL}};
-    if (dl_iterate_phdr(find_object, &s) && s.found.dyn) {
-        enif_mutex_lock(patch_lock);
-        patch_object(&s.found); /* outside the callback: it may dlopen */
-        enif_mutex_unlock(patch_lock);
+    if (!dl_iterate_phdr(find_object, &s) || !s.found.dyn)
+        return;
+    enif_mutex_lock(patch_lock);
+    /* Each object once (Python never unloads an extension module); builtin
+     * modules all live in libpython, walked at install. */
+    int seen = 0;
+    for (size_t i = 0; i < npatched && !seen; i++)
+        seen = patched[i] == s.found.base;
+    if (!seen) {
+        patch_object(&s.found); /* outside the dl_iterate_phdr callback: it may dlopen */
+        if (npatched < sizeof patched / sizeof *patched)
+            patched[npatched++] = s.found.base;
     }
+    enif_mutex_unlock(patch_lock);
 }
 
 int interpose_install(char *err, size_t errlen)

@@ -27,6 +27,7 @@
 #include "context.h"
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <time.h>
 
 #define HEADLINE " is blocked in Erlang VM context."
@@ -209,10 +210,14 @@ static const char *arg_name(PyObject *args)
     return NULL;
 }
 
-static int deny_detail(const rule_t *r, const char *fmt, long a, long b)
+__attribute__((format(printf, 2, 3)))
+static int deny_detail(const rule_t *r, const char *fmt, ...)
 {
     char detail[96];
-    snprintf(detail, sizeof detail, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
     return sandbox_deny(r->op, r->cls, detail);
 }
 
@@ -275,13 +280,13 @@ static int check_event(const rule_t *r, PyObject *args)
         return 0;
     case CK_THREAD_SIGNAL:
         if (arg_long(args, 1, &b) && b != 0)
-            return deny_detail(r, "a thread of the VM, signal %ld%.0ld", b, 0);
+            return deny_detail(r, "a thread of the VM, signal %ld", b);
         return 0;
     case CK_RLIMIT:
         if (arg_long(args, 0, &a) && PyTuple_GET_SIZE(args) > 1 &&
             arg_limits(PyTuple_GET_ITEM(args, 1), &soft, &hard) &&
             host_rlimit_lowers(0, (int)a, soft, hard))
-            return deny_detail(r, "resource %ld%.0ld lowered", a, 0);
+            return deny_detail(r, "resource %ld lowered", a);
         return 0;
     case CK_PRLIMIT:
         if (arg_long(args, 0, &a) && arg_long(args, 1, &c) && PyTuple_GET_SIZE(args) > 2 &&

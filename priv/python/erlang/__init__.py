@@ -29,19 +29,37 @@ from erlang._calls import (
     state_keys,
     state_set,
 )
+from erlang._loop import (
+    ErlangEventLoop,
+    ErlangEventLoopPolicy,
+    EventLoopPolicy,
+    install,
+    new_event_loop,
+    run,
+    sleep,
+    spawn_task,
+)
 from erlang._types import Atom, CallInterrupted, Pid, Ref, Term
 
 __all__ = [
     "Atom",
     "CallInterrupted",
     "ErlangError",
+    "ErlangEventLoop",
+    "ErlangEventLoopPolicy",
+    "EventLoopPolicy",
     "Pid",
     "Ref",
     "Term",
     "call",
+    "install",
     "is_embedded",
+    "new_event_loop",
+    "run",
     "self",
     "send",
+    "sleep",
+    "spawn_task",
     "state_decr",
     "state_delete",
     "state_get",

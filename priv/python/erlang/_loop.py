@@ -1,0 +1,325 @@
+"""asyncio inside the Erlang VM: ``ErlangEventLoop`` and its entry points.
+
+``ErlangEventLoop`` *is* asyncio's selector event loop (STYLE.md convention
+14): transports, servers, TLS (``sslproto``), ``sock_*``, timers and executors
+are CPython's own code, so they behave exactly as CPython's test suite says
+(``test/py_asyncio_cpython_SUITE.erl`` runs it against this loop).  It differs
+only where the Erlang VM must be involved:
+
+- **Signals** belong to the VM: the embedded interpreter installs no signal
+  handlers, so ``add_signal_handler``/``remove_signal_handler`` raise
+  ``NotImplementedError``.
+- **Subprocesses** would ``fork()`` the VM: the subprocess methods raise the
+  sandbox's error (a ``RuntimeError`` that is also a ``PermissionError``).
+- **Timers** are sub-millisecond: ``epoll_wait`` takes whole milliseconds
+  (CPython rounds a 0.3 ms wait up to 1 ms), so ``ErlangSelector`` waits for
+  the epoll descriptor itself with ``select()``, which takes microseconds,
+  whenever a timeout has a fraction of a millisecond.
+
+Readiness comes from epoll on the loop's own thread, and other threads (a
+context thread serving Erlang, a Python thread) wake it through the loop's
+self-pipe (``call_soon_threadsafe``).  docs/asyncio.md gives the measurement
+behind that choice (``escript bench/run.escript --only asyncio``).
+
+Everything that runs coroutines *for Erlang* shares one loop, started lazily on
+a thread of its own (:func:`shared_loop`); ``erlang._async`` builds
+``py:async_call`` on it and :func:`spawn_task` hands it coroutines from sync
+code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import select
+import selectors
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+__all__ = [
+    "ErlangEventLoop",
+    "ErlangEventLoopPolicy",
+    "ErlangSelector",
+    "EventLoopPolicy",
+    "SubprocessBlockedError",
+    "install",
+    "new_event_loop",
+    "run",
+    "shared_loop",
+    "sleep",
+    "spawn_task",
+]
+
+_T = TypeVar("_T")
+
+# select() takes descriptors below FD_SETSIZE only (1024 with glibc).
+_FD_SETSIZE = 1024
+
+_SIGNALS_MESSAGE = (
+    "signals are handled by the Erlang VM: the embedded Python installs no signal "
+    "handlers, so {} is not supported by ErlangEventLoop. React to OS signals in "
+    "Erlang (os:set_signal/2) and tell Python with a call or a message."
+)
+
+
+class SubprocessBlockedError(RuntimeError, PermissionError):
+    """Starting a process is blocked inside the Erlang VM.
+
+    A ``RuntimeError`` (as documented) that is also a ``PermissionError``, so
+    library code that handles ``OSError`` degrades instead of crashing.
+    """
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"{what} is blocked in Erlang VM context.\n"
+            "fork()/exec() would corrupt the Erlang runtime.\n"
+            "Use Erlang ports (open_port/2) for subprocess management."
+        )
+
+
+def _blocked(what: str) -> Exception:
+    """The sandbox's error for ``what`` (erlang._sandbox's, once it exists)."""
+    try:
+        from erlang import _sandbox  # type: ignore[attr-defined]
+    except ImportError:
+        return SubprocessBlockedError(what)
+    cls = getattr(_sandbox, "SandboxError", None)
+    if isinstance(cls, type) and issubclass(cls, RuntimeError):
+        try:
+            error: Exception = cls(what)
+        except TypeError:
+            return SubprocessBlockedError(what)
+        return error
+    return SubprocessBlockedError(what)
+
+
+class ErlangSelector(selectors.EpollSelector):
+    """epoll with sub-millisecond timeouts.
+
+    ``epoll_wait`` counts in milliseconds, and CPython rounds a timeout up to
+    the next one, so the stdlib loop wakes a timer of 0.3 ms after 1 ms and a
+    timer of 1.0001 ms after 2 ms.  When a timeout has a fraction of a
+    millisecond this selector first waits for the epoll descriptor itself
+    with ``select()`` (microseconds; it becomes readable when an event is
+    ready), then collects the events with a non-blocking ``epoll_wait``.
+    Waits without a timeout, or of whole milliseconds, are one ``epoll_wait``
+    as in the stdlib.  An epoll descriptor at or above FD_SETSIZE (only when
+    1024 descriptors are already open) keeps the millisecond rounding.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._epfd = self.fileno()
+        self._fine = self._epfd < _FD_SETSIZE
+
+    def select(
+        self, timeout: float | None = None
+    ) -> list[tuple[selectors.SelectorKey, int]]:
+        if timeout is not None and timeout > 0 and self._fine and (timeout * 1e3) % 1:
+            ready, _, _ = select.select([self._epfd], [], [], timeout)
+            if not ready:
+                return []
+            timeout = 0
+        return super().select(timeout)
+
+
+class ErlangEventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
+    """asyncio's selector event loop, for Python running inside the Erlang VM.
+
+    ``selector`` defaults to :class:`ErlangSelector`.  See the module
+    docstring for what differs from ``asyncio.SelectorEventLoop``.
+    """
+
+    def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
+        super().__init__(ErlangSelector() if selector is None else selector)
+
+    def add_signal_handler(self, sig: int, callback: Any, *args: Any) -> None:
+        raise NotImplementedError(_SIGNALS_MESSAGE.format("add_signal_handler()"))
+
+    def remove_signal_handler(self, sig: int) -> bool:
+        raise NotImplementedError(_SIGNALS_MESSAGE.format("remove_signal_handler()"))
+
+    async def subprocess_exec(self, *args: Any, **kwargs: Any) -> Any:
+        raise _blocked("asyncio subprocess_exec()")
+
+    async def subprocess_shell(self, *args: Any, **kwargs: Any) -> Any:
+        raise _blocked("asyncio subprocess_shell()")
+
+    async def _make_subprocess_transport(self, *args: Any, **kwargs: Any) -> Any:
+        raise _blocked("asyncio subprocess transport")
+
+
+class ErlangEventLoopPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,valid-type]
+    """The default policy, making :class:`ErlangEventLoop` loops."""
+
+    _loop_factory = ErlangEventLoop
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return ErlangEventLoop()
+
+
+EventLoopPolicy = ErlangEventLoopPolicy
+
+
+def new_event_loop() -> ErlangEventLoop:
+    """A new :class:`ErlangEventLoop` (``asyncio.Runner(loop_factory=...)``)."""
+    return ErlangEventLoop()
+
+
+def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None) -> _T:
+    """``asyncio.run(main)`` on a new :class:`ErlangEventLoop`.
+
+    Like ``asyncio.run`` it may not be called while a loop runs in this
+    thread, and it cancels the tasks left over, finalizes asynchronous
+    generators and shuts the default executor down before returning.
+    """
+    with asyncio.Runner(debug=debug, loop_factory=new_event_loop) as runner:
+        return runner.run(main)
+
+
+def install() -> None:
+    """Make :class:`ErlangEventLoop` asyncio's default loop (the policy way).
+
+    Deprecated from Python 3.12 on, as ``uvloop.install()`` is: asyncio is
+    moving away from policies; use :func:`run` or
+    ``asyncio.Runner(loop_factory=erlang.new_event_loop)``.
+    """
+    if sys.version_info >= (3, 12):
+        warnings.warn(
+            "erlang.install() is deprecated in favor of erlang.run() "
+            "starting with Python 3.12.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    asyncio.set_event_loop_policy(ErlangEventLoopPolicy())
+
+
+# Slices of a blocking sleep: an erlang.CallInterrupted (a request's timeout)
+# is raised between bytecodes, never inside time.sleep, so a long sleep is
+# cut into slices short enough to notice it.
+_SLEEP_SLICE = 0.05
+
+
+def sleep(seconds: float) -> Any:
+    """Sleep in either world.
+
+    Called while an event loop runs in this thread (inside a coroutine) it
+    returns ``asyncio.sleep(seconds)``, to be awaited:
+    ``await erlang.sleep(0.1)``.  Called anywhere else (plain code in a
+    request from Erlang, a thread) it blocks for ``seconds`` and returns
+    ``None``; a request that times out meanwhile still gets its
+    ``erlang.CallInterrupted`` within 50 ms.  The test is
+    ``asyncio.get_running_loop()``: sync code called *from* a coroutine sees
+    the running loop too, and must await (or use ``time.sleep``).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        return asyncio.sleep(seconds)
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, _SLEEP_SLICE))
+    return None
+
+
+# ------------------------------------------------------------ the shared loop
+
+_shared_lock = threading.Lock()
+_shared: ErlangEventLoop | None = None
+_shared_thread: threading.Thread | None = None
+_background: set[concurrent.futures.Future[Any]] = set()
+# Seconds the interpreter's shutdown waits for the shared loop to finish the
+# tasks it cancels (their finally clauses) before going on without it.
+_SHUTDOWN_GRACE = 10.0
+
+
+def shared_loop() -> ErlangEventLoop:
+    """The loop that runs coroutines for Erlang and for :func:`spawn_task`.
+
+    Started on first use, on a thread of its own named ``erlang-asyncio``;
+    when the interpreter finalizes (the application stops) its tasks are
+    cancelled, their ``finally`` clauses run, and the thread ends.
+    """
+    loop = _shared
+    if loop is not None and not loop.is_closed():
+        return loop
+    with _shared_lock:
+        if _shared is None or _shared.is_closed():
+            _start_shared()
+        assert _shared is not None
+        return _shared
+
+
+def _start_shared() -> None:
+    global _shared, _shared_thread
+    loop = new_event_loop()
+    started = threading.Event()
+    thread = threading.Thread(
+        target=_run_shared, args=(loop, started), name="erlang-asyncio", daemon=True
+    )
+    try:
+        # Runs in threading._shutdown, i.e. when Py_FinalizeEx starts.
+        threading._register_atexit(_stop_shared)  # type: ignore[attr-defined]
+    except RuntimeError:
+        loop.close()
+        raise RuntimeError("the interpreter is shutting down") from None
+    thread.start()
+    started.wait()
+    _shared, _shared_thread = loop, thread
+
+
+def _run_shared(loop: ErlangEventLoop, started: threading.Event) -> None:
+    asyncio.set_event_loop(loop)
+    loop.call_soon(started.set)
+    try:
+        loop.run_forever()
+    finally:
+        try:
+            _cancel_all(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+
+def _stop_shared() -> None:
+    global _shared, _shared_thread
+    with _shared_lock:
+        loop, thread = _shared, _shared_thread
+        _shared = _shared_thread = None
+    if loop is None or thread is None:
+        return
+    try:
+        loop.call_soon_threadsafe(loop.stop)
+    except RuntimeError:  # already closed
+        return
+    thread.join(_SHUTDOWN_GRACE)
+
+
+def spawn_task(coro: Coroutine[Any, Any, _T]) -> concurrent.futures.Future[_T]:
+    """Run ``coro`` on the shared loop, from sync code, and return at once.
+
+    The result is a ``concurrent.futures.Future``: ``.result(timeout)``
+    waits for the coroutine's value (never call it on the shared loop's own
+    thread), ``.cancel()`` cancels the task.  The task is kept alive until it
+    finishes even if the future is dropped.
+    """
+    future = asyncio.run_coroutine_threadsafe(coro, shared_loop())
+    _background.add(future)
+    future.add_done_callback(_background.discard)
+    return future

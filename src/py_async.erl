@@ -24,6 +24,8 @@
 -define(WATCHER, '$py_async_watcher').
 %% How long a cancellation may wait for the control context.
 -define(CANCEL_TIMEOUT, 5000).
+%% How long stopping waits for the shared loop (it waits 10 s for tasks).
+-define(STOP_TIMEOUT, 15000).
 
 %% API.
 
@@ -116,10 +118,13 @@ watch() ->
 
 %% Run erlang._async.Fun(*Args) on the control context.
 control(Fun, Args) ->
-    Payload = {call, <<"erlang._async">>, atom_to_binary(Fun), Args, #{}, term},
+    control(Fun, Args, <<"erlang._async">>, ?CANCEL_TIMEOUT).
+
+control(Fun, Args, Module, Timeout) ->
+    Payload = {call, Module, atom_to_binary(Fun), Args, #{}, term},
     case persistent_term:get(?CONTROL, undefined) of
         undefined -> {error, not_running};
-        Ctx -> py_context:request(Ctx, Payload, ?CANCEL_TIMEOUT)
+        Ctx -> py_context:request(Ctx, Payload, Timeout)
     end.
 
 collect(Pending, Done, N, _Deadline) when map_size(Pending) =:= 0 ->
@@ -197,8 +202,12 @@ handle_info(_Msg, State) ->
     {noreply, State}.
 
 %% @private
+%% Stopping (the application stops, or the contexts restart): the shared
+%% loop stops now, while Erlang still runs, so that the finally clauses of
+%% the tasks it cancels can still call and send to Erlang.
 -spec terminate(term(), map()) -> ok.
 terminate(_Reason, #{control := Pid}) ->
+    _ = control(stop_shared_loop, [], <<"erlang._loop">>, ?STOP_TIMEOUT),
     _ = persistent_term:erase(?CONTROL),
     _ = py_context:stop(Pid),
     ok.

@@ -52,6 +52,7 @@ __all__ = [
     "shared_loop",
     "sleep",
     "spawn_task",
+    "stop_shared_loop",
 ]
 
 _T = TypeVar("_T")
@@ -242,9 +243,10 @@ _SHUTDOWN_GRACE = 10.0
 def shared_loop() -> ErlangEventLoop:
     """The loop that runs coroutines for Erlang and for :func:`spawn_task`.
 
-    Started on first use, on a thread of its own named ``erlang-asyncio``;
-    when the interpreter finalizes (the application stops) its tasks are
-    cancelled, their ``finally`` clauses run, and the thread ends.
+    Started on first use, on a thread of its own named ``erlang-asyncio``.
+    When the application stops, py_async stops it (:func:`stop_shared_loop`)
+    while Erlang still runs; if it still runs when the interpreter
+    finalizes, it is stopped then.
     """
     loop = _shared
     if loop is not None and not loop.is_closed():
@@ -265,7 +267,7 @@ def _start_shared() -> None:
     )
     try:
         # Runs in threading._shutdown, i.e. when Py_FinalizeEx starts.
-        threading._register_atexit(_stop_shared)  # type: ignore[attr-defined]
+        threading._register_atexit(stop_shared_loop)  # type: ignore[attr-defined]
     except RuntimeError:
         loop.close()
         raise RuntimeError("the interpreter is shutting down") from None
@@ -297,7 +299,10 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
-def _stop_shared() -> None:
+def stop_shared_loop() -> None:
+    """Stop the shared loop: its tasks are cancelled, the thread waits (10 s
+    at most) for their ``finally`` clauses, then ends.  The next use starts
+    a new loop."""
     global _shared, _shared_thread
     with _shared_lock:
         loop, thread = _shared, _shared_thread

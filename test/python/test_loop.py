@@ -13,6 +13,7 @@ timers, and that ``ssl=`` never sends plaintext.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import importlib.util
 import os
 import socket
@@ -405,5 +406,5 @@ def test_spawn_task_cancel():
     future = erlang.spawn_task(forever())
     assert started.wait(10)
     future.cancel()
-    with pytest.raises(Exception):  # CancelledError (concurrent or asyncio)
+    with pytest.raises(concurrent.futures.CancelledError):
         future.result(10)

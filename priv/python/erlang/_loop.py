@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib
 import select
 import selectors
 import sys
@@ -85,7 +86,7 @@ class SubprocessBlockedError(RuntimeError, PermissionError):
 def _blocked(what: str) -> Exception:
     """The sandbox's error for ``what`` (erlang._sandbox's, once it exists)."""
     try:
-        from erlang import _sandbox  # type: ignore[attr-defined]
+        _sandbox = importlib.import_module("erlang._sandbox")
     except ImportError:
         return SubprocessBlockedError(what)
     cls = getattr(_sandbox, "SandboxError", None)
@@ -128,7 +129,7 @@ class ErlangSelector(selectors.EpollSelector):
         return super().select(timeout)
 
 
-class ErlangEventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-type]
+class ErlangEventLoop(asyncio.SelectorEventLoop):
     """asyncio's selector event loop, for Python running inside the Erlang VM.
 
     ``selector`` defaults to :class:`ErlangSelector`.  See the module
@@ -138,7 +139,9 @@ class ErlangEventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-typ
     def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
         super().__init__(ErlangSelector() if selector is None else selector)
 
-    def add_signal_handler(self, sig: int, callback: Any, *args: Any) -> None:
+    def add_signal_handler(  # type: ignore[override]
+        self, sig: int, callback: Any, *args: Any
+    ) -> None:
         raise NotImplementedError(_SIGNALS_MESSAGE.format("add_signal_handler()"))
 
     def remove_signal_handler(self, sig: int) -> bool:
@@ -154,7 +157,7 @@ class ErlangEventLoop(asyncio.SelectorEventLoop):  # type: ignore[misc,valid-typ
         raise _blocked("asyncio subprocess transport")
 
 
-class ErlangEventLoopPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,valid-type]
+class ErlangEventLoopPolicy(asyncio.DefaultEventLoopPolicy):
     """The default policy, making :class:`ErlangEventLoop` loops."""
 
     _loop_factory = ErlangEventLoop

@@ -27,7 +27,8 @@ sections() ->
     [{latency, "sync latency, one caller, back to back", fun latency/1},
      {breakdown, "where the time of a sync call goes (one caller)", fun breakdown/1},
      {throughput, "throughput, N concurrent callers of math.sqrt(2.0)", fun throughput/1},
-     {roundtrip, "round trips of large terms through an identity function", fun roundtrip/1}].
+     {roundtrip, "round trips of large terms through an identity function", fun roundtrip/1},
+     {callbacks, "Python calls Erlang: callbacks, messages, streams", fun callbacks/1}].
 
 %% Targets (from the issue) and the best peer measured on this machine.
 %% {Better, Target | none, Peer | none}
@@ -38,6 +39,8 @@ spec(roundtrip_list_100k_ints) -> {lower, 3, 7};
 spec(roundtrip_binary_10mib_bytes) -> {lower, 2, 4.8};
 spec(roundtrip_binary_10mib_str) -> {lower, 2, 4.8};
 spec(roundtrip_map_10k_keys) -> {lower, 2, 4.6};
+spec(callback_roundtrip) -> {lower, 5, 11};
+spec(stream_eval_rate) -> {higher, 15000000, none};
 spec(_) -> none.
 
 %% Knobs of a full and a quick run.
@@ -390,6 +393,52 @@ ratio_row(Name, Num, Den, R, Desc) ->
     N = maps:get(Num, get(bench_n)),
     row(Name, ratio, median(Ratios), N, length(Ratios), Desc,
         lists:min(Ratios), lists:max(Ratios)).
+
+%% Python -> Erlang. A request that makes N erlang.call()s of a no-op fun
+%% (per-call round trip: park, message to the caller, run, reply, resume);
+%% N erlang.send()s to a counting process (until the last one arrives);
+%% stream_eval of a 100k-item generator.
+callbacks(Cfg = #{rounds := Rounds}) ->
+    N = 2000,
+    ok = py:register_function(bench_noop, fun(_) -> ok end),
+    ok = py:exec(<<"import erlang\n"
+                   "def cb_loop(n):\n"
+                   "    call = erlang.call\n"
+                   "    for _ in range(n):\n"
+                   "        call('bench_noop')\n"
+                   "    return n\n"
+                   "def send_loop(pid, n):\n"
+                   "    send = erlang.send\n"
+                   "    for i in range(n):\n"
+                   "        send(pid, i)\n"
+                   "    return n\n">>),
+    Self = self(),
+    Cb = fun() -> {ok, N} = py:call('__main__', cb_loop, [N]) end,
+    Send = fun() ->
+                   Counter = spawn_link(fun() -> count_to(N), Self ! {counted, self()} end),
+                   {ok, N} = py:call('__main__', send_loop, [Counter, N]),
+                   receive {counted, Counter} -> ok end
+           end,
+    Items = 100000,
+    Stream = fun() -> {ok, L} = py:stream_eval(<<"(x for x in range(100000))">>),
+                      Items = length(L) end,
+    R = interleave(Cfg#{fixed_n => 1}, [{cb, Cb}, {send, Send}, {stream, Stream}]),
+    Per = fun(Key, F) -> [F(Us) || Us <- maps:get(Key, R)] end,
+    CbUs = Per(cb, fun(Us) -> Us / N end),
+    SendRate = Per(send, fun(Us) -> N / (Us / 1.0e6) end),
+    StreamRate = Per(stream, fun(Us) -> Items / (Us / 1.0e6) end),
+    [row(callback_roundtrip, us_per_call, median(CbUs), N * Rounds, Rounds,
+         "erlang.call() of a registered no-op fun, inside a request",
+         lists:min(CbUs), lists:max(CbUs)),
+     row(erlang_send_rate, msgs_per_s, median(SendRate), N * Rounds, Rounds,
+         "erlang.send() from one Python loop, until the last message arrives",
+         lists:min(SendRate), lists:max(SendRate)),
+     row(stream_eval_rate, items_per_s, median(StreamRate), Items * Rounds, Rounds,
+         "py:stream_eval of a 100k-item generator",
+         lists:min(StreamRate), lists:max(StreamRate))].
+
+count_to(0) -> ok;
+count_to(N) -> receive _ -> count_to(N - 1) end.
 
 row(Name, Unit, Value, N, Rounds, Desc, Min, Max) ->
     M = #{name => atom_to_binary(Name), unit => Unit, value => Value, n => N,

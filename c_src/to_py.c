@@ -229,6 +229,8 @@ static PyObject *conv_key(conv_t *c, ERL_NIF_TERM k)
 
 static PyObject *conv_map(conv_t *c, ERL_NIF_TERM t)
 {
+    size_t size;
+    enif_get_map_size(c->env, t, &size);
     PyObject *dict = PyDict_New();
     ErlNifMapIterator it;
     ERL_NIF_TERM k, v;
@@ -249,6 +251,12 @@ static PyObject *conv_map(conv_t *c, ERL_NIF_TERM t)
         enif_map_iterator_next(c->env, &it);
     }
     enif_map_iterator_destroy(c->env, &it);
+    if (dict && (size_t)PyDict_GET_SIZE(dict) != size) {
+        /* 1 and 1.0, ok and <<"ok">>, true and 1 are one key in Python. */
+        PyErr_SetString(PyExc_ValueError,
+                        "map keys collide in Python (e.g. 1 and 1.0, or ok and <<\"ok\">>)");
+        Py_CLEAR(dict);
+    }
     return dict;
 }
 

@@ -38,9 +38,11 @@ unregister(Pid) ->
 %% @doc The resource of a context pid.
 -spec lookup(pid()) -> {ok, py_nif:ctx()} | error.
 lookup(Pid) ->
-    case ets:lookup(?TAB, Pid) of
+    try ets:lookup(?TAB, Pid) of
         [{_, Ctx, _}] -> {ok, Ctx};
         [] -> error
+    catch
+        error:badarg -> error %% the application is not running
     end.
 
 %% @doc The calling process's context (chosen on first use, then kept);
@@ -69,8 +71,11 @@ forget() ->
 %% @doc The default contexts, in slot order.
 -spec defaults() -> [{pid(), py_nif:ctx()}].
 defaults() ->
-    Slots = ets:select(?TAB, [{{'_', '_', '$1'}, [{'=/=', '$1', false}], ['$_']}]),
-    [{Pid, Ctx} || {Pid, Ctx, _} <- lists:keysort(3, Slots)].
+    try ets:select(?TAB, [{{'_', '_', '$1'}, [{'=/=', '$1', false}], ['$_']}]) of
+        Slots -> [{Pid, Ctx} || {Pid, Ctx, _} <- lists:keysort(3, Slots)]
+    catch
+        error:badarg -> [] %% the application is not running
+    end.
 
 %% gen_server.
 

@@ -148,7 +148,9 @@ main_namespace(_) ->
     %% Another process does not see this one's names.
     Self = self(),
     spawn(fun() -> Self ! {other, py:async_await(py:async_call('__main__', triple, [1]))} end),
-    receive {other, {error, {'AttributeError', _}}} -> ok end.
+    receive {other, {error, {'NameError', _}}} -> ok end,
+    {error, {'NameError', _}} = py:async_await(py:async_call('__main__', nope, [])),
+    {error, {'NameError', _}} = py:call('__main__', nope, []).
 
 errors() ->
     [{doc, "Errors have the shape of sync calls: {error, {Name, Message}}."}].

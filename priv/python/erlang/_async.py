@@ -110,8 +110,10 @@ def submit_main(
     try:
         if head in namespace:
             obj = namespace[head]
-        else:
+        elif hasattr(builtins, head):
             obj = getattr(builtins, head)
+        else:  # as py:call says it
+            raise NameError(f"name {head!r} is not defined in the caller's namespace")
         fn = _walk(obj, rest) if rest else obj
     except Exception as exc:
         _start(owner, ref, None, exc, (), {})

@@ -18,7 +18,7 @@ only where the Erlang VM must be involved:
 
 Readiness comes from epoll on the loop's own thread, and other threads (a
 context thread serving Erlang, a Python thread) wake it through the loop's
-self-pipe (``call_soon_threadsafe``).  docs/asyncio.md gives the measurement
+self-pipe (``call_soon_threadsafe``), here an eventfd.  docs/asyncio.md gives the measurement
 behind that choice (``escript bench/run.escript --only asyncio``).
 
 Everything that runs coroutines *for Erlang* shares one loop, started lazily on
@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import importlib
+import os
 import select
 import selectors
 import sys
@@ -138,6 +139,43 @@ class ErlangEventLoop(asyncio.SelectorEventLoop):
 
     def __init__(self, selector: selectors.BaseSelector | None = None) -> None:
         super().__init__(ErlangSelector() if selector is None else selector)
+
+    # The self-pipe is an eventfd: other threads (context threads serving
+    # Erlang, Python threads) wake the loop in ~10 us where asyncio's
+    # socketpair takes ~18 us (bench: asyncio_wake_*; docs/asyncio.md).  The
+    # lock keeps a late call_soon_threadsafe from writing to the descriptor
+    # number after close() has freed it (it may already be another file).
+
+    def _make_self_pipe(self) -> None:
+        self._ssock = self._csock = None  # asyncio's socketpair, unused
+        self._efd_lock = threading.Lock()
+        self._efd: int | None = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._internal_fds += 1
+        self._add_reader(self._efd, self._read_from_self)
+
+    def _close_self_pipe(self) -> None:
+        with self._efd_lock:
+            efd, self._efd = self._efd, None
+        if efd is not None:
+            self._remove_reader(efd)
+            os.close(efd)
+            self._internal_fds -= 1
+
+    def _read_from_self(self) -> None:
+        efd = self._efd
+        if efd is not None:
+            try:
+                os.eventfd_read(efd)
+            except (BlockingIOError, InterruptedError):
+                pass
+
+    def _write_to_self(self) -> None:
+        with self._efd_lock:
+            if self._efd is not None:
+                try:
+                    os.eventfd_write(self._efd, 1)
+                except OSError:  # the counter is full: the loop is awake anyway
+                    pass
 
     def add_signal_handler(  # type: ignore[override]
         self, sig: int, callback: Any, *args: Any

@@ -35,10 +35,10 @@
 call(Module, Func, Args, Kwargs) ->
     Ref = make_ref(),
     ok = watch(),
-    case submit(payload(Module, Func, Args, Kwargs, Ref)) of
-        ok -> ok;
-        {error, Reason} -> self() ! {py_async, Ref, {error, Reason}}
-    end,
+    _ = case submit(payload(Module, Func, Args, Kwargs, Ref)) of
+            ok -> ok;
+            {error, Reason} -> self() ! {py_async, Ref, {error, Reason}}
+        end,
     Ref.
 
 %% @doc Wait for the result of call/4. On timeout the call is cancelled (its

@@ -606,7 +606,7 @@ asyncio(Cfg = #{rounds := Rounds, tp_rounds := TpRounds, tp_round_ms := RoundMs}
     SleepN = 50,
     EchoS = case maps:get(quick, Cfg) of true -> 0.2; false -> 0.5 end,
     Runs = [[{K, loop_round(K, SleepN, EchoS)} || K <- rotate(Kinds, I)]
-             || I <- lists:seq(1, max(3, Rounds div 4))],
+             || I <- lists:seq(1, max(3, Rounds div 2))],
     Of = fun(K, Field) -> [maps:get(Field, M) || {K2, M} <- lists:append(Runs), K2 =:= K] end,
     SampleRow = fun(K, Field, Name, Unit, What) ->
                         Us = lists:append(Of(K, Field)),

@@ -150,16 +150,16 @@ class ErlangEventLoop(asyncio.SelectorEventLoop):
         self._ssock = self._csock = None  # asyncio's socketpair, unused
         self._efd_lock = threading.Lock()
         self._efd: int | None = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._internal_fds += 1
-        self._add_reader(self._efd, self._read_from_self)
+        self._internal_fds += 1  # type: ignore[attr-defined]
+        self._add_reader(self._efd, self._read_from_self)  # type: ignore[attr-defined]
 
     def _close_self_pipe(self) -> None:
         with self._efd_lock:
             efd, self._efd = self._efd, None
         if efd is not None:
-            self._remove_reader(efd)
+            self._remove_reader(efd)  # type: ignore[attr-defined]
             os.close(efd)
-            self._internal_fds -= 1
+            self._internal_fds -= 1  # type: ignore[attr-defined]
 
     def _read_from_self(self) -> None:
         efd = self._efd

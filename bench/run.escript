@@ -97,7 +97,10 @@ def start_echo_server():
     return _server.sockets[0].getsockname()[1]
 
 def stop_echo_server():
-    _server.get_loop().call_soon_threadsafe(_server.close)
+    async def close():
+        _server.close()
+        await _server.wait_closed()
+    erlang.spawn_task(close()).result(10)
     return True
 
 def thread_wake_us(kind, n):

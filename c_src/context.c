@@ -275,8 +275,10 @@ NIF(context_stop_nif)
     enif_mutex_lock(ctx->lock);
     if (ctx->state == CTX_RUNNING)
         ctx->state = CTX_STOPPING;
-    for (request_t *r = ctx->current; r; r = r->outer)
-        context_cancel(ctx, r);
+    /* Interrupt, not cancel: the callers are waiting and get the error.
+     * Parked requests see the state and raise where they wait. */
+    if (ctx->current && !ctx->current->parked)
+        runtime_request_interrupt(ctx, ctx->current->id);
     enif_cond_broadcast(ctx->cond);
     int join = !ctx->joined;
     ctx->joined = 1;

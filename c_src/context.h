@@ -63,6 +63,10 @@ int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF
  * waiting (parked) for credit.  0, or -1 with a Python exception set. */
 int worker_stream_item(PyObject *item);
 
+/* Any thread, GIL held (released while sleeping): sleep secs; inside a
+ * request, a cancel or a stop ends it with CallInterrupted (-1). */
+int worker_sleep(double secs);
+
 /* Any thread: wake a parked worker to re-check its condition. */
 void worker_wake(context_t *ctx);
 

@@ -111,7 +111,23 @@ static PyObject *mod_stream_item(PyObject *self, PyObject *item)
     return worker_stream_item(item) == 0 ? Py_NewRef(Py_None) : NULL;
 }
 
+/* sleep(secs: float): time.sleep that a cancelled request wakes from */
+static PyObject *mod_sleep(PyObject *self, PyObject *arg)
+{
+    UNUSED(self);
+    double secs = PyFloat_AsDouble(arg);
+    if (secs == -1.0 && PyErr_Occurred())
+        return NULL;
+    if (!(secs >= 0)) {
+        PyErr_SetString(PyExc_ValueError, "sleep length must be non-negative");
+        return NULL;
+    }
+    return worker_sleep(secs) == 0 ? Py_NewRef(Py_None) : NULL;
+}
+
 static PyMethodDef erlang_methods[] = {
+    {"sleep", mod_sleep, METH_O,
+     "sleep(secs): sleep; inside a request, a timeout or cancel interrupts it."},
     {"stream_item", mod_stream_item, METH_O,
      "stream_item(item): send an item of the running stream, waiting for credit."},
     {"call", (PyCFunction)(void (*)(void))mod_call, METH_FASTCALL,

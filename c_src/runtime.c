@@ -190,6 +190,18 @@ static int cache_types(void)
     return 0;
 }
 
+/* Python-side set-up that lives in the erlang package (erlang._runtime). */
+static int install_python_side(void)
+{
+    PyObject *mod = PyImport_ImportModule("erlang._runtime");
+    PyObject *r = mod ? PyObject_CallMethod(mod, "install", NULL) : NULL;
+    Py_XDECREF(mod);
+    if (!r)
+        return set_python_error("erlang._runtime.install() failed");
+    Py_DECREF(r);
+    return 0;
+}
+
 static void drop_types(void)
 {
     Py_CLEAR(py_types.atom_type);
@@ -258,7 +270,7 @@ static int start_python(void)
     PyConfig_Clear(&config);
     if (PyStatus_Exception(st))
         return set_error(st.err_msg ? st.err_msg : "Py_InitializeFromConfig failed");
-    if (add_paths() < 0 || cache_types() < 0) {
+    if (add_paths() < 0 || cache_types() < 0 || install_python_side() < 0) {
         drop_types();
         Py_FinalizeEx();
         return -1;

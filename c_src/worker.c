@@ -264,6 +264,45 @@ int worker_stream_item(PyObject *item)
     return rc;
 }
 
+/* Mark req parked (no asynchronous interrupt lands in it) or unparked;
+ * returns whether it may go on. */
+static int set_parked(context_t *ctx, request_t *req, int parked)
+{
+    enif_mutex_lock(ctx->lock);
+    req->parked = parked;
+    int live = !req->cancelled && ctx->state == CTX_RUNNING;
+    if (!live && !parked)
+        req->interrupted = 1; /* raised synchronously by the caller */
+    enif_mutex_unlock(ctx->lock);
+    return live;
+}
+
+int worker_sleep(double secs)
+{
+    context_t *ctx;
+    request_t *req = worker_current(&ctx);
+    int64_t until = now_us() + (int64_t)(secs * 1e6);
+    int live = 1;
+    if (req)
+        set_parked(ctx, req, 1);
+    Py_BEGIN_ALLOW_THREADS
+    for (int64_t left; live && (left = until - now_us()) > 0;) {
+        /* In a request, wake every 2 ms to see whether it was cancelled. */
+        int64_t slice = req && left > 2000 ? 2000 : left;
+        struct timespec ts = {.tv_sec = slice / 1000000, .tv_nsec = (slice % 1000000) * 1000};
+        nanosleep(&ts, NULL);
+        live = !req || (!__atomic_load_n(&req->cancelled, __ATOMIC_ACQUIRE) &&
+                        __atomic_load_n(&ctx->state, __ATOMIC_ACQUIRE) == CTX_RUNNING);
+    }
+    Py_END_ALLOW_THREADS
+    if (req)
+        live = set_parked(ctx, req, 0);
+    if (live)
+        return 0;
+    PyErr_SetNone(py_types.interrupted);
+    return -1;
+}
+
 void worker_wake(context_t *ctx)
 {
     enif_mutex_lock(ctx->lock);

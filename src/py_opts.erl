@@ -63,7 +63,11 @@ priv_dir() ->
 default_python(Priv) ->
     case file:read_file(filename:join(Priv, "python_executable")) of
         {ok, Bin} -> string:trim(Bin);
-        {error, _} -> <<"python3">>
+        {error, _} ->
+            case os:find_executable("python3") of
+                false -> <<"python3">>;
+                Path -> unicode:characters_to_binary(Path)
+            end
     end.
 
 to_bin(_, B) when is_binary(B) -> B;

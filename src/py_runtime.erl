@@ -30,9 +30,15 @@ init([]) ->
     process_flag(trap_exit, true),
     #{python := Exe, python_path := Paths, max_depth := Depth, atom_cap := Cap} =
         py_opts:runtime(),
-    case py_nif:runtime_start(Exe, Paths, Depth, Cap) of
-        ok -> {ok, undefined};
-        {error, Reason} -> {stop, {python_start_failed, Reason}}
+    %% CPython would fall back to its built-in prefix for a missing one.
+    case filelib:is_regular(Exe) of
+        false ->
+            {stop, {python_not_found, Exe}};
+        true ->
+            case py_nif:runtime_start(Exe, Paths, Depth, Cap) of
+                ok -> {ok, undefined};
+                {error, Reason} -> {stop, {python_start_failed, Reason}}
+            end
     end.
 
 %% @private

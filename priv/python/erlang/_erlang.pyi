@@ -48,3 +48,8 @@ def stream_item(item: object, /) -> None:
     """Send one item of the running stream request, waiting for the
     consumer's credit; ``RuntimeError`` outside a request, ``CallInterrupted``
     when the stream is cancelled."""
+
+def sleep(secs: float, /) -> None:
+    """Sleep ``secs`` seconds with the GIL released; inside a request a
+    timeout, cancel or context stop ends it with ``CallInterrupted``.
+    ``time.sleep`` is this function inside the VM (``erlang._runtime``)."""

@@ -7,7 +7,34 @@ from typing import Any
 
 from erlang._types import Atom
 
-__all__ = ["memory_stats"]
+__all__ = ["install", "memory_stats"]
+
+
+def install() -> None:
+    """Set-up run once by the NIF when the interpreter starts in the VM.
+
+    ``time.sleep`` becomes a sleep that an Erlang timeout or cancel can
+    interrupt: CPython raises an asynchronous exception only between
+    bytecodes, so without this a ``time.sleep(10)`` whose caller gave up
+    after 200 ms would hold its context for the full ten seconds.
+    """
+    import time
+
+    import _erlang
+
+    original = time.sleep
+    if getattr(original, "__erlang__", False):
+        return
+
+    def sleep(secs: float) -> None:
+        if isinstance(secs, (str, bytes)):
+            raise TypeError(f"'{type(secs).__name__}' object cannot be interpreted as an integer")
+        _erlang.sleep(float(secs))
+
+    sleep.__doc__ = original.__doc__
+    sleep.__wrapped__ = original  # type: ignore[attr-defined]
+    sleep.__erlang__ = True  # type: ignore[attr-defined]
+    time.sleep = sleep  # type: ignore[assignment]
 
 
 def memory_stats() -> dict[str, Any]:

@@ -22,13 +22,123 @@
 %% and heap are its own.
 -mode(compile).
 
+-define(ASYNCIO_HELPERS, <<"
+import asyncio, time
+import erlang
+from erlang import Atom, _loop
+
+async def echo(x):
+    return x
+
+def notify_direct(pid):
+    erlang.send(pid, Atom('woke'))
+
+def notify_via_loop(pid):
+    _loop.shared_loop().call_soon_threadsafe(erlang.send, pid, Atom('woke'))
+
+def new_loop(kind):
+    return erlang.new_event_loop() if kind == 'erlang' else asyncio.SelectorEventLoop()
+
+def sleep_samples(kind, delay, n):
+    async def run():
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            await asyncio.sleep(delay)
+            out.append(time.perf_counter() - t0)
+        return out
+    loop = new_loop(kind)
+    try:
+        return loop.run_until_complete(run())
+    finally:
+        loop.close()
+
+class Echo(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport = transport
+    def data_received(self, data):
+        self.transport.write(data)
+
+def tcp_echo(kind, clients, seconds, size):
+    loop = new_loop(kind)
+    async def main():
+        server = await loop.create_server(Echo, '127.0.0.1', 0)
+        port = server.sockets[0].getsockname()[1]
+        payload = b'x' * size
+        async def client():
+            reader, writer = await asyncio.open_connection('127.0.0.1', port)
+            n = 0
+            while loop.time() < stop:
+                writer.write(payload)
+                await reader.readexactly(size)
+                n += 1
+            writer.close()
+            await writer.wait_closed()
+            return n
+        stop = loop.time() + seconds
+        t0 = time.perf_counter()
+        counts = await asyncio.gather(*[client() for _ in range(clients)])
+        elapsed = time.perf_counter() - t0
+        server.close()
+        await server.wait_closed()
+        return sum(counts) / elapsed
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        loop.close()
+
+_server = None
+
+def start_echo_server():
+    global _server
+    async def start():
+        return await asyncio.get_running_loop().create_server(Echo, '127.0.0.1', 0)
+    _server = erlang.spawn_task(start()).result(10)
+    return _server.sockets[0].getsockname()[1]
+
+def stop_echo_server():
+    async def close():
+        _server.close()
+        await _server.wait_closed()
+    erlang.spawn_task(close()).result(10)
+    return True
+
+def thread_wake_us(kind, n):
+    import statistics, threading
+    loop = new_loop(kind)
+    thread = threading.Thread(target=loop.run_forever)
+    thread.start()
+    woke, samples = threading.Event(), []
+    try:
+        for _ in range(n):
+            woke.clear()
+            t0 = time.perf_counter_ns()
+            loop.call_soon_threadsafe(woke.set)
+            woke.wait()
+            samples.append(time.perf_counter_ns() - t0)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+    return statistics.median(samples) / 1000
+
+def cpu_seconds():
+    loop_clock = time.pthread_getcpuclockid(_loop._shared_thread.ident)
+    return [time.clock_gettime(loop_clock), time.process_time()]
+">>).
+
+%% Over STYLE.md's 500-line target: `make bench' is one escript, and every
+%% section shares the measurement helpers (interleaved rounds, medians, rows).
+
 %% Section list: {Name, Title, Fun}. Order matters only for readability.
 sections() ->
     [{latency, "sync latency, one caller, back to back", fun latency/1},
      {breakdown, "where the time of a sync call goes (one caller)", fun breakdown/1},
      {throughput, "throughput, N concurrent callers of math.sqrt(2.0)", fun throughput/1},
      {roundtrip, "round trips of large terms through an identity function", fun roundtrip/1},
-     {callbacks, "Python calls Erlang: callbacks, messages, streams", fun callbacks/1}].
+     {callbacks, "Python calls Erlang: callbacks, messages, streams", fun callbacks/1},
+     {asyncio, "asyncio: tasks from Erlang, wake-ups, timers, TCP echo, idle loop",
+      fun asyncio/1}].
 
 %% Targets (from the issue) and the best peer measured on this machine.
 %% {Better, Target | none, Peer | none}
@@ -41,6 +151,7 @@ spec(roundtrip_binary_10mib_str) -> {lower, 2, 4.8};
 spec(roundtrip_map_10k_keys) -> {lower, 2, 4.6};
 spec(callback_roundtrip) -> {lower, 5, 11};
 spec(stream_eval_rate) -> {higher, 15000000, none};
+spec(asyncio_tcp_echo_vs_stdlib) -> {higher, 1.0, none};
 spec(_) -> none.
 
 %% Knobs of a full and a quick run.
@@ -436,6 +547,129 @@ callbacks(Cfg = #{rounds := Rounds}) ->
      row(stream_eval_rate, items_per_s, median(StreamRate), Items * Rounds, Rounds,
          "py:stream_eval of a 100k-item generator",
          lists:min(StreamRate), lists:max(StreamRate))].
+
+%% asyncio (docs/asyncio.md): py:async_call throughput, how fast Erlang and a
+%% socket wake the shared loop, asyncio.sleep precision and TCP echo on
+%% ErlangEventLoop and on the stdlib loop side by side, the idle loop's CPU.
+asyncio(Cfg = #{rounds := Rounds, tp_rounds := TpRounds, tp_round_ms := RoundMs}) ->
+    {ok, _} = py:eval(<<"exec(src, __import__('sys').modules.setdefault('bench_asyncio', "
+                        "__import__('types').ModuleType('bench_asyncio')).__dict__)">>,
+                      #{src => ?ASYNCIO_HELPERS}),
+    %% Task throughput: N callers, each async_call + async_await in a loop.
+    Call = {fun() -> py:async_await(py:async_call(bench_asyncio, echo, [1])) end,
+            fun py:context/0},
+    Groups = [begin
+                  {_, _, Pids, Workers, _} = tp_group(N, Call, "_async"),
+                  {list_to_atom("asyncio_tasks_" ++ integer_to_list(N) ++ "_callers"),
+                   N, Pids, Workers}
+              end || N <- [1, 50]],
+    _ = [tp_round(Pids, RoundMs) || {_, _, Pids, _} <- Groups],
+    Samples = [[{Name, tp_round(Pids, RoundMs)} || {Name, _, Pids, _} <- rotate(Groups, I)]
+               || I <- lists:seq(1, TpRounds)],
+    _ = [tp_stop(Workers) || {_, _, _, Workers} <- Groups],
+    ByName = maps:groups_from_list(fun({K, _}) -> K end, fun({_, V}) -> V end,
+                                   lists:append(Samples)),
+    TaskRows = [begin
+                    Rates = [C / (Us / 1.0e6) || {C, Us} <- maps:get(Name, ByName)],
+                    row(Name, tasks_per_s, median(Rates), 0, TpRounds,
+                        io_lib:format("~b callers: py:async_call of `async def echo(x)` "
+                                      "+ py:async_await", [N]),
+                        lists:min(Rates), lists:max(Rates))
+                end || {Name, N, _, _} <- Groups],
+    %% Wake-ups: Erlang -> context thread -> Erlang (the floor), the same
+    %% plus a call_soon_threadsafe wake of the loop thread, which sends; and a
+    %% gen_tcp round trip to an asyncio echo server on the shared loop (epoll
+    %% readiness) against one to an Erlang echo server.
+    Self = self(),
+    Direct = fun() -> {ok, none} = py:call(bench_asyncio, notify_direct, [Self]),
+                      receive woke -> ok end end,
+    ViaLoop = fun() -> {ok, none} = py:call(bench_asyncio, notify_via_loop, [Self]),
+                       receive woke -> ok end end,
+    {ok, PyPort} = py:call(bench_asyncio, start_echo_server, []),
+    {ok, ErlListen} = gen_tcp:listen(0, [binary, {active, false}, {nodelay, true}]),
+    {ok, ErlPort} = inet:port(ErlListen),
+    Echo = spawn_link(fun() -> {ok, S} = gen_tcp:accept(ErlListen), erl_echo(S) end),
+    Connect = fun(Port) -> {ok, S} = gen_tcp:connect({127, 0, 0, 1}, Port,
+                                                     [binary, {active, false}, {nodelay, true}]),
+                           S end,
+    {PySock, ErlSock} = {Connect(PyPort), Connect(ErlPort)},
+    Ping = fun(S) -> fun() -> ok = gen_tcp:send(S, <<"ping">>),
+                              {ok, <<"ping">>} = gen_tcp:recv(S, 4) end end,
+    R = interleave(Cfg, [{direct, Direct}, {via_loop, ViaLoop},
+                         {tcp_loop, Ping(PySock)}, {tcp_erl, Ping(ErlSock)}]),
+    _ = [gen_tcp:close(S) || S <- [PySock, ErlSock, ErlListen]],
+    unlink(Echo),
+    WakeRows = [latency_row(direct, R, asyncio_wake_floor,
+                            "py:call that erlang.send()s at once (context thread)"),
+                latency_row(via_loop, R, asyncio_wake_via_loop,
+                            "py:call that wakes the loop (call_soon_threadsafe), which sends"),
+                latency_row(tcp_loop, R, asyncio_tcp_rtt_loop,
+                            "gen_tcp ping to an asyncio echo server on the shared loop"),
+                latency_row(tcp_erl, R, asyncio_tcp_rtt_erlang,
+                            "gen_tcp ping to an Erlang echo process (for scale)")],
+    %% asyncio.sleep(0.001) and TCP echo, each loop in turn, round by round.
+    Kinds = [erlang, stdlib],
+    SleepN = 50,
+    EchoS = case maps:get(quick, Cfg) of true -> 0.2; false -> 0.5 end,
+    Runs = [[{K, loop_round(K, SleepN, EchoS)} || K <- rotate(Kinds, I)]
+             || I <- lists:seq(1, max(3, Rounds div 2))],
+    Of = fun(K, Field) -> [maps:get(Field, M) || {K2, M} <- lists:append(Runs), K2 =:= K] end,
+    SampleRow = fun(K, Field, Name, Unit, What) ->
+                        Us = lists:append(Of(K, Field)),
+                        row(list_to_atom(Name ++ atom_to_list(K)), Unit, median(Us),
+                            length(Us), length(Runs),
+                            io_lib:format("~s on the ~s loop: median, min/max of ~b",
+                                          [What, K, length(Us)]),
+                            lists:min(Us), lists:max(Us))
+                end,
+    EchoRow = fun(K) ->
+                      Rates = Of(K, echo),
+                      row(list_to_atom("asyncio_tcp_echo_" ++ atom_to_list(K)), req_per_s,
+                          median(Rates), 0, length(Rates),
+                          io_lib:format("TCP echo over loopback on the ~s loop: 16 stream "
+                                        "clients, 100-byte requests", [K]),
+                          lists:min(Rates), lists:max(Rates))
+              end,
+    Ratios = lists:zipwith(fun(A, B) -> A / B end, Of(erlang, echo), Of(stdlib, echo)),
+    LoopRows = [SampleRow(K, F, N, U, W)
+                || {F, N, U, W} <- [{sleeps, "asyncio_sleep_1ms_", us, "asyncio.sleep(0.001)"},
+                                    {sleeps_sub, "asyncio_sleep_0.3ms_", us,
+                                     "asyncio.sleep(0.0003)"},
+                                    {wake, "asyncio_thread_wake_", us_per_call,
+                                     "a thread's call_soon_threadsafe until the callback "
+                                     "runs (self-pipe)"}],
+                   K <- Kinds] ++
+               [EchoRow(erlang), EchoRow(stdlib),
+                row(asyncio_tcp_echo_vs_stdlib, ratio, median(Ratios), 0, length(Ratios),
+                    "TCP echo requests/s, ErlangEventLoop / stdlib loop, per round",
+                    lists:min(Ratios), lists:max(Ratios))],
+    %% The idle shared loop: CPU of its thread, and of the whole VM process,
+    %% over one second with nothing to do.
+    {ok, _} = py:call(bench_asyncio, stop_echo_server, []),
+    {ok, [L0, P0]} = py:call(bench_asyncio, cpu_seconds, []),
+    receive after 1000 -> ok end,
+    {ok, [L1, P1]} = py:call(bench_asyncio, cpu_seconds, []),
+    IdleRows = [row(asyncio_idle_loop_cpu, ms_per_s, (L1 - L0) * 1000, 1, 1,
+                    "CPU time of the idle shared loop's thread over 1 s",
+                    (L1 - L0) * 1000, (L1 - L0) * 1000),
+                row(asyncio_idle_process_cpu, ms_per_s, (P1 - P0) * 1000, 1, 1,
+                    "CPU time of the whole VM process over the same second",
+                    (P1 - P0) * 1000, (P1 - P0) * 1000)],
+    TaskRows ++ WakeRows ++ LoopRows ++ IdleRows.
+
+loop_round(Kind, SleepN, EchoS) ->
+    Sleeps = fun(D) -> {ok, L} = py:call(bench_asyncio, sleep_samples, [Kind, D, SleepN],
+                                         #{}, 60000),
+                       [S * 1.0e6 || S <- L] end,
+    {ok, Rate} = py:call(bench_asyncio, tcp_echo, [Kind, 16, EchoS, 100], #{}, 60000),
+    {ok, Wake} = py:call(bench_asyncio, thread_wake_us, [Kind, 500], #{}, 60000),
+    #{sleeps => Sleeps(0.001), sleeps_sub => Sleeps(0.0003), echo => Rate, wake => [Wake]}.
+
+erl_echo(S) ->
+    case gen_tcp:recv(S, 0) of
+        {ok, Data} -> ok = gen_tcp:send(S, Data), erl_echo(S);
+        {error, _} -> ok
+    end.
 
 count_to(0) -> ok;
 count_to(N) -> receive _ -> count_to(N - 1) end.

@@ -323,8 +323,11 @@ static void *runtime_thread(void *arg)
         PyEval_RestoreThread(main_ts);
         serve(its, drs);
         if (stopping) {
-            drop_types();
+            /* Finalizing runs atexit handlers and thread cleanups that may
+             * still convert terms: the cached types stay valid until it is
+             * over, and are then forgotten (their memory went with it). */
             Py_FinalizeEx();
+            memset(&py_types, 0, sizeof py_types);
             enif_mutex_lock(rt.lock);
             break;
         }

@@ -27,7 +27,9 @@
          stream/3, stream/4, stream_eval/1, stream_eval/2,
          stream_start/3, stream_start/4, stream_ack/1, stream_ack/2, stream_cancel/1,
          state_store/2, state_fetch/1, state_remove/1, state_keys/0, state_clear/0,
-         state_incr/1, state_incr/2, state_decr/1, state_decr/2]).
+         state_incr/1, state_incr/2, state_decr/1, state_decr/2,
+         async_call/3, async_call/4, async_await/1, async_await/2,
+         async_gather/1, async_gather/2]).
 %% More than STYLE.md's 40 exports: the names and arities are those of
 %% erlang_python 4.x, which user code calls as py:Name; the work is done in
 %% py_context, py_callback and py_state.
@@ -385,6 +387,54 @@ state_decr(Key) -> py_state:incr(Key, -1).
 -spec state_decr(term(), integer()) -> integer().
 state_decr(Key, N) when is_integer(N) -> py_state:incr(Key, -N);
 state_decr(_Key, N) -> erlang:error({badarg, {n, N}}).
+
+%% @doc Start `Module.Func(*Args)' on the shared asyncio loop and return at
+%% once. A coroutine function runs as a task, a plain function in the loop's
+%% executor; async_await/1,2 collects the result (a message
+%% `{py_async, Ref, Result}'). If the caller dies, its calls are cancelled.
+-spec async_call(py_module(), py_func(), py_args()) -> reference().
+async_call(Module, Func, Args) ->
+    async_call(Module, Func, Args, #{}).
+
+%% @doc async_call/3 with keyword arguments.
+-spec async_call(py_module(), py_func(), py_args(), py_kwargs()) -> reference().
+async_call(Module, Func, Args, Kwargs) ->
+    py_async:call(name(module, Module), name(function, Func), args(Args), kwargs(Kwargs)).
+
+%% @doc Wait (30 s) for the result of async_call/3,4.
+-spec async_await(reference()) -> py_result().
+async_await(Ref) ->
+    async_await(Ref, ?TIMEOUT).
+
+%% @doc Wait for the result of async_call/3,4. After Timeout ms the call is
+%% cancelled (the coroutine gets `CancelledError', its `finally' runs), the
+%% result is `{error, timeout}' and no message of the call stays behind.
+-spec async_await(reference(), timeout()) -> py_result().
+async_await(Ref, Timeout) when is_reference(Ref) ->
+    py_async:await(Ref, timeout(Timeout));
+async_await(Ref, _) ->
+    erlang:error({badarg, {ref, Ref}}).
+
+%% @doc Run `{Module, Func, Args}' (or `{Module, Func, Args, KwArgs}') calls
+%% side by side on the shared loop (30 s): `{ok, Results}' in order, or as
+%% soon as one fails `{error, {N, Call, Reason}}' (N counts from 1), the
+%% others being cancelled.
+-spec async_gather([tuple()]) -> py_result().
+async_gather(Calls) ->
+    async_gather(Calls, ?TIMEOUT).
+
+%% @doc async_gather/1 with a timeout: `{error, timeout}' cancels every
+%% call still running.
+-spec async_gather([tuple()], timeout()) -> py_result().
+async_gather(Calls, Timeout) when is_list(Calls) ->
+    Checked = [case C of
+                   {M, F, A} -> {name(module, M), name(function, F), args(A), #{}, C};
+                   {M, F, A, Kw} -> {name(module, M), name(function, F), args(A), kwargs(Kw), C};
+                   _ -> erlang:error({badarg, {call, C}})
+               end || C <- Calls],
+    py_async:gather(Checked, timeout(Timeout));
+async_gather(Calls, _) ->
+    erlang:error({badarg, {calls, Calls}}).
 
 %% Internal.
 

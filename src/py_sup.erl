@@ -26,6 +26,8 @@ init([]) ->
         #{id => py_state, start => {py_state, start_link, []}},
         #{id => py_callback, start => {py_callback, start_link, []}},
         #{id => py_context_sup, start => {py_context_sup, start_link, []},
-          type => supervisor, shutdown => infinity}
+          type => supervisor, shutdown => infinity},
+        %% Needs the contexts (it owns one); restarted with them.
+        #{id => py_async, start => {py_async, start_link, []}, shutdown => 20000}
     ],
     {ok, {Flags, Children}}.

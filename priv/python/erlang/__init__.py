@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from erlang._calls import (
     ErlangError,
@@ -31,17 +31,44 @@ from erlang._calls import (
 )
 from erlang._types import Atom, CallInterrupted, Pid, Ref, Term
 
+if TYPE_CHECKING:
+    from erlang._loop import (
+        ErlangEventLoop,
+        ErlangEventLoopPolicy,
+        EventLoopPolicy,
+        install,
+        new_event_loop,
+        run,
+        sleep,
+        spawn_task,
+    )
+
+# asyncio support (erlang._loop) is imported on first use: importing asyncio
+# would add ~20 ms to every interpreter start.
+_LOOP_NAMES = frozenset({
+    "ErlangEventLoop", "ErlangEventLoopPolicy", "EventLoopPolicy", "install",
+    "new_event_loop", "run", "sleep", "spawn_task",
+})
+
 __all__ = [
     "Atom",
     "CallInterrupted",
     "ErlangError",
+    "ErlangEventLoop",
+    "ErlangEventLoopPolicy",
+    "EventLoopPolicy",
     "Pid",
     "Ref",
     "Term",
     "call",
+    "install",
     "is_embedded",
+    "new_event_loop",
+    "run",
     "self",
     "send",
+    "sleep",
+    "spawn_task",
     "state_decr",
     "state_delete",
     "state_get",
@@ -67,6 +94,12 @@ def __getattr__(name: str) -> Callable[..., Any]:
     so ``hasattr``, ``dir`` and ``inspect`` are safe; dunder names are never
     functions.
     """
+    if name in _LOOP_NAMES:
+        from erlang import _loop
+
+        value: Callable[..., Any] = getattr(_loop, name)
+        globals()[name] = value
+        return value
     if not (name.startswith("__") and name.endswith("__")) and is_registered(name):
         fn = functools.partial(call, name)
         functools.update_wrapper(fn, call)
@@ -77,4 +110,4 @@ def __getattr__(name: str) -> Callable[..., Any]:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(registered()))
+    return sorted(set(globals()) | _LOOP_NAMES | set(registered()))

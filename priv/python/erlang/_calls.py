@@ -42,12 +42,20 @@ class ErlangError(Exception):
         self.stack = stack
 
 
+_native_module: Any = None
+
+
 def _native() -> Any:
-    try:
-        import _erlang
-    except ImportError:
-        raise RuntimeError("the erlang module calls Erlang only inside the Erlang VM") from None
-    return _erlang
+    """The C module (imported once: this is on every call's path)."""
+    global _native_module
+    if _native_module is None:
+        try:
+            import _erlang
+        except ImportError:
+            raise RuntimeError(
+                "the erlang module calls Erlang only inside the Erlang VM") from None
+        _native_module = _erlang
+    return _native_module
 
 
 def call(name: str, *args: Any) -> Any:

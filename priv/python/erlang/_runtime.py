@@ -34,7 +34,7 @@ def install() -> None:
     sleep.__doc__ = original.__doc__
     sleep.__wrapped__ = original  # type: ignore[attr-defined]
     sleep.__erlang__ = True  # type: ignore[attr-defined]
-    time.sleep = sleep
+    time.sleep = sleep  # type: ignore[assignment]
 
 
 def memory_stats() -> dict[str, Any]:

@@ -102,12 +102,7 @@ static int check_extension(const rule_t *r, const view_t *v)
     PyObject *name = spec ? PyObject_GetAttrString(spec, "name") : NULL;
     const char *s = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
     const rule_t *hit = s ? policy_module(s) : NULL;
-    int rc = 0;
-    if (s && policy_applies(hit)) {
-        char op[160];
-        snprintf(op, sizeof op, "import %s", s);
-        rc = sandbox_deny(op, hit->cls, r->op);
-    }
+    int rc = s && policy_applies(hit) ? sandbox_deny_import(s, hit->cls, r->op) : 0;
     Py_XDECREF(name);
     if (!rc)
         PyErr_Clear(); /* a spec without a name: the original reports it */

@@ -12,7 +12,9 @@
  *      every ctypes/cffi foreign call, checked below the C API.
  *
  * A denial raises SandboxError, a RuntimeError that is also a PermissionError
- * (library code that catches OSError degrades), with the message
+ * (library code that catches OSError degrades), or for a denied import
+ * SandboxImportError, a ModuleNotFoundError (code that probes an optional
+ * module degrades as if it were missing), with the message
  * "<operation> is blocked in Erlang VM context.\n<reason>", and is sent to
  * the Erlang process py_sandbox_log (which logs through OTP logger) at most
  * log_limit times a second; the others are counted and reported with the
@@ -45,7 +47,7 @@ static struct {
 } log_state;
 
 static unsigned long denials; /* atomic: every denial since the NIF loaded */
-static PyObject *main_error;  /* SandboxError of the main interpreter */
+static PyObject *main_error[2]; /* the error types of the main interpreter */
 
 /* ------------------------------------------------------------ logging */
 
@@ -110,55 +112,89 @@ static void log_denial(const char *op, int cls, const char *detail)
     enif_free_env(env);
 }
 
-/* ------------------------------------------------------------ SandboxError */
+/* ------------------------------------------------------------ the errors */
 
-static PyObject *new_error_type(void)
+/* SandboxError, and SandboxImportError for a denied import: library code
+ * probes optional modules with `except ImportError`, and it must degrade as
+ * it does when the module is missing. */
+enum { ERR_SANDBOX, ERR_IMPORT, ERR_KINDS };
+
+static PyObject *new_error_type(int kind)
 {
-    PyObject *bases = PyTuple_Pack(2, PyExc_RuntimeError, PyExc_PermissionError);
-    PyObject *t = bases ? PyErr_NewExceptionWithDoc(
-                              "erlang._sandbox.SandboxError",
-                              "An operation the sandbox blocks inside the Erlang VM: a "
-                              "RuntimeError that is also a PermissionError.",
-                              bases, NULL)
-                        : NULL;
+    PyObject *bases = kind == ERR_SANDBOX
+                          ? PyTuple_Pack(2, PyExc_RuntimeError, PyExc_PermissionError)
+                          : PyTuple_Pack(1, PyExc_ModuleNotFoundError);
+    PyObject *t = NULL;
+    if (bases && kind == ERR_SANDBOX)
+        t = PyErr_NewExceptionWithDoc("erlang._sandbox.SandboxError",
+                                      "An operation the sandbox blocks inside the Erlang VM: "
+                                      "a RuntimeError that is also a PermissionError.",
+                                      bases, NULL);
+    else if (bases)
+        t = PyErr_NewExceptionWithDoc("erlang._sandbox.SandboxImportError",
+                                      "A module the sandbox does not let Python import inside "
+                                      "the Erlang VM: a ModuleNotFoundError.",
+                                      bases, NULL);
     Py_XDECREF(bases);
     return t;
 }
 
 typedef struct {
-    PyObject *error;
+    PyObject *error[ERR_KINDS];
 } module_state_t;
 
 static struct PyModuleDef sandbox_module;
 
-/* The SandboxError of the current interpreter (borrowed), or NULL. */
-static PyObject *error_type(void)
+/* The error type of the current interpreter (borrowed), or NULL. */
+static PyObject *error_type(int kind)
 {
     if (PyInterpreterState_Get() == PyInterpreterState_Main()) {
-        if (!main_error)
-            main_error = new_error_type();
-        return main_error;
+        if (!main_error[kind])
+            main_error[kind] = new_error_type(kind);
+        return main_error[kind];
     }
     /* Another interpreter has its own: the one of its _erlang_sandbox
      * instance, when sys.modules still holds ours. */
     PyObject *m = PyImport_ImportModule("_erlang_sandbox");
     PyObject *t = NULL;
     if (m && PyModule_GetDef(m) == &sandbox_module)
-        t = ((module_state_t *)PyModule_GetState(m))->error;
+        t = ((module_state_t *)PyModule_GetState(m))->error[kind];
     Py_XDECREF(m); /* sys.modules keeps the module, and the module the type */
     PyErr_Clear();
     return t;
 }
 
+static PyObject *message(const char *op, int cls)
+{
+    return PyUnicode_FromFormat("%s" HEADLINE "\n%s", op, policy_reason(cls));
+}
+
 int sandbox_deny(const char *op, int cls, const char *detail)
 {
-    PyObject *type = error_type();
-    PyObject *msg = PyUnicode_FromFormat("%s" HEADLINE "\n%s", op, policy_reason(cls));
+    PyObject *type = error_type(ERR_SANDBOX);
+    PyObject *msg = message(op, cls);
     if (msg)
         PyErr_SetObject(type ? type : PyExc_PermissionError, msg);
     else if (!PyErr_Occurred())
         PyErr_SetString(PyExc_PermissionError, op);
     Py_XDECREF(msg);
+    log_denial(op, cls, detail);
+    return -1;
+}
+
+int sandbox_deny_import(const char *name, int cls, const char *detail)
+{
+    char op[192];
+    snprintf(op, sizeof op, "import %s", name);
+    PyObject *type = error_type(ERR_IMPORT);
+    PyObject *msg = message(op, cls);
+    PyObject *mod = PyUnicode_FromString(name);
+    if (msg && mod)
+        PyErr_SetImportErrorSubclass(type ? type : PyExc_ModuleNotFoundError, msg, mod, NULL);
+    else if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_ModuleNotFoundError, op);
+    Py_XDECREF(msg);
+    Py_XDECREF(mod);
     log_denial(op, cls, detail);
     return -1;
 }
@@ -255,11 +291,10 @@ static int check_named(const rule_t *r, PyObject *args)
         return 0;
     if (r->check == CK_MODULE) {
         hit = policy_module(name);
-        snprintf(op, sizeof op, "import %s", name);
-    } else {
-        hit = policy_symbol(name);
-        snprintf(op, sizeof op, "%s via ctypes", name);
+        return policy_applies(hit) ? sandbox_deny_import(name, hit->cls, "import") : 0;
     }
+    hit = policy_symbol(name);
+    snprintf(op, sizeof op, "%s via ctypes", name);
     return policy_applies(hit) ? sandbox_deny(op, hit->cls, name) : 0;
 }
 
@@ -352,7 +387,19 @@ static PyObject *mod_signals(PyObject *self, PyObject *unused)
     return host_protected_signals();
 }
 
+static PyObject *mod_note(PyObject *self, PyObject *args)
+{
+    UNUSED(self);
+    const char *op, *cls;
+    if (!PyArg_ParseTuple(args, "ss:note_denial", &op, &cls))
+        return NULL;
+    log_denial(op, policy_class(cls), "refused by Python code");
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef sandbox_methods[] = {
+    {"note_denial", mod_note, METH_VARARGS,
+     "Log and count a denial that Python code decided (erlang._sandbox.blocked)."},
     {"policy", mod_policy, METH_NOARGS, "The policy in force: 'default' or 'strict'."},
     {"active", mod_active, METH_NOARGS, "True once the sandbox is fully installed."},
     {"denials", mod_denials, METH_NOARGS, "How many operations the sandbox denied."},
@@ -363,19 +410,22 @@ static PyMethodDef sandbox_methods[] = {
 
 static int sandbox_module_exec(PyObject *m)
 {
+    static const char *const names[ERR_KINDS] = {"SandboxError", "SandboxImportError"};
     module_state_t *st = PyModule_GetState(m);
-    if (PyInterpreterState_Get() == PyInterpreterState_Main()) {
-        st->error = error_type();
-        Py_XINCREF(st->error);
-    } else {
-        st->error = new_error_type();
-    }
-    if (!st->error)
-        return -1;
-    Py_INCREF(st->error);
-    if (PyModule_AddObject(m, "SandboxError", st->error) < 0) {
-        Py_DECREF(st->error);
-        return -1;
+    for (int k = 0; k < ERR_KINDS; k++) {
+        if (PyInterpreterState_Get() == PyInterpreterState_Main()) {
+            st->error[k] = error_type(k);
+            Py_XINCREF(st->error[k]);
+        } else {
+            st->error[k] = new_error_type(k);
+        }
+        if (!st->error[k])
+            return -1;
+        Py_INCREF(st->error[k]);
+        if (PyModule_AddObject(m, names[k], st->error[k]) < 0) {
+            Py_DECREF(st->error[k]);
+            return -1;
+        }
     }
     return 0;
 }
@@ -383,15 +433,16 @@ static int sandbox_module_exec(PyObject *m)
 static int sandbox_module_traverse(PyObject *m, visitproc visit, void *arg)
 {
     module_state_t *st = PyModule_GetState(m);
-    Py_VISIT(st ? st->error : NULL);
+    for (int k = 0; st && k < ERR_KINDS; k++)
+        Py_VISIT(st->error[k]);
     return 0;
 }
 
 static int sandbox_module_clear(PyObject *m)
 {
     module_state_t *st = PyModule_GetState(m);
-    if (st)
-        Py_CLEAR(st->error);
+    for (int k = 0; st && k < ERR_KINDS; k++)
+        Py_CLEAR(st->error[k]);
     return 0;
 }
 
@@ -434,7 +485,7 @@ void sandbox_preinit(void)
     static int inittab_added = 0;
     if (!inittab_added && PyImport_AppendInittab("_erlang_sandbox", sandbox_module_init) == 0)
         inittab_added = 1; /* once per OS process: the inittab survives finalize */
-    main_error = NULL;     /* the previous interpreter took its type with it */
+    main_error[0] = main_error[1] = NULL; /* gone with the previous interpreter */
     PySys_AddAuditHook(audit_hook, NULL);
 }
 
@@ -452,9 +503,9 @@ static int pin_library(char *err, size_t errlen)
 
 int sandbox_install(char *err, size_t errlen)
 {
-    if (!error_type()) {
+    if (!error_type(ERR_SANDBOX) || !error_type(ERR_IMPORT)) {
         PyErr_Clear();
-        snprintf(err, errlen, "sandbox: cannot create SandboxError");
+        snprintf(err, errlen, "sandbox: cannot create the SandboxError types");
         return -1;
     }
     if (policy_load(cfg.level, err, errlen) < 0 || pin_library(err, errlen) < 0 ||

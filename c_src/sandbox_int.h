@@ -91,6 +91,8 @@ PyObject *host_protected_signals(void);
 
 /* GIL held: raise SandboxError naming op, log the denial; returns -1. */
 int sandbox_deny(const char *op, int cls, const char *detail);
+/* GIL held: raise SandboxImportError for "import <name>", log it; -1. */
+int sandbox_deny_import(const char *name, int cls, const char *detail);
 /* Any thread, GIL or not: log a denial that cannot raise (below the C API). */
 void sandbox_deny_quietly(const char *op, int cls, const char *detail);
 

@@ -374,7 +374,11 @@ sub_interpreters(C) ->
                    "importlib.util.module_from_spec(spec)">>,
                  "import " ++ binary_to_list(M), sandbox} || M <- Present]
             ++ [{<<"import ctypes\nctypes.pythonapi.Py_NewInterpreter()">>,
-                 "Py_NewInterpreter via ctypes", sandbox}]).
+                 "Py_NewInterpreter via ctypes", sandbox}]),
+    %% Code that probes for an optional module degrades as if it were missing.
+    ok = run(C, <<"try:\n    import _testcapi\nexcept ImportError as e:\n"
+                  "    assert isinstance(e, ModuleNotFoundError) and e.name == '_testcapi'\n"
+                  "    _testcapi = None\nassert _testcapi is None\n">>).
 
 proc_self_mem(C) ->
     doc("Writing through /proc/self/mem: directly, through a symlink, relative to "
@@ -593,12 +597,17 @@ introspection(_) ->
 %% ---------------------------------------------------------------- helpers
 
 %% Each {Code, Op, Class}: in a fresh context of the peer, Code raises the
-%% SandboxError naming Op; then the peer still answers.
+%% SandboxError (SandboxImportError for an import) naming Op; then the peer
+%% still answers.
 blocked(C, Attacks) ->
     lists:foreach(
       fun({Code, Op, Class}) ->
+              Error = case Op of
+                          "import " ++ _ -> 'SandboxImportError';
+                          _ -> 'SandboxError'
+                      end,
               case run(C, Code) of
-                  {error, {'SandboxError', Msg}} ->
+                  {error, {Error, Msg}} ->
                       ?assertEqual({Code, msg(Op, Class)}, {Code, Msg});
                   Other ->
                       ct:fail({not_blocked, Code, Other})

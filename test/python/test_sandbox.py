@@ -21,7 +21,15 @@ import textwrap
 import pytest
 
 from erlang import _sandbox
-from erlang._sandbox import SandboxError, install_sandbox, is_sandboxed, message, policy
+from erlang._sandbox import (
+    SandboxError,
+    SandboxImportError,
+    blocked,
+    install_sandbox,
+    is_sandboxed,
+    message,
+    policy,
+)
 
 try:
     import _erlang_sandbox  # noqa: F401  (the C half: only inside the VM)
@@ -70,6 +78,19 @@ def test_sandbox_error_is_a_runtime_and_a_permission_error() -> None:
     e = SandboxError(message("os.fork", "process"))
     assert str(e) == message("os.fork", "process")
     assert isinstance(e, OSError) and e.errno is None
+
+
+def test_blocked_builds_the_documented_error() -> None:
+    e = blocked("asyncio subprocess_exec()")
+    assert isinstance(e, SandboxError) and isinstance(e, PermissionError)
+    assert str(e) == "asyncio subprocess_exec() is blocked in Erlang VM context.\n" + PROCESS
+    assert str(blocked("x", "fd")).split("\n")[1] == dict(_sandbox.REASONS)["fd"].split("\n")[0]
+
+
+def test_sandbox_import_error_is_a_module_not_found_error() -> None:
+    assert issubclass(SandboxImportError, ModuleNotFoundError)
+    e = SandboxImportError(message("import _testcapi", "sandbox"), name="_testcapi")
+    assert e.name == "_testcapi" and str(e).startswith("import _testcapi is blocked")
 
 
 # ------------------------------------------------------------ tables
@@ -187,6 +208,7 @@ def test_in_the_vm() -> None:
     assert policy() in POLICIES
     assert install_sandbox() is None
     assert SandboxError is _erlang_sandbox.SandboxError
+    assert SandboxImportError is _erlang_sandbox.SandboxImportError
     assert {0, 1, 2} <= _sandbox.protected_fds()
     assert signal.SIGTERM in _sandbox.protected_signals()
 

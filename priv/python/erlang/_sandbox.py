@@ -9,7 +9,9 @@ called.  This module holds the *policy tables* and the small public API:
 - :func:`policy` names the policy in force (``"default"`` or ``"strict"``);
 - :class:`SandboxError` is what a blocked operation raises: a
   ``RuntimeError`` that is also a ``PermissionError`` (so library code that
-  catches ``OSError`` degrades instead of failing);
+  catches ``OSError`` degrades instead of failing); a denied import raises
+  :class:`SandboxImportError`, a ``ModuleNotFoundError``, so code probing
+  an optional module degrades as when it is missing;
 - :func:`install_sandbox` is kept for erlang_python 4.x code.
 
 Trust boundary
@@ -36,6 +38,8 @@ from typing import Final
 
 __all__ = [
     "SandboxError",
+    "SandboxImportError",
+    "blocked",
     "install_sandbox",
     "is_sandboxed",
     "message",
@@ -246,6 +250,10 @@ class _PySandboxError(RuntimeError, PermissionError):
     """An operation the sandbox blocks (``RuntimeError`` and ``PermissionError``)."""
 
 
+class _PySandboxImportError(ModuleNotFoundError):
+    """A module the sandbox does not let Python import (``ModuleNotFoundError``)."""
+
+
 def _c_half() -> ModuleType | None:
     """``_erlang_sandbox``, the C half (c_src/sandbox.c), present only in the VM."""
     try:
@@ -257,6 +265,9 @@ def _c_half() -> ModuleType | None:
 _c = _c_half()
 
 SandboxError: type[RuntimeError] = _c.SandboxError if _c is not None else _PySandboxError
+SandboxImportError: type[ModuleNotFoundError] = (
+    _c.SandboxImportError if _c is not None else _PySandboxImportError
+)
 _hook_installed = False
 
 
@@ -269,6 +280,18 @@ def message(operation: str, cls: str) -> str:
     Use Erlang ports (open_port/2) for subprocess management.
     """
     return f"{operation}{HEADLINE}\n{_REASON[cls]}"
+
+
+def blocked(operation: str, cls: str = "process") -> RuntimeError:
+    """The error to raise when Python code refuses ``operation`` itself (an
+    event loop refusing subprocesses, say): a :class:`SandboxError` with the
+    documented message, logged and counted like every denial in the VM.
+
+    >>> raise blocked("asyncio subprocess_exec()")  # doctest: +SKIP
+    """
+    if _c is not None:
+        _c.note_denial(operation, cls)
+    return SandboxError(message(operation, cls))
 
 
 def is_sandboxed() -> bool:

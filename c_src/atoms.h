@@ -17,7 +17,7 @@
     X(init_failed) X(python) X(invalid_utf8) X(unsupported) \
     X(queued) X(running) X(stopped) X(PythonError) \
     X(py_callback) X(py_send) X(py_stream) X(data) X(done) X(list) X(stream) \
-    X(py_fixup) X(ValueError) X(py_reply) X(py_parallel) \
+    X(py_fixup) X(ValueError) X(py_reply) X(py_parallel) X(finalized) \
     X(py_sandbox_log) X(py_sandbox_denied) X(default) X(strict)
 
 #define PY_ATOM_DECL(name) extern ERL_NIF_TERM atom_##name;

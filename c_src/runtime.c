@@ -48,6 +48,7 @@ static struct {
     decref_t *decrefs;
     long atoms_made;
     int init_ok;
+    int finalized;  /* Py_FinalizeEx ran: no second interpreter here */
     char init_error[512];
     /* start options, owned by the starting NIF until the thread is ready */
     char *executable;
@@ -328,6 +329,7 @@ static void *runtime_thread(void *arg)
              * over, and are then forgotten (their memory went with it). */
             Py_FinalizeEx();
             memset(&py_types, 0, sizeof py_types);
+            rt.finalized = 1;
             enif_mutex_lock(rt.lock);
             break;
         }
@@ -409,6 +411,12 @@ NIF(runtime_start_nif)
     if (rt.state != RT_DOWN) {
         enif_mutex_unlock(rt.lock);
         return make_error(env, ATOM(already_running));
+    }
+    if (rt.finalized) {
+        /* CPython does not come back reliably in the same OS process: on
+         * 3.12 a second interpreter crashes in _ssl/_hashlib/_decimal. */
+        enif_mutex_unlock(rt.lock);
+        return make_error(env, ATOM(finalized));
     }
     if (read_opts(env, argv[0], argv[1], argv[2], argv[3]) < 0) {
         free_opts();

@@ -174,34 +174,46 @@ static void wait_for_work(context_t *ctx)
     enif_mutex_unlock(ctx->lock);
 }
 
+typedef struct {
+    request_t *req;
+    const int *done;
+} park_t;
+
 /* A parked request can go on: its reply came, or it must stop, or a
  * nested request waits. */
-static int park_over(context_t *ctx, const void *done)
+static int park_over(context_t *ctx, const void *arg)
 {
-    return __atomic_load_n((const int *)done, __ATOMIC_ACQUIRE) ||
+    const park_t *p = arg;
+    return __atomic_load_n(p->done, __ATOMIC_ACQUIRE) ||
+           __atomic_load_n(&p->req->cancelled, __ATOMIC_ACQUIRE) ||
            __atomic_load_n(&ctx->head, __ATOMIC_ACQUIRE) ||
            __atomic_load_n(&ctx->state, __ATOMIC_ACQUIRE) != CTX_RUNNING;
 }
 
 int worker_park(context_t *ctx, request_t *req, const int *done)
 {
+    park_t p = {.req = req, .done = done};
     PyThreadState *ts = PyEval_SaveThread();
+    /* Parked from here on, spinning included: a cancel must be raised here,
+     * where it waits, never asynchronously into its cleanup code later. */
+    enif_mutex_lock(ctx->lock);
+    req->parked = 1;
+    enif_mutex_unlock(ctx->lock);
     int rc;
     for (;;) {
-        spin_until(ctx, park_over, done); /* a callback's reply is quick */
+        spin_until(ctx, park_over, &p); /* a callback's reply is quick */
         enif_mutex_lock(ctx->lock);
         ctx->sleeping++;
-        req->parked = 1;
         while (!__atomic_load_n(done, __ATOMIC_ACQUIRE) && !req->cancelled && !ctx->head &&
                ctx->state == CTX_RUNNING)
             enif_cond_wait(ctx->cond, ctx->lock);
-        req->parked = 0;
         ctx->sleeping--;
         if (__atomic_load_n(done, __ATOMIC_ACQUIRE) || req->cancelled ||
             ctx->state != CTX_RUNNING) {
             rc = __atomic_load_n(done, __ATOMIC_ACQUIRE) ? 0 : -1;
             if (rc < 0)
                 req->interrupted = 1; /* the caller raises it now, not later */
+            req->parked = 0;
             enif_mutex_unlock(ctx->lock);
             break;
         }

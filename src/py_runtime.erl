@@ -8,7 +8,9 @@
 %% OS process reliably: on 3.12.1 importing `decimal' again after
 %% Py_FinalizeEx aborts the VM (double free), on 3.11 `tracemalloc' stays
 %% unloaded. App env `finalize_on_stop' (default false) asks for a real
-%% Py_FinalizeEx, for those who need atexit handlers to run.
+%% Py_FinalizeEx, for those who need atexit handlers to run when the
+%% application stops; the application cannot start again in that OS process
+%% then (`{error, {python_start_failed, finalized}}').
 -module(py_runtime).
 -behaviour(gen_server).
 

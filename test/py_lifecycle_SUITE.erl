@@ -5,8 +5,9 @@
 %%
 %% By default a stop keeps the interpreter (only the contexts and so every
 %% process's namespace go) and the next start reuses it; with the app env
-%% `finalize_on_stop' a stop finalizes it and a start makes a fresh one.
-%% Both are exercised.
+%% `finalize_on_stop' a stop finalizes it, and the application cannot start
+%% again in that OS process (CPython does not re-initialize reliably). That
+%% case runs on a peer node, since it ends Python for its node.
 -module(py_lifecycle_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -14,9 +15,11 @@
 
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
--export([restart_20_times/1, restart_with_finalize/1, refs_across_restart/1,
-         refs_across_finalize/1, stop_while_call_runs/1, call_while_stopped/1,
+-export([restart_20_times/1, finalize_is_final/1, refs_across_restart/1,
+         stop_while_call_runs/1, call_while_stopped/1,
          bad_python_env/1, num_contexts_env/1]).
+%% Run on the peer node.
+-export([hold_refs/0, use_refs/1]).
 
 -define(APP, erlang_python).
 
@@ -24,8 +27,8 @@ suite() ->
     [{timetrap, {minutes, 5}}].
 
 all() ->
-    [restart_20_times, restart_with_finalize, refs_across_restart,
-     refs_across_finalize, stop_while_call_runs, call_while_stopped,
+    [restart_20_times, finalize_is_final, refs_across_restart,
+     stop_while_call_runs, call_while_stopped,
      bad_python_env, num_contexts_env].
 
 init_per_suite(Config) ->
@@ -62,31 +65,63 @@ restart_20_times(_Config) ->
                           ok = in_new_process(fun() -> calls_work(I) end)
                   end, lists:seq(1, 20)).
 
-restart_with_finalize(_Config) ->
-    doc("With finalize_on_stop, each stop finalizes the interpreter and each "
-        "start makes a fresh one, in which calls work."),
-    ok = application:set_env(?APP, finalize_on_stop, true),
-    lists:foreach(fun(I) ->
-                          ok = application:stop(?APP),
-                          {ok, _} = application:ensure_all_started(?APP),
-                          {ok, false} = py:eval(<<"hasattr(__import__('sys'), '_ct_mark')">>),
-                          ok = py:exec(<<"import sys\nsys._ct_mark = True">>),
-                          ok = calls_work(I),
-                          ok = in_new_process(fun() -> calls_work(I) end)
-                  end, lists:seq(1, 3)).
+finalize_is_final(_Config) ->
+    doc("With finalize_on_stop a stop finalizes the interpreter; a later start "
+        "in the same OS process is refused with an error (never a crash), and "
+        "Python object references that outlived it are rejected cleanly and "
+        "collected without a crash. On a peer node."),
+    Paths = lists:usort([filename:dirname(code:which(M)) || M <- [py, ?MODULE]]),
+    {ok, Peer, _} = peer:start(#{connection => 0,
+                                 args => lists:append([["-pa", P] || P <- Paths])}),
+    try
+        ok = peer:call(Peer, application, load, [?APP]),
+        ok = peer:call(Peer, application, set_env, [?APP, finalize_on_stop, true]),
+        {ok, _} = peer:call(Peer, application, ensure_all_started, [?APP]),
+        Holder = peer:call(Peer, ?MODULE, hold_refs, []),
+        ok = peer:call(Peer, application, stop, [?APP]),
+        Start = peer:call(Peer, application, ensure_all_started, [?APP]),
+        ct:pal("start after finalize: ~p", [Start]),
+        ?assertMatch({error, _}, Start),
+        Uses = peer:call(Peer, ?MODULE, use_refs, [Holder]),
+        ct:pal("references after finalize: ~p", [Uses]),
+        true = lists:all(fun rejected/1, Uses),
+        %% The node is alive and its schedulers answer.
+        2 = peer:call(Peer, erlang, '+', [1, 1])
+    after
+        peer:stop(Peer)
+    end.
+
+%% On the peer: a process holding Python object references; returns its pid.
+hold_refs() ->
+    Parent = self(),
+    Pid = spawn(fun() ->
+                        {ok, L} = py:call(py:context(), builtins, list, [[1, 2, 3]],
+                                          #{return => ref}),
+                        {ok, O} = py:eval(<<"object()">>),
+                        Parent ! {held, self()},
+                        receive {use, From} ->
+                                From ! {used, [catch py:to_term(L),
+                                               catch py:call_method(L, append, [4]),
+                                               catch py:getattr(O, '__class__')]}
+                        end
+                end),
+    receive {held, Pid} -> Pid end.
+
+%% On the peer: the holder uses its references, then dies (its refs are
+%% garbage collected); a full collection afterwards must not crash.
+use_refs(Holder) ->
+    Mon = erlang:monitor(process, Holder),
+    Holder ! {use, self()},
+    Used = receive {used, U} -> U end,
+    receive {'DOWN', Mon, process, Holder, _} -> ok end,
+    _ = [erlang:garbage_collect(P) || P <- processes()],
+    Used.
 
 refs_across_restart(_Config) ->
     doc("Python object references held across a restart that keeps the "
         "interpreter either still work or are rejected cleanly (an error or "
         "badarg, never a crash); collecting them afterwards does not crash."),
     stale_refs(fun(Expected, R) -> R =:= {ok, Expected} orelse rejected(R) end).
-
-refs_across_finalize(_Config) ->
-    doc("References held across a restart that finalized the interpreter are "
-        "rejected cleanly (an error or badarg, never a crash); collecting them "
-        "afterwards does not crash."),
-    ok = application:set_env(?APP, finalize_on_stop, true),
-    stale_refs(fun(_, R) -> rejected(R) end).
 
 stop_while_call_runs(_Config) ->
     doc("Stopping the application while a call runs gives that caller an error "
@@ -127,11 +162,8 @@ call_while_stopped(_Config) ->
     ok = calls_work(0).
 
 bad_python_env(_Config) ->
-    doc("Starting a fresh interpreter with a `python' that does not exist fails "
-        "with an error (the VM lives on); a later start with the right "
-        "environment works."),
-    %% A kept interpreter would be reused whatever `python' says: finalize it.
-    ok = application:set_env(?APP, finalize_on_stop, true),
+    doc("Starting with a `python' that does not exist fails with an error (the "
+        "VM lives on); a later start with the right environment works."),
     ok = application:stop(?APP),
     ok = application:set_env(?APP, python, "/nonexistent/bin/python3"),
     Bad = application:ensure_all_started(?APP),

@@ -85,7 +85,7 @@ init_per_group(startup, Config) ->
     Dir = filename:join(proplists:get_value(priv_dir, Config), "site"),
     ok = filelib:ensure_path(Dir),
     ok = file:write_file(filename:join(Dir, "sitecustomize.py"), sitecustomize()),
-    start_peer(Config, [{finalize_on_stop, true}], [{"PYTHONPATH", Dir}]);
+    start_peer(Config, [], [{"PYTHONPATH", Dir}]);
 init_per_group(_, Config) ->
     start_peer(Config, [], []).
 
@@ -543,8 +543,8 @@ guarded_before_site_code(C) ->
     ?assertEqual(list_to_binary(msg("os.system", process)), Msg).
 
 restart_keeps_the_sandbox(C) ->
-    doc("After application:stop/start with finalize_on_stop (Py_FinalizeEx, then a "
-        "new interpreter in the same OS process) every layer is back."),
+    doc("After application:stop/start (the interpreter is kept, its contexts "
+        "are new) every layer is still on."),
     ok = on_peer(C, application, stop, [erlang_python]),
     {ok, _} = on_peer(C, application, ensure_all_started, [erlang_python]),
     blocked(C, [{<<"os.fork()">>, "os.fork", process},

@@ -5,18 +5,9 @@
 
 -include_lib("common_test/include/ct.hrl").
 
--export([suite/0, all/0, init_per_suite/1, end_per_suite/1, end_per_testcase/2]).
--export([mf_target/1]).
--export([three_forms/0, three_forms/1, unregistered/0, unregistered/1,
-         introspection/0, introspection/1, register_mf/0, register_mf/1,
-         reregister/0, reregister/1, exception_caught/0, exception_caught/1,
-         exception_uncaught/0, exception_uncaught/1, readme_reentrancy/0,
-         readme_reentrancy/1, reentrancy_depth_20/0, reentrancy_depth_20/1,
-         threads/0, threads/1, thread_pool/0, thread_pool/1,
-         caller_killed/0, caller_killed/1, caller_timeout/0, caller_timeout/1,
-         seed_run_shell/0, seed_run_shell/1, seed_supervisor/0, seed_supervisor/1,
-         cast_send/0, cast_send/1, send_destinations/0, send_destinations/1,
-         send_remote/0, send_remote/1, self_is_caller/0, self_is_caller/1]).
+%% Every case and the target of register_function/3 (mf_target/1) are
+%% called from outside the module.
+-compile([export_all, nowarn_export_all]).
 
 -define(CB_NAMES, [cb_add, <<"cb_echo">>, cb_where, cb_probe, cb_mf, cb_gone, cb_raise,
                    cb_meet, cb_hold, cb_gate, cb_nested, run_shell, process, double_via_python,

@@ -34,6 +34,7 @@ pytest: deps
 lint: build
 	@! git grep -n 'timer:sleep' -- 'test/*.erl' || (echo "lint: timer:sleep in tests: synchronise on messages or monitors" && false)
 	$(REBAR) xref
+	scripts/lint.sh
 
 bench: build
 	escript bench/run.escript

@@ -16,7 +16,8 @@
     X(nop) X(last_traceback) X(ref) X(term) X(bad_request) \
     X(init_failed) X(python) X(invalid_utf8) X(unsupported) \
     X(queued) X(running) X(stopped) X(PythonError) \
-    X(py_callback) X(py_send) X(py_stream) X(data) X(done) X(list) X(stream)
+    X(py_callback) X(py_send) X(py_stream) X(data) X(done) X(list) X(stream) \
+    X(py_fixup) X(ValueError) X(py_reply) X(py_parallel)
 
 #define PY_ATOM_DECL(name) extern ERL_NIF_TERM atom_##name;
 PY_ATOM_LIST(PY_ATOM_DECL)

@@ -17,6 +17,8 @@ typedef struct {
     context_t *ctx;
     request_t *req;
     ErlNifEnv *env;
+    int defer_maps; /* the reply goes to py_context, which finishes big maps */
+    int deferred;   /* the result holds bigmap placeholders */
 } job_t;
 
 static ERL_NIF_TERM fail(job_t *j)
@@ -53,6 +55,33 @@ static PyObject *iterate(job_t *j, PyObject *result, ERL_NIF_TERM mode, int *str
     return r;
 }
 
+/* A module or function name: an atom (its str is cached: atoms are never
+ * collected, so the term is a stable key) or a UTF-8 binary. */
+static PyObject *name_str(job_t *j, ERL_NIF_TERM t)
+{
+    if (!enif_is_atom(j->env, t))
+        return binary_str(j, t);
+    PyObject *key = PyLong_FromUnsignedLongLong((unsigned long long)t);
+    PyObject *s = key ? PyDict_GetItemWithError(py_types.name_cache, key) : NULL;
+    if (s || !key || PyErr_Occurred()) {
+        Py_XDECREF(key);
+        Py_XINCREF(s);
+        return s;
+    }
+    char buf[1024];
+    int n = enif_get_atom(j->env, t, buf, sizeof buf, ERL_NIF_LATIN1);
+    s = n > 0 ? PyUnicode_DecodeLatin1(buf, n - 1, NULL) : NULL;
+    if (!s && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "names must be Latin-1 atoms or UTF-8 binaries");
+    if (s) {
+        PyUnicode_InternInPlace(&s);
+        if (PyDict_SetItem(py_types.name_cache, key, s) < 0)
+            Py_CLEAR(s);
+    }
+    Py_DECREF(key);
+    return s;
+}
+
 static ERL_NIF_TERM ok_result(job_t *j, PyObject *result, ERL_NIF_TERM mode)
 {
     ERL_NIF_TERM value;
@@ -69,7 +98,8 @@ static ERL_NIF_TERM ok_result(job_t *j, PyObject *result, ERL_NIF_TERM mode)
     if (mode == ATOM(ref))
         value = pyref_make(j->env, j->ctx, result);
     else
-        rc = to_term(j->env, j->ctx, result, &value);
+        rc = j->defer_maps ? to_term_reply(j->env, j->ctx, result, &value, &j->deferred)
+                           : to_term(j->env, j->ctx, result, &value);
     Py_DECREF(result);
     return rc < 0 ? fail(j) : make_ok(j->env, value);
 }
@@ -104,7 +134,14 @@ static PyObject *main_lookup(job_t *j, PyObject *name)
     if (!head)
         return NULL;
     PyObject *obj = PyDict_GetItemWithError(ns, head);
-    obj = obj ? Py_NewRef(obj) : PyErr_Occurred() ? NULL : PyObject_GetAttr(py_types.builtins, head);
+    if (obj)
+        obj = Py_NewRef(obj);
+    else if (!PyErr_Occurred() && !(obj = PyObject_GetAttr(py_types.builtins, head)) &&
+             PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_NameError, "name '%U' is not defined in the caller's namespace",
+                     head);
+    }
     Py_DECREF(head);
     if (!obj || dot < 0)
         return obj;
@@ -117,8 +154,8 @@ static PyObject *main_lookup(job_t *j, PyObject *name)
 
 static PyObject *resolve(job_t *j, ERL_NIF_TERM mod_t, ERL_NIF_TERM fun_t)
 {
-    PyObject *mod_name = binary_str(j, mod_t);
-    PyObject *fun_name = mod_name ? binary_str(j, fun_t) : NULL;
+    PyObject *mod_name = name_str(j, mod_t);
+    PyObject *fun_name = mod_name ? name_str(j, fun_t) : NULL;
     PyObject *fn = NULL;
     if (fun_name && PyUnicode_Compare(mod_name, py_types.main_name) == 0) {
         fn = main_lookup(j, fun_name);
@@ -155,17 +192,38 @@ static PyObject *make_kwargs(job_t *j, ERL_NIF_TERM map)
     return kw;
 }
 
+/* fn(*Args, **Kwargs), the arguments converted straight into a vector. */
 static PyObject *call_with(job_t *j, PyObject *fn, ERL_NIF_TERM args_t, ERL_NIF_TERM kw_t)
 {
-    PyObject *list = to_py(j->env, j->ctx, args_t);
-    PyObject *args = list && PyList_Check(list) ? PyList_AsTuple(list) : NULL;
-    if (list && !args && !PyErr_Occurred())
-        PyErr_SetString(PyExc_TypeError, "arguments must be a list");
-    Py_XDECREF(list);
-    PyObject *kw = args ? make_kwargs(j, kw_t) : NULL;
-    PyObject *r = args && !PyErr_Occurred() ? PyObject_Call(fn, args, kw) : NULL;
-    Py_XDECREF(args);
+    unsigned n;
+    if (!enif_get_list_length(j->env, args_t, &n)) {
+        PyErr_SetString(PyExc_TypeError, "arguments must be a proper list");
+        return NULL;
+    }
+    PyObject *small[8];
+    PyObject **argv = n <= 8 ? small : PyMem_Malloc(sizeof(PyObject *) * n);
+    if (!argv)
+        return PyErr_NoMemory();
+    unsigned done = 0;
+    ERL_NIF_TERM head, tail = args_t;
+    while (enif_get_list_cell(j->env, tail, &head, &tail) &&
+           (argv[done] = to_py(j->env, j->ctx, head)) != NULL)
+        done++;
+    PyObject *r = NULL, *kw = NULL;
+    if (done == n && (kw = make_kwargs(j, kw_t)) == NULL && !PyErr_Occurred()) {
+        r = PyObject_Vectorcall(fn, argv, n, NULL);
+    } else if (done == n && kw) {
+        PyObject *args = PyTuple_New(n);
+        for (unsigned i = 0; args && i < n; i++)
+            PyTuple_SET_ITEM(args, i, Py_NewRef(argv[i]));
+        r = args ? PyObject_Call(fn, args, kw) : NULL;
+        Py_XDECREF(args);
+    }
     Py_XDECREF(kw);
+    for (unsigned i = 0; i < done; i++)
+        Py_DECREF(argv[i]);
+    if (argv != small)
+        PyMem_Free(argv);
     return r;
 }
 
@@ -212,6 +270,15 @@ static ERL_NIF_TERM run_eval(job_t *j, const ERL_NIF_TERM *e)
     if (enif_get_map_size(j->env, e[2], &n) && n > 0) {
         /* Locals join a copy of the globals, so comprehensions see them. */
         PyObject *locals = to_py(j->env, j->ctx, e[2]);
+        Py_ssize_t pos = 0;
+        PyObject *k, *v;
+        while (locals && PyDict_Next(locals, &pos, &k, &v)) {
+            if (!PyUnicode_Check(k)) {
+                PyErr_Format(PyExc_TypeError, "local names must be atoms or UTF-8 "
+                                              "binaries, not %R", k);
+                Py_CLEAR(locals);
+            }
+        }
         Py_SETREF(globals, locals ? PyDict_Copy(ns) : NULL);
         if (globals && PyDict_Update(globals, locals) < 0)
             Py_CLEAR(globals);
@@ -243,7 +310,8 @@ static ERL_NIF_TERM run_on_ref(job_t *j, const ERL_NIF_TERM *e, int arity)
         return fail(j);
     if (e[0] == ATOM(to_term)) {
         ERL_NIF_TERM v;
-        int rc = to_term(j->env, j->ctx, obj, &v);
+        int rc = j->defer_maps ? to_term_reply(j->env, j->ctx, obj, &v, &j->deferred)
+                               : to_term(j->env, j->ctx, obj, &v);
         Py_DECREF(obj);
         return rc < 0 ? fail(j) : make_ok(j->env, v);
     }
@@ -271,25 +339,38 @@ static ERL_NIF_TERM run_last_traceback(job_t *j)
     return ok_result(j, text, ATOM(term));
 }
 
+static ERL_NIF_TERM dispatch(job_t *j);
+
 ERL_NIF_TERM exec_run(context_t *ctx, request_t *req)
 {
-    job_t j = {.ctx = ctx, .req = req, .env = req->env};
+    /* Only replies that py_context receives itself may carry placeholders;
+     * {py_response, Ref, Result} (py:spawn_call) is read by user code. */
+    job_t j = {.ctx = ctx, .req = req, .env = req->env,
+               .defer_maps = req->tag == ATOM(py_reply) || req->tag == ATOM(py_parallel)};
+    ERL_NIF_TERM result = dispatch(&j);
+    /* Large dicts are finished by the caller (bigmap.h). */
+    return j.deferred ? enif_make_tuple2(req->env, ATOM(py_fixup), result) : result;
+}
+
+static ERL_NIF_TERM dispatch(job_t *j)
+{
+    request_t *req = j->req;
     int arity = 0;
     const ERL_NIF_TERM *e = NULL;
     ERL_NIF_TERM kind = req->payload;
     if (enif_get_tuple(req->env, req->payload, &arity, &e) && arity > 0)
         kind = e[0];
     if (kind == ATOM(call) && arity == 6)
-        return run_call(&j, e);
+        return run_call(j, e);
     if (kind == ATOM(eval) && arity == 4)
-        return run_eval(&j, e);
+        return run_eval(j, e);
     if (kind == ATOM(exec) && arity == 2)
-        return run_exec(&j, e);
+        return run_exec(j, e);
     if ((kind == ATOM(getattr) && arity == 4) || (kind == ATOM(call_method) && arity == 6) ||
         (kind == ATOM(to_term) && arity == 2))
-        return run_on_ref(&j, e, arity);
+        return run_on_ref(j, e, arity);
     if (kind == ATOM(last_traceback))
-        return run_last_traceback(&j);
+        return run_last_traceback(j);
     if (kind == ATOM(nop))
         return ATOM(ok);
     return make_error(req->env, enif_make_tuple2(req->env, ATOM(bad_request), req->payload));

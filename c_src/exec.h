@@ -12,7 +12,7 @@
  *   {to_term, PyRef}
  *   last_traceback
  *   nop                                            the floor: no Python at all
- * Module, Function, Name and Code are binaries (UTF-8).
+ * Module and Function are atoms or UTF-8 binaries; Name and Code binaries.
  */
 #ifndef PY_EXEC_H
 #define PY_EXEC_H

@@ -6,6 +6,7 @@
 #include "context.h"
 #include "pyref.h"
 #include "callback.h"
+#include "bigmap.h"
 
 static ErlNifFunc nif_funcs[] = {
     {"runtime_start", 4, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
@@ -19,6 +20,7 @@ static ErlNifFunc nif_funcs[] = {
     {"stream_credit", 3, context_stream_credit_nif, 0},
     {"ref_context", 1, pyref_context_nif, 0},
     {"is_ref", 1, pyref_is_ref_nif, 0},
+    {"finish", 1, bigmap_finish_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},
     {"callback_reply", 2, callback_reply_nif, 0},
     {"callback_publish", 1, callback_publish_nif, 0},
 };
@@ -29,7 +31,8 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
     UNUSED(info);
     atoms_init(env);
     if (runtime_init(env) < 0 || context_init(env) < 0 || pyref_init(env) < 0 ||
-        callback_init(env) < 0)
+        callback_init(env) < 0 ||
+        bigmap_init(env) < 0)
         return -1;
     return 0;
 }
@@ -39,6 +42,7 @@ static void unload(ErlNifEnv *env, void *priv)
     UNUSED(env);
     UNUSED(priv);
     runtime_unload();
+    bigmap_unload();
 }
 
 ERL_NIF_INIT(py_nif, nif_funcs, load, NULL, NULL, unload)

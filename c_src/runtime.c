@@ -63,9 +63,24 @@ int runtime_init(ErlNifEnv *env)
     return rt.lock && rt.cond ? 0 : -1;
 }
 
+static void stop_thread(void)
+{
+    enif_mutex_lock(rt.lock);
+    int running = rt.state == RT_RUNNING;
+    if (running) {
+        rt.state = RT_STOPPING;
+        enif_cond_broadcast(rt.cond);
+    }
+    enif_mutex_unlock(rt.lock);
+    if (running)
+        enif_thread_join(rt.tid, NULL);
+}
+
 void runtime_unload(void)
 {
-    /* The application stops the runtime before the module can be purged. */
+    /* The module is purged: an interpreter still running is finalized now
+     * (its contexts are gone with the application). */
+    stop_thread();
     enif_cond_destroy(rt.cond);
     enif_mutex_destroy(rt.lock);
 }
@@ -163,12 +178,13 @@ static int cache_types(void)
     Py_XDECREF(tb);
     py_types.atom_cache = PyDict_New();
     py_types.code_cache = PyDict_New();
+    py_types.name_cache = PyDict_New();
     py_types.str_etf = PyUnicode_InternFromString("_etf");
     py_types.main_name = PyUnicode_InternFromString("__main__");
     py_types.builtins = PyImport_ImportModule("builtins");
     if (!py_types.atom_type || !py_types.pid_type || !py_types.ref_type ||
         !py_types.term_type || !py_types.interrupted || !py_types.atom_cache ||
-        !py_types.code_cache ||
+        !py_types.code_cache || !py_types.name_cache ||
         !py_types.traceback_format || !py_types.builtins)
         return set_python_error("cannot load the erlang types");
     return 0;
@@ -187,6 +203,7 @@ static void drop_types(void)
     Py_CLEAR(py_types.builtins);
     Py_CLEAR(py_types.traceback_format);
     Py_CLEAR(py_types.code_cache);
+    Py_CLEAR(py_types.name_cache);
 }
 
 static int add_paths(void)
@@ -352,11 +369,25 @@ static int read_opts(ErlNifEnv *env, ERL_NIF_TERM exe, ERL_NIF_TERM paths,
     return rt.executable ? 0 : -1;
 }
 
-/* (Executable, Paths, MaxDepth, AtomCap) -> ok | {error, Reason}; dirty IO. */
+/* (Executable, Paths, MaxDepth, AtomCap) -> ok | {error, Reason}; dirty IO.
+ * When the interpreter already runs (the application was stopped without
+ * finalizing it) it is reused: only the limits are updated. */
 NIF(runtime_start_nif)
 {
     UNUSED(argc);
     enif_mutex_lock(rt.lock);
+    if (rt.state == RT_RUNNING) {
+        int depth;
+        long cap;
+        int ok = enif_get_int(env, argv[2], &depth) && depth > 0 &&
+                 enif_get_long(env, argv[3], &cap) && cap >= 0;
+        if (ok) {
+            runtime_limits.max_depth = depth;
+            runtime_limits.atom_cap = cap;
+        }
+        enif_mutex_unlock(rt.lock);
+        return ok ? ATOM(ok) : enif_make_badarg(env);
+    }
     if (rt.state != RT_DOWN) {
         enif_mutex_unlock(rt.lock);
         return make_error(env, ATOM(already_running));
@@ -398,15 +429,9 @@ NIF(runtime_stop_nif)
 {
     UNUSED(argc);
     UNUSED(argv);
-    enif_mutex_lock(rt.lock);
-    if (rt.state != RT_RUNNING) {
-        enif_mutex_unlock(rt.lock);
+    if (runtime_status_nif(env, 0, argv) != ATOM(running))
         return make_error(env, ATOM(not_running));
-    }
-    rt.state = RT_STOPPING;
-    enif_cond_broadcast(rt.cond);
-    enif_mutex_unlock(rt.lock);
-    enif_thread_join(rt.tid, NULL);
+    stop_thread();
     return ATOM(ok);
 }
 

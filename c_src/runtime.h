@@ -23,6 +23,7 @@ typedef struct {
     PyObject *main_name;       /* "__main__" */
     PyObject *traceback_format;/* traceback.format_exception */
     PyObject *code_cache;      /* (mode, source) -> code object */
+    PyObject *name_cache;      /* atom term (int) -> interned str */
 } py_types_t;
 
 extern py_types_t py_types;

@@ -133,15 +133,47 @@ static PyObject *conv_integer(conv_t *c, ERL_NIF_TERM t)
     return conv_bignum(c, t);
 }
 
+/* Whether data is well-formed UTF-8 (no surrogates, no overlongs).  Checked
+ * here rather than by a failing decode: CPython's UnicodeDecodeError would
+ * copy the whole input into the exception. */
+static int utf8_valid(const unsigned char *p, size_t n)
+{
+    const unsigned char *end = p + n;
+    while (p < end) {
+        if (end - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                p += 8;
+                continue;
+            }
+        }
+        unsigned char b = *p;
+        if (b < 0x80) {
+            p++;
+            continue;
+        }
+        size_t len = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 ? 2 : 0;
+        if (len == 0 || b > 0xF4 || (size_t)(end - p) < len)
+            return 0;
+        for (size_t i = 1; i < len; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+        if ((b == 0xE0 && p[1] < 0xA0) || (b == 0xED && p[1] > 0x9F) ||
+            (b == 0xF0 && p[1] < 0x90) || (b == 0xF4 && p[1] > 0x8F))
+            return 0;
+        p += len;
+    }
+    return 1;
+}
+
 static PyObject *conv_bitstring(conv_t *c, ERL_NIF_TERM t)
 {
     ErlNifBinary bin;
     if (!enif_inspect_binary(c->env, t, &bin)) /* not a whole number of bytes */
         return wrap_etf(c, py_types.term_type, t);
-    PyObject *s = PyUnicode_DecodeUTF8((const char *)bin.data, bin.size, "strict");
-    if (s || !PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
-        return s;
-    PyErr_Clear();
+    if (utf8_valid(bin.data, bin.size))
+        return PyUnicode_DecodeUTF8((const char *)bin.data, bin.size, "strict");
     return PyBytes_FromStringAndSize((const char *)bin.data, bin.size);
 }
 
@@ -197,6 +229,8 @@ static PyObject *conv_key(conv_t *c, ERL_NIF_TERM k)
 
 static PyObject *conv_map(conv_t *c, ERL_NIF_TERM t)
 {
+    size_t size;
+    enif_get_map_size(c->env, t, &size);
     PyObject *dict = PyDict_New();
     ErlNifMapIterator it;
     ERL_NIF_TERM k, v;
@@ -217,6 +251,12 @@ static PyObject *conv_map(conv_t *c, ERL_NIF_TERM t)
         enif_map_iterator_next(c->env, &it);
     }
     enif_map_iterator_destroy(c->env, &it);
+    if (dict && (size_t)PyDict_GET_SIZE(dict) != size) {
+        /* 1 and 1.0, ok and <<"ok">>, true and 1 are one key in Python. */
+        PyErr_SetString(PyExc_ValueError,
+                        "map keys collide in Python (e.g. 1 and 1.0, or ok and <<\"ok\">>)");
+        Py_CLEAR(dict);
+    }
     return dict;
 }
 

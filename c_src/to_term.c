@@ -13,10 +13,10 @@
 #include "convert.h"
 #include "runtime.h"
 #include "pyref.h"
+#include "bigmap.h"
 
 #define ETF_VERSION 131
 #define ETF_LARGE_BIG 111
-#define ETF_SMALL_ATOM_UTF8 119
 #define FLATMAP_MAX 32
 #define ZERO_COPY_MIN 65536  /* bytes/str at least this large back a binary */
 
@@ -24,6 +24,8 @@ typedef struct {
     ErlNifEnv *env;
     context_t *ctx;
     int depth;
+    int defer_maps;  /* large dicts may become bigmap placeholders */
+    int deferred;    /* and one did */
 } conv_t;
 
 static int conv(conv_t *c, PyObject *o, ERL_NIF_TERM *out);
@@ -48,12 +50,42 @@ static int from_etf(ErlNifEnv *env, const unsigned char *data, size_t len, int s
     return enif_binary_to_term(env, data, len, out, safe ? ERL_NIF_BIN2TERM_SAFE : 0) > 0;
 }
 
+#define ETF_ATOM_UTF8 118
+#define ATOM_MAX_CHARS 255
+
+static int atom_too_long(void)
+{
+    PyErr_SetString(PyExc_ValueError, "an atom has at most 255 characters");
+    return -1;
+}
+
+/* Existing atom (safe decode), else a new one within the cap. */
+static int atom_from_etf(ErlNifEnv *env, const unsigned char *buf, size_t size,
+                         ERL_NIF_TERM *out)
+{
+    if (from_etf(env, buf, size, 1, out))
+        return 0;
+    if (!runtime_take_atom_slot())
+        return -2;
+    if (from_etf(env, buf, size, 0, out))
+        return 0;
+    PyErr_SetString(PyExc_ValueError, "not a valid atom");
+    return -1;
+}
+
 int atom_from_utf8(ErlNifEnv *env, const char *s, size_t len, ERL_NIF_TERM *out)
 {
+    size_t chars = 0;
     int ascii = 1;
-    for (size_t i = 0; i < len && ascii; i++)
-        ascii = (unsigned char)s[i] < 128;
-    if (ascii && len < 256) {
+    for (size_t i = 0; i < len; i++) {
+        unsigned char b = (unsigned char)s[i];
+        ascii &= b < 128;
+        chars += (b & 0xC0) != 0x80; /* count code points, not bytes */
+    }
+    if (chars > ATOM_MAX_CHARS)
+        return atom_too_long();
+    int rc;
+    if (ascii) {
         if (enif_make_existing_atom_len(env, s, len, out, ERL_NIF_LATIN1))
             return 0;
         if (!runtime_take_atom_slot())
@@ -61,25 +93,15 @@ int atom_from_utf8(ErlNifEnv *env, const char *s, size_t len, ERL_NIF_TERM *out)
         *out = enif_make_atom_len(env, s, len);
         return 0;
     }
-    if (len > 255 * 4) {
-        PyErr_SetString(PyExc_ValueError, "an atom has at most 255 characters");
-        return -1;
-    }
-    unsigned char buf[3 + 255 * 4];
+    unsigned char buf[4 + ATOM_MAX_CHARS * 4];
     buf[0] = ETF_VERSION;
-    buf[1] = ETF_SMALL_ATOM_UTF8;
-    buf[2] = (unsigned char)len;
-    memcpy(buf + 3, s, len);
-    if (len < 256 && from_etf(env, buf, len + 3, 1, out))
-        return 0;
-    if (len >= 256 || !runtime_take_atom_slot()) {
-        PyErr_SetString(PyExc_ValueError, "an atom has at most 255 characters");
-        return -1;
-    }
-    if (from_etf(env, buf, len + 3, 0, out))
-        return 0;
-    PyErr_SetString(PyExc_ValueError, "not a valid atom");
-    return -1;
+    buf[1] = ETF_ATOM_UTF8;
+    buf[2] = (unsigned char)(len >> 8);
+    buf[3] = (unsigned char)len;
+    memcpy(buf + 4, s, len);
+    rc = atom_from_etf(env, buf, len + 4, out);
+    if (rc != -2)
+        return rc;
 cap:
     PyErr_Format(PyExc_ValueError,
                  "cannot create atom '%.100s': the cap of %ld atoms made from Python "
@@ -227,8 +249,13 @@ static int conv_dict(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
         Py_DECREF(v);
         i++;
     }
-    if (rc == 0 && i <= FLATMAP_MAX) {
-        if (!enif_make_map_from_arrays(c->env, keys, vals, i, out))
+    if (rc == 0 && i > FLATMAP_MAX && c->defer_maps) {
+        *out = bigmap_placeholder(c->env, keys, vals, i);
+        c->deferred = 1;
+    } else if (rc == 0 && i <= FLATMAP_MAX) {
+        size_t size = 0;
+        if (!enif_make_map_from_arrays(c->env, keys, vals, i, out) ||
+            !enif_get_map_size(c->env, *out, &size) || (Py_ssize_t)size != i)
             rc = key_collision(o);
     } else if (rc == 0) {
         ERL_NIF_TERM map = enif_make_new_map(c->env);
@@ -336,6 +363,15 @@ static int conv(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
 
 int to_term(ErlNifEnv *env, context_t *ctx, PyObject *obj, ERL_NIF_TERM *out)
 {
-    conv_t c = {.env = env, .ctx = ctx, .depth = 0};
+    conv_t c = {.env = env, .ctx = ctx};
     return conv(&c, obj, out);
+}
+
+int to_term_reply(ErlNifEnv *env, context_t *ctx, PyObject *obj, ERL_NIF_TERM *out,
+                  int *deferred)
+{
+    conv_t c = {.env = env, .ctx = ctx, .defer_maps = 1};
+    int rc = conv(&c, obj, out);
+    *deferred |= c.deferred;
+    return rc;
 }

@@ -71,6 +71,8 @@ call(Module, Func, Args, Kwargs) ->
 call(Ctx, Module, Func, Args, Opts) when is_pid(Ctx), is_map(Opts) ->
     #{kwargs := Kw, timeout := Timeout, return := Return} = call_opts(Opts),
     on(Ctx, call_payload(Module, Func, Args, Kw, Return), Timeout);
+call(Ctx, _Module, _Func, _Args, Opts) when is_pid(Ctx) ->
+    erlang:error({badarg, {opts, Opts}});
 call(Module, Func, Args, Kwargs, Timeout) ->
     run(call_payload(Module, Func, Args, Kwargs, term), timeout(Timeout)).
 
@@ -161,7 +163,7 @@ parallel(Calls) when is_list(Calls) ->
                     {M, F, A} -> call_payload(M, F, A, #{}, term);
                     _ -> erlang:error({badarg, {call, C}})
                 end || C <- Calls],
-    case py_router:defaults() of
+    case [Ctx || {_, Ctx} <- py_router:defaults()] of
         [] -> {error, not_running};
         Ctxs -> gather(submit_spread(Payloads, Ctxs, Ctxs), [])
     end;
@@ -395,7 +397,16 @@ fname(Name) when is_atom(Name); is_binary(Name) -> Name;
 fname(Name) -> erlang:error({badarg, {name, Name}}).
 
 run(Payload, Timeout) ->
-    with_route(fun(Ctx) -> py_context:request(Ctx, Payload, Timeout) end).
+    case py_router:route() of
+        none -> {error, not_running};
+        {_, Ctx} ->
+            case py_context:request(Ctx, Payload, Timeout) of
+                {error, closed} ->
+                    ok = py_router:forget(),
+                    with_route(fun(C) -> py_context:request(C, Payload, Timeout) end);
+                Result -> Result
+            end
+    end.
 
 %% Run on the caller's context; if that context has stopped, forget it and
 %% run once on a new one (a request refused as closed never ran).
@@ -452,7 +463,7 @@ gather([], Acc) ->
 gather([Next | Rest], Acc) ->
     Result = case Next of
                  {done, R} -> R;
-                 {ref, Ref} -> receive {py_parallel, Ref, R} -> R end
+                 {ref, Ref} -> receive {py_parallel, Ref, R} -> py_context:result(R) end
              end,
     case Result of
         {ok, Value} -> gather(Rest, [Value | Acc]);
@@ -463,8 +474,12 @@ drain(Pending) ->
     _ = [receive {py_parallel, Ref, _} -> ok end || {ref, Ref} <- Pending],
     ok.
 
+%% Module and function atoms travel as atoms (the NIF caches their str).
 call_payload(Module, Func, Args, Kwargs, Return) ->
-    {call, name(module, Module), name(function, Func), args(Args), kwargs(Kwargs), Return}.
+    {call, callee(module, Module), callee(function, Func), args(Args), kwargs(Kwargs), Return}.
+
+callee(_, A) when is_atom(A) -> A;
+callee(What, N) -> name(What, N).
 
 eval_payload(Code, Locals) when is_map(Locals) ->
     {eval, code(Code), Locals, term};
@@ -493,13 +508,8 @@ args(A) -> erlang:error({badarg, {args, A}}).
 kwargs(K) when is_map(K) -> K;
 kwargs(K) -> erlang:error({badarg, {kwargs, K}}).
 
-code(B) when is_binary(B) -> B;
-code(L) when is_list(L) ->
-    case unicode:characters_to_binary(L) of
-        B when is_binary(B) -> B;
-        _ -> erlang:error({badarg, {code, L}})
-    end;
-code(V) -> erlang:error({badarg, {code, V}}).
+code(C) when is_atom(C) -> erlang:error({badarg, {code, C}});
+code(C) -> name(code, C).
 
 timeout(infinity) -> infinity;
 timeout(T) when is_integer(T), T >= 0 -> T;

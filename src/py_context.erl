@@ -12,7 +12,7 @@
 
 -export([new/1, stop/1, start_link/1, resource/1]).
 -export([request/3, cast/2, async/3, cancel/2, for_ref/1, is_ref/1,
-         callback_reply/2, publish_functions/1, stream_credit/3]).
+         callback_reply/2, publish_functions/1, stream_credit/3, result/1]).
 -export([init/1, handle_call/3, handle_cast/2, terminate/2]).
 -export_type([payload/0]).
 
@@ -71,6 +71,13 @@ is_ref(Term) ->
 callback_reply(Id, Result) ->
     py_nif:callback_reply(Id, Result).
 
+%% @doc The final form of a reply's result: a reply holding dicts of more
+%% than 32 keys has them built here, on the caller's scheduler (the context
+%% thread must not build them: see c_src/bigmap.h).
+-spec result(term()) -> term().
+result({py_fixup, Result}) -> py_nif:finish(Result);
+result(Result) -> Result.
+
 %% @doc Let the stream request Ref send N more items.
 -spec stream_credit(py_nif:ctx(), reference(), pos_integer()) -> ok | not_found.
 stream_credit(Ctx, Ref, N) ->
@@ -87,7 +94,7 @@ raw_request(Ctx, Payload, Timeout) ->
         ok ->
             receive
                 {py_reply, Ref, Result} ->
-                    Result;
+                    result(Result);
                 {py_callback, Ref, Id, Name, Args} ->
                     Deadline = deadline(Timeout),
                     ok = answer(Id, Name, Args),
@@ -107,7 +114,7 @@ answer(Id, Name, Args) ->
 wait(Ctx, Ref, Deadline) ->
     receive
         {py_reply, Ref, Result} ->
-            Result;
+            result(Result);
         {py_callback, Ref, Id, Name, Args} ->
             ok = answer(Id, Name, Args),
             wait(Ctx, Ref, Deadline)
@@ -186,7 +193,7 @@ timed_out(Ctx, Ref) ->
                      {error, timeout};
                  not_found ->
                      %% The reply was sent before the interrupt: it is ours.
-                     receive {py_reply, Ref, R} -> R end
+                     receive {py_reply, Ref, R} -> result(R) end
              end,
     flush_callbacks(Ref),
     Result.

@@ -7,13 +7,13 @@
 -export([runtime_start/4, runtime_stop/0, runtime_status/0,
          context_new/2, context_stop/1, submit/4, interrupt/2, context_load/1,
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
-         stream_credit/3]).
+         stream_credit/3, finish/1]).
 -export_type([ctx/0]).
 
 -nifs([runtime_start/4, runtime_stop/0, runtime_status/0,
        context_new/2, context_stop/1, submit/4, interrupt/2, context_load/1,
        ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
-       stream_credit/3]).
+       stream_credit/3, finish/1]).
 -on_load(init/0).
 
 -opaque ctx() :: reference().
@@ -83,3 +83,7 @@ callback_publish(_Names) -> ?NOT_LOADED.
 %% @doc Let a stream request send N more items.
 -spec stream_credit(ctx(), reference(), pos_integer()) -> ok | not_found.
 stream_credit(_Ctx, _Ref, _N) -> ?NOT_LOADED.
+
+%% @doc Build the large maps a reply left as placeholders (dirty CPU).
+-spec finish(term()) -> term().
+finish(_Result) -> ?NOT_LOADED.

@@ -3,7 +3,7 @@
 %% validated with typed defaults. Policy lives here, not in C.
 -module(py_opts).
 
--export([runtime/0, num_contexts/0, context/1]).
+-export([runtime/0, num_contexts/0, context/1, finalize_on_stop/0]).
 -export_type([context_opts/0]).
 
 -type context_opts() :: #{spin_us => non_neg_integer()}.
@@ -22,6 +22,14 @@ runtime() ->
       python_path => [to_bin(priv, filename:join(Priv, "python")) | Extra],
       max_depth => check_pos(max_depth, env(max_depth, 1000)),
       atom_cap => check_non_neg(atom_cap, env(atom_cap, 10000))}.
+
+%% @doc Whether stopping the application finalizes the interpreter.
+-spec finalize_on_stop() -> boolean().
+finalize_on_stop() ->
+    case env(finalize_on_stop, false) of
+        B when is_boolean(B) -> B;
+        V -> erlang:error({badarg, {finalize_on_stop, V}})
+    end.
 
 %% @doc How many contexts the application starts.
 -spec num_contexts() -> pos_integer().

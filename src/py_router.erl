@@ -38,9 +38,11 @@ unregister(Pid) ->
 %% @doc The resource of a context pid.
 -spec lookup(pid()) -> {ok, py_nif:ctx()} | error.
 lookup(Pid) ->
-    case ets:lookup(?TAB, Pid) of
+    try ets:lookup(?TAB, Pid) of
         [{_, Ctx, _}] -> {ok, Ctx};
         [] -> error
+    catch
+        error:badarg -> error %% the application is not running
     end.
 
 %% @doc The calling process's context (chosen on first use, then kept);
@@ -69,8 +71,11 @@ forget() ->
 %% @doc The default contexts, in slot order.
 -spec defaults() -> [{pid(), py_nif:ctx()}].
 defaults() ->
-    Slots = ets:select(?TAB, [{{'_', '_', '$1'}, [{'=/=', '$1', false}], ['$_']}]),
-    [{Pid, Ctx} || {Pid, Ctx, _} <- lists:keysort(3, Slots)].
+    try ets:select(?TAB, [{{'_', '_', '$1'}, [{'=/=', '$1', false}], ['$_']}]) of
+        Slots -> [{Pid, Ctx} || {Pid, Ctx, _} <- lists:keysort(3, Slots)]
+    catch
+        error:badarg -> [] %% the application is not running
+    end.
 
 %% gen_server.
 
@@ -109,13 +114,25 @@ handle_info(_Msg, Mons) ->
 
 %% Internal.
 
+%% The context with the least work queued or running; among equals, the one
+%% that has been given the fewest callers so far, so that callers arriving
+%% together spread evenly instead of all seeing the same idle context.
 least_busy(Contexts) ->
-    %% Start the scan at a caller-dependent slot so that ties spread out.
-    N = length(Contexts),
-    {Before, After} = lists:split(erlang:phash2(self(), N), Contexts),
-    Scored = [{load(Ctx), I, C} || {I, C = {_, Ctx}} <- lists:enumerate(After ++ Before)],
-    {_, _, Chosen} = lists:min(Scored),
+    Counts = assignments(length(Contexts)),
+    Scored = [{load(Ctx), atomics:get(Counts, I), I, C}
+              || {I, C = {_, Ctx}} <- lists:enumerate(Contexts)],
+    {_, _, Slot, Chosen} = lists:min(Scored),
+    ok = atomics:add(Counts, Slot, 1),
     Chosen.
+
+assignments(N) ->
+    case persistent_term:get({?MODULE, assignments}, undefined) of
+        {N, Counts} -> Counts;
+        _ ->
+            Counts = atomics:new(N, []),
+            persistent_term:put({?MODULE, assignments}, {N, Counts}),
+            Counts
+    end.
 
 load(Ctx) ->
     case py_nif:context_load(Ctx) of

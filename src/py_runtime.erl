@@ -1,6 +1,14 @@
 %% Copyright 2026 the erlang_python developers. Apache-2.0.
 %% @doc Owner of the embedded interpreter: starts CPython in init (on the
-%% NIF's own thread, off the schedulers) and finalizes it in terminate.
+%% NIF's own thread, off the schedulers).
+%%
+%% Stopping the application stops every context (and so drops every
+%% process's namespace) but, by default, keeps the interpreter: the next
+%% start reuses it. CPython cannot be finalized and initialized again in one
+%% OS process reliably: on 3.12.1 importing `decimal' again after
+%% Py_FinalizeEx aborts the VM (double free), on 3.11 `tracemalloc' stays
+%% unloaded. App env `finalize_on_stop' (default false) asks for a real
+%% Py_FinalizeEx, for those who need atexit handlers to run.
 -module(py_runtime).
 -behaviour(gen_server).
 
@@ -41,5 +49,7 @@ handle_cast(_Msg, State) ->
 %% @private
 -spec terminate(term(), undefined) -> ok.
 terminate(_Reason, _State) ->
-    _ = py_nif:runtime_stop(),
-    ok.
+    case py_opts:finalize_on_stop() of
+        true -> _ = py_nif:runtime_stop(), ok;
+        false -> ok
+    end.

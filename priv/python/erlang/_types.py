@@ -45,7 +45,9 @@ class _Opaque:
         return self._etf
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._etf == self._etf  # type: ignore[attr-defined]
+        return (
+            isinstance(other, _Opaque) and type(other) is type(self) and other._etf == self._etf
+        )
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._etf))

@@ -1,0 +1,538 @@
+#!/usr/bin/env escript
+%% -*- erlang -*-
+%% Copyright 2026 the erlang_python developers. Apache-2.0.
+%%
+%% The project's benchmark; bench/README.md describes the method.
+%%
+%%   make bench                          (builds, then runs this)
+%%   escript bench/run.escript [--quick] [--json-only] [--only latency,roundtrip]
+%%
+%% The same options as environment variables: BENCH_QUICK=1,
+%% BENCH_JSON_ONLY=1, BENCH_ONLY=latency,roundtrip.
+%%
+%% Prints one table per section, then one JSON line per measurement. Exits
+%% 0 when every section ran (missed targets included), 1 when a section
+%% crashed or a call returned a wrong result.
+%%
+%% Adding a section: write `my_section(Cfg) -> [Row]' with the helpers below
+%% (interleave/2 for side-by-side latency rounds, tp_group/3 and tp_round/2
+%% for looping callers, latency_row/3,4, ratio_row/5, row/8 for rows; targets by
+%% row name in spec/1) and add `{my_section, Title, fun my_section/1}' to
+%% sections/0. Each section runs in a fresh process, so its Python namespace
+%% and heap are its own.
+-mode(compile).
+
+%% Section list: {Name, Title, Fun}. Order matters only for readability.
+sections() ->
+    [{latency, "sync latency, one caller, back to back", fun latency/1},
+     {breakdown, "where the time of a sync call goes (one caller)", fun breakdown/1},
+     {throughput, "throughput, N concurrent callers of math.sqrt(2.0)", fun throughput/1},
+     {roundtrip, "round trips of large terms through an identity function", fun roundtrip/1},
+     {callbacks, "Python calls Erlang: callbacks, messages, streams", fun callbacks/1}].
+
+%% Targets (from the issue) and the best peer measured on this machine.
+%% {Better, Target | none, Peer | none}
+spec(sync_call_math_sqrt) -> {lower, 5, 19};
+spec(sync_call_vs_floor) -> {lower, 1.5, none};
+spec(throughput_math_sqrt_64) -> {higher, 250000, 115000};
+spec(roundtrip_list_100k_ints) -> {lower, 3, 7};
+spec(roundtrip_binary_10mib_bytes) -> {lower, 2, 4.8};
+spec(roundtrip_binary_10mib_str) -> {lower, 2, 4.8};
+spec(roundtrip_map_10k_keys) -> {lower, 2, 4.6};
+spec(callback_roundtrip) -> {lower, 5, 11};
+spec(stream_eval_rate) -> {higher, 15000000, none};
+spec(_) -> none.
+
+%% Knobs of a full and a quick run.
+config(false) ->
+    #{quick => false, rounds => 21, round_ms => 40, warm_ms => 150,
+      tp_rounds => 11, tp_round_ms => 100, rt_per_round => 3};
+config(true) ->
+    #{quick => true, rounds => 5, round_ms => 20, warm_ms => 40,
+      tp_rounds => 3, tp_round_ms => 50, rt_per_round => 2}.
+
+%% Entry point.
+
+main(Args) ->
+    Opts = options(Args),
+    ok = add_code_paths(),
+    case application:ensure_all_started(erlang_python) of
+        {ok, _} -> ok;
+        {error, Why} ->
+            io:format(standard_error, "bench: cannot start erlang_python: ~p~n", [Why]),
+            halt(1)
+    end,
+    #{json_only := JsonOnly, only := Only, quick := Quick} = Opts,
+    Cfg = config(Quick),
+    JsonOnly orelse header(Cfg),
+    Selected = [S || {Name, _, _} = S <- sections(), Only =:= all orelse lists:member(Name, Only)],
+    T0 = erlang:monotonic_time(),
+    Results = [run_section(S, Cfg, JsonOnly) || S <- Selected],
+    JsonOnly orelse io:format("~nJSON (one line per measurement):~n"),
+    _ = [json_line(M) || {_, Ms} <- Results, M <- Ms],
+    JsonOnly orelse io:format("~nbench: ~.1f s~n", [ms_since(T0) / 1000]),
+    Crashed = [Name || {Name, Ms} <- Results, M <- Ms, maps:is_key(error, M)],
+    halt(case Crashed of [] -> 0; _ -> 1 end).
+
+options(Args) ->
+    Env = fun(Var) -> case os:getenv(Var) of
+                          false -> false;
+                          "" -> false;
+                          "0" -> false;
+                          _ -> true
+                      end
+          end,
+    Only0 = case os:getenv("BENCH_ONLY") of
+                false -> all;
+                "" -> all;
+                S -> names(S)
+            end,
+    options(Args, #{quick => Env("BENCH_QUICK"), json_only => Env("BENCH_JSON_ONLY"),
+                    only => Only0}).
+
+options([], Opts) -> Opts;
+options(["--quick" | Rest], Opts) -> options(Rest, Opts#{quick => true});
+options(["--json-only" | Rest], Opts) -> options(Rest, Opts#{json_only => true});
+options(["--only", S | Rest], Opts) -> options(Rest, Opts#{only => names(S)});
+options([Other | _], _) ->
+    io:format(standard_error,
+              "usage: run.escript [--quick] [--json-only] [--only SECTION,...]~n"
+              "unknown argument: ~s~nsections: ~p~n",
+              [Other, [N || {N, _, _} <- sections()]]),
+    halt(2).
+
+names(S) ->
+    Known = [N || {N, _, _} <- sections()],
+    [case [K || K <- Known, atom_to_list(K) =:= Name] of
+         [K] -> K;
+         [] -> io:format(standard_error, "bench: unknown section ~s (~p)~n", [Name, Known]),
+               halt(2)
+     end || Name <- string:lexemes(S, ", ")].
+
+%% The build's ebin directories, found from this script's own location.
+add_code_paths() ->
+    Root = filename:dirname(filename:dirname(filename:absname(escript:script_name()))),
+    case filelib:wildcard(filename:join([Root, "_build", "default", "lib", "*", "ebin"])) of
+        [] ->
+            io:format(standard_error, "bench: no _build/default/lib/*/ebin under ~s; "
+                      "run `make build` first~n", [Root]),
+            halt(1);
+        Dirs ->
+            ok = code:add_pathsa(Dirs)
+    end.
+
+header(#{quick := Quick, rounds := Rounds}) ->
+    {ok, PyVersion} = py:version(),
+    [PyShort | _] = string:split(PyVersion, " "),
+    {ok, Spin} = application:get_env(erlang_python, spin_us),
+    io:format("erlang_python benchmark~s: OTP ~s, Python ~s, ~b schedulers, "
+              "~p logical CPUs, ~b contexts, spin_us ~p, load average ~s~n"
+              "each value is the median of its rounds (~b for latencies) after a warm-up; "
+              "pass/fail against the issue's targets~n",
+              [case Quick of true -> " (--quick)"; false -> "" end,
+               erlang:system_info(otp_release), PyShort,
+               erlang:system_info(schedulers_online),
+               erlang:system_info(logical_processors_available),
+               length(py_router:defaults()), Spin, loadavg(), Rounds]),
+    case string:to_float(loadavg()) of
+        {Load, _} when is_float(Load), Load > 0.8 ->
+            io:format("WARNING: the machine is busy (load ~s): absolute numbers are "
+                      "unreliable; compare ratios from this one run~n", [loadavg()]);
+        _ ->
+            ok
+    end.
+
+%% The 1-minute load average: above ~0.5 on this 2-core machine someone
+%% else is running, and absolute numbers are unreliable (ratios less so).
+loadavg() ->
+    case file:read_file("/proc/loadavg") of
+        {ok, B} -> hd(string:lexemes(binary_to_list(B), " "));
+        _ -> "?"
+    end.
+
+%% Run one section in a process of its own; a crash becomes an error row.
+run_section({Name, Title, Fun}, Cfg, JsonOnly) ->
+    {Pid, Mon} = spawn_monitor(fun() -> exit({done, Fun(Cfg)}) end),
+    Ms = receive
+             {'DOWN', Mon, process, Pid, {done, Result}} -> Result;
+             {'DOWN', Mon, process, Pid, Reason} ->
+                 [#{name => atom_to_binary(Name), error => Reason}]
+         end,
+    JsonOnly orelse table(Title, Ms),
+    {Name, Ms}.
+
+%% Sections.
+
+%% The floor (a request that runs no Python), a sync call and an eval,
+%% measured side by side; the ratio is the median of the per-round ratios.
+latency(Cfg) ->
+    Ctx = resource(),
+    Floor = fun() -> ok = py_context:request(Ctx, nop, infinity) end,
+    Sqrt = fun() -> {ok, 1.4142135623730951} = py:call(math, sqrt, [2.0]) end,
+    Eval = fun() -> {ok, 2} = py:eval(<<"1 + 1">>) end,
+    R = interleave(Cfg, [{floor_nop_request, Floor}, {sync_call_math_sqrt, Sqrt},
+                         {eval_1_plus_1, Eval}]),
+    [latency_row(floor_nop_request, R,
+                 "py_context:request(Ctx, nop): submit -> context thread -> enif_send, no Python"),
+     latency_row(sync_call_math_sqrt, R, "py:call(math, sqrt, [2.0])"),
+     ratio_row(sync_call_vs_floor, sync_call_math_sqrt, floor_nop_request, R,
+               "sync call / floor, per round"),
+     latency_row(eval_1_plus_1, R, "py:eval(<<\"1 + 1\">>)")].
+
+%% (a) an Erlang message round trip to another process, (b) the nop floor,
+%% (c) the call payload straight to py_context:request (no py.erl, no
+%% router), (d) py:call. The differences say which layer costs what.
+breakdown(Cfg) ->
+    Ctx = resource(),
+    Echo = spawn_link(fun Loop() -> receive {From, Ref} -> From ! Ref, Loop() end end),
+    ErlRt = fun() -> Ref = make_ref(), Echo ! {self(), Ref}, receive Ref -> ok end end,
+    Floor = fun() -> ok = py_context:request(Ctx, nop, infinity) end,
+    Payload = {call, <<"math">>, <<"sqrt">>, [2.0], #{}, term},
+    Raw = fun() -> {ok, 1.4142135623730951} = py_context:request(Ctx, Payload, infinity) end,
+    Call = fun() -> {ok, 1.4142135623730951} = py:call(math, sqrt, [2.0]) end,
+    %% The same floor on a context of its own that never spins: on a busy
+    %% core the spin of the default contexts can cost more than it saves.
+    {ok, NoSpin} = py_context:new(#{spin_us => 0}),
+    {ok, NoSpinCtx} = py_context:resource(NoSpin),
+    Floor0 = fun() -> ok = py_context:request(NoSpinCtx, nop, infinity) end,
+    R = interleave(Cfg, [{a, ErlRt}, {b, Floor}, {b0, Floor0}, {c, Raw}, {d, Call}]),
+    ok = py_context:stop(NoSpin),
+    unlink(Echo),
+    exit(Echo, kill),
+    Stage = fun(Name, Hi, Lo, Desc) ->
+                    Ds = lists:zipwith(fun(H, L) -> H - L end, maps:get(Hi, R), maps:get(Lo, R)),
+                    row(Name, us_per_call, median(Ds), 0, length(Ds), Desc,
+                        lists:min(Ds), lists:max(Ds))
+            end,
+    [latency_row(a, R, breakdown_erlang_roundtrip,
+                 "(a) Erlang send + receive reply, another process"),
+     latency_row(b, R, breakdown_nop_floor, "(b) py_context:request(Ctx, nop): the floor"),
+     latency_row(b0, R, breakdown_nop_floor_spin0,
+                 "(b0) the floor on a new context with spin_us 0 (never spins)"),
+     latency_row(c, R, breakdown_request_math_sqrt,
+                 "(c) py_context:request(Ctx, {call, math, sqrt}): no py.erl/router"),
+     latency_row(d, R, breakdown_py_call_math_sqrt, "(d) py:call(math, sqrt, [2.0])"),
+     Stage(breakdown_stage_nif_thread, b, a,
+           "(b)-(a) submit, thread wake/handoff, GIL, enif_send beyond a message"),
+     Stage(breakdown_stage_python, c, b,
+           "(c)-(b) decode payload, import lookup, call, convert result"),
+     Stage(breakdown_stage_api, d, c, "(d)-(c) py.erl argument checks + router lookup")].
+
+%% Calls/s of N processes each calling math.sqrt in a loop for a fixed time.
+%% All groups of callers are started first, then measured side by side, a
+%% round of each group in turn. The last group is a diagnostic: 4 callers
+%% pinned to one context (no GIL hand-over between context threads), to
+%% compare with the routed 4.
+throughput(#{tp_rounds := Rounds, tp_round_ms := RoundMs}) ->
+    Routed = {fun() -> py:call(math, sqrt, [2.0]) end, fun py:context/0},
+    Pinned = py:context(1),
+    OneCtx = {fun() -> py:call(Pinned, math, sqrt, [2.0]) end, fun() -> Pinned end},
+    Groups = [tp_group(N, Routed, "") || N <- [1, 4, 16, 64]] ++
+        [tp_group(4, OneCtx, "_one_context")],
+    _ = [tp_round(Pids, RoundMs) || {_, _, Pids, _, _} <- Groups],
+    Samples = [[{Name, tp_round(Pids, RoundMs)} || {Name, _, Pids, _, _} <- rotate(Groups, I)]
+               || I <- lists:seq(1, Rounds)],
+    _ = [tp_stop(Workers) || {_, _, _, Workers, _} <- Groups],
+    ByName = maps:groups_from_list(fun({K, _}) -> K end, fun({_, V}) -> V end,
+                                   lists:append(Samples)),
+    [begin
+         S = maps:get(Name, ByName),
+         Rates = [Calls / (Us / 1.0e6) || {Calls, Us} <- S],
+         row(Name, calls_per_s, median(Rates), lists:sum([C || {C, _} <- S]), Rounds,
+             io_lib:format("~b callers, callers per context ~w", [N, Spread]),
+             lists:min(Rates), lists:max(Rates))
+     end || {Name, N, _, _, Spread} <- Groups].
+
+%% N callers, each routed by one call: {Name, N, Pids, Workers, Spread}.
+tp_group(N, {Call, CtxOf}, Suffix) ->
+    Self = self(),
+    Workers = [spawn_monitor(fun() -> tp_worker(Self, Call, CtxOf) end)
+               || _ <- lists:seq(1, N)],
+    Pids = [P || {P, _} <- Workers],
+    Ctxs = [receive
+                {ready, P, Ctx} -> Ctx;
+                {'DOWN', _, process, _, Why} -> error({caller_died, Why})
+            end || P <- Pids],
+    Spread = lists:sort([length([C || C <- Ctxs, C =:= U]) || U <- lists:usort(Ctxs)]),
+    Name = list_to_atom("throughput_math_sqrt_" ++ integer_to_list(N) ++ Suffix),
+    {Name, N, Pids, Workers, Spread}.
+
+tp_stop(Workers) ->
+    _ = [P ! stop || {P, _} <- Workers],
+    _ = [receive {'DOWN', M, process, P, normal} -> ok end || {P, M} <- Workers],
+    ok.
+
+%% A caller: one call to be routed (and report its context), then rounds.
+tp_worker(Parent, Call, CtxOf) ->
+    {ok, _} = Call(),
+    Parent ! {ready, self(), CtxOf()},
+    tp_wait(Parent, Call).
+
+tp_wait(Parent, Call) ->
+    receive
+        {go, Ref, Deadline} ->
+            Calls = tp_loop(Call, Deadline, 0),
+            Parent ! {done, Ref, Calls, erlang:monotonic_time()},
+            tp_wait(Parent, Call);
+        stop ->
+            ok
+    end.
+
+tp_loop(Call, Deadline, Calls) ->
+    case erlang:monotonic_time() < Deadline of
+        true ->
+            {ok, _} = Call(),
+            tp_loop(Call, Deadline, Calls + 1);
+        false ->
+            Calls
+    end.
+
+%% One round: {total calls, µs from the go to the last worker's finish}.
+tp_round(Pids, RoundMs) ->
+    erlang:garbage_collect(),
+    Ref = make_ref(),
+    T0 = erlang:monotonic_time(),
+    Deadline = T0 + erlang:convert_time_unit(RoundMs, millisecond, native),
+    _ = [P ! {go, Ref, Deadline} || P <- Pids],
+    Done = [receive
+                {done, Ref, C, T} -> {C, T};
+                {'DOWN', _, process, _, Why} -> error({caller_died, Why})
+            end || _ <- Pids],
+    End = lists:max([T || {_, T} <- Done]),
+    {lists:sum([C || {C, _} <- Done]), to_us(End - T0)}.
+
+%% Big terms through `ident(x): return x' defined in this process's namespace.
+roundtrip(Cfg = #{rounds := Rounds, rt_per_round := K}) ->
+    ok = py:exec(<<"def ident(x):\n    return x\n">>),
+    Ascii = binary:copy(ascii_block(), 10 * 1024),
+    Cases = [{roundtrip_list_100k_ints, lists:seq(1, 100000), <<"list">>,
+              "[1..100000] -> list -> back"},
+             {roundtrip_binary_10mib_bytes, rand:bytes(10 * 1024 * 1024), <<"bytes">>,
+              "10 MiB random binary -> bytes -> back"},
+             {roundtrip_binary_10mib_str, Ascii, <<"str">>,
+              "10 MiB ASCII binary -> str -> back"},
+             {roundtrip_map_10k_keys, maps:from_list([{I, I} || I <- lists:seq(1, 10000)]),
+              <<"dict">>, "#{I => I} for 1..10000 -> dict -> back"}],
+    %% Check once that Python sees the type we claim and the term comes back whole.
+    _ = [begin
+             {ok, Type} = py:eval(<<"type(x).__name__">>, #{x => Term}),
+             Type =:= PyType orelse error({python_type, Name, Type, PyType}),
+             {ok, Term} =:= py:call('__main__', ident, [Term])
+                 orelse error({wrong_roundtrip_result, Name})
+         end || {Name, Term, PyType, _} <- Cases],
+    Variants = [{Name, fun() -> {ok, _} = py:call('__main__', ident, [Term]) end}
+                || {Name, Term, _, _} <- Cases],
+    R = interleave(Cfg#{fixed_n => K}, Variants),
+    [begin
+         Ms = [S / 1000 || S <- maps:get(Name, R)],
+         row(Name, ms_per_roundtrip, median(Ms), K * Rounds, Rounds, Desc,
+             lists:min(Ms), lists:max(Ms))
+     end || {Name, _, _, Desc} <- Cases].
+
+ascii_block() ->
+    << <<($a + (X rem 26))>> || <<X>> <= rand:bytes(1024) >>.
+
+%% Measurement helpers.
+
+%% Warm each {Key, Fun} up, then run Rounds rounds of all of them side by
+%% side, rotating their order each round. A round lasts round_ms (calls in
+%% batches of 16, the clock read between batches) or, with fixed_n, exactly
+%% that many calls. Returns #{Key => [µs per call, one per round]}; the
+%% calls measured per key are kept in the process dictionary for the rows.
+interleave(Cfg = #{rounds := Rounds}, Variants) ->
+    _ = [warm_up(Cfg, Fun) || {_, Fun} <- Variants],
+    Samples = [[{Key, one_round(Cfg, Fun)} || {Key, Fun} <- rotate(Variants, I)]
+               || I <- lists:seq(1, Rounds)],
+    ByKey = maps:groups_from_list(fun({K, _}) -> K end, fun({_, V}) -> V end,
+                                  lists:append(Samples)),
+    put(bench_n, maps:map(fun(_, S) -> lists:sum([N || {_, N} <- S]) end, ByKey)),
+    maps:map(fun(_, S) -> [Us || {Us, _} <- S] end, ByKey).
+
+warm_up(#{fixed_n := N}, Fun) ->
+    one_round(#{fixed_n => N}, Fun);
+warm_up(#{warm_ms := Ms}, Fun) ->
+    one_round(#{round_ms => Ms}, Fun).
+
+%% {µs per call, calls} of one round.
+one_round(#{fixed_n := N}, Fun) ->
+    erlang:garbage_collect(),
+    T0 = erlang:monotonic_time(),
+    ok = repeat(Fun, N),
+    {to_us(erlang:monotonic_time() - T0) / N, N};
+one_round(#{round_ms := Ms}, Fun) ->
+    erlang:garbage_collect(),
+    T0 = erlang:monotonic_time(),
+    Calls = batches(Fun, T0 + erlang:convert_time_unit(Ms, millisecond, native), 0),
+    {to_us(erlang:monotonic_time() - T0) / Calls, Calls}.
+
+batches(Fun, Until, Calls) ->
+    ok = repeat(Fun, 16),
+    case erlang:monotonic_time() < Until of
+        true -> batches(Fun, Until, Calls + 16);
+        false -> Calls + 16
+    end.
+
+repeat(_, 0) -> ok;
+repeat(Fun, N) -> Fun(), repeat(Fun, N - 1).
+
+rotate(L, I) ->
+    {A, B} = lists:split(I rem length(L), L),
+    B ++ A.
+
+latency_row(Key, R, Desc) ->
+    latency_row(Key, R, Key, Desc).
+
+latency_row(Key, R, Name, Desc) ->
+    Us = maps:get(Key, R),
+    N = maps:get(Key, get(bench_n)),
+    row(Name, us_per_call, median(Us), N, length(Us), Desc,
+        lists:min(Us), lists:max(Us)).
+
+ratio_row(Name, Num, Den, R, Desc) ->
+    Ratios = lists:zipwith(fun(A, B) -> A / B end, maps:get(Num, R), maps:get(Den, R)),
+    N = maps:get(Num, get(bench_n)),
+    row(Name, ratio, median(Ratios), N, length(Ratios), Desc,
+        lists:min(Ratios), lists:max(Ratios)).
+
+%% Python -> Erlang. A request that makes N erlang.call()s of a no-op fun
+%% (per-call round trip: park, message to the caller, run, reply, resume);
+%% N erlang.send()s to a counting process (until the last one arrives);
+%% stream_eval of a 100k-item generator.
+callbacks(Cfg = #{rounds := Rounds}) ->
+    N = 2000,
+    ok = py:register_function(bench_noop, fun(_) -> ok end),
+    ok = py:exec(<<"import erlang\n"
+                   "def cb_loop(n):\n"
+                   "    call = erlang.call\n"
+                   "    for _ in range(n):\n"
+                   "        call('bench_noop')\n"
+                   "    return n\n"
+                   "def send_loop(pid, n):\n"
+                   "    send = erlang.send\n"
+                   "    for i in range(n):\n"
+                   "        send(pid, i)\n"
+                   "    return n\n">>),
+    Self = self(),
+    Cb = fun() -> {ok, N} = py:call('__main__', cb_loop, [N]) end,
+    Send = fun() ->
+                   Counter = spawn_link(fun() -> count_to(N), Self ! {counted, self()} end),
+                   {ok, N} = py:call('__main__', send_loop, [Counter, N]),
+                   receive {counted, Counter} -> ok end
+           end,
+    Items = 100000,
+    Stream = fun() -> {ok, L} = py:stream_eval(<<"(x for x in range(100000))">>),
+                      Items = length(L) end,
+    R = interleave(Cfg#{fixed_n => 1}, [{cb, Cb}, {send, Send}, {stream, Stream}]),
+    Per = fun(Key, F) -> [F(Us) || Us <- maps:get(Key, R)] end,
+    CbUs = Per(cb, fun(Us) -> Us / N end),
+    SendRate = Per(send, fun(Us) -> N / (Us / 1.0e6) end),
+    StreamRate = Per(stream, fun(Us) -> Items / (Us / 1.0e6) end),
+    [row(callback_roundtrip, us_per_call, median(CbUs), N * Rounds, Rounds,
+         "erlang.call() of a registered no-op fun, inside a request",
+         lists:min(CbUs), lists:max(CbUs)),
+     row(erlang_send_rate, msgs_per_s, median(SendRate), N * Rounds, Rounds,
+         "erlang.send() from one Python loop, until the last message arrives",
+         lists:min(SendRate), lists:max(SendRate)),
+     row(stream_eval_rate, items_per_s, median(StreamRate), Items * Rounds, Rounds,
+         "py:stream_eval of a 100k-item generator",
+         lists:min(StreamRate), lists:max(StreamRate))].
+
+count_to(0) -> ok;
+count_to(N) -> receive _ -> count_to(N - 1) end.
+
+row(Name, Unit, Value, N, Rounds, Desc, Min, Max) ->
+    M = #{name => atom_to_binary(Name), unit => Unit, value => Value, n => N,
+          rounds => Rounds, desc => iolist_to_binary(Desc), min => Min, max => Max},
+    case spec(Name) of
+        none -> M;
+        {Better, Target, Peer} ->
+            Pass = case Target of
+                       none -> undefined;
+                       _ when Better =:= lower -> Value =< Target;
+                       _ -> Value >= Target
+                   end,
+            M#{better => Better, target => Target, peer => Peer, pass => Pass}
+    end.
+
+median([]) -> 0.0;
+median(L) ->
+    S = lists:sort(L),
+    N = length(S),
+    case N rem 2 of
+        1 -> lists:nth(N div 2 + 1, S);
+        0 -> (lists:nth(N div 2, S) + lists:nth(N div 2 + 1, S)) / 2
+    end.
+
+resource() ->
+    {ok, Ctx} = py_context:resource(py:context()),
+    Ctx.
+
+to_us(Native) -> erlang:convert_time_unit(Native, native, nanosecond) / 1000.
+
+ms_since(T0) -> to_us(erlang:monotonic_time() - T0) / 1000.
+
+%% Output.
+
+table(Title, Ms) ->
+    io:format("~n== ~s ==~n", [Title]),
+    io:format("~-34s ~10s ~-16s ~10s ~9s ~4s  ~s~n",
+              ["name", "value", "unit", "target", "best peer", "pass", "what"]),
+    _ = [table_row(M) || M <- Ms],
+    ok.
+
+table_row(#{name := Name, error := Reason}) ->
+    io:format("~-34s ERROR ~0P~n", [Name, Reason, 30]);
+table_row(M = #{name := Name, unit := Unit, value := V, desc := Desc}) ->
+    Target = case maps:get(target, M, none) of
+                 none -> "-";
+                 T -> [case maps:get(better, M) of lower -> "<= "; higher -> ">= " end, num(T)]
+             end,
+    Pass = case maps:get(pass, M, undefined) of
+               true -> "ok";
+               false -> "FAIL";
+               undefined -> "-"
+           end,
+    io:format("~-34s ~10s ~-16s ~10s ~9s ~4s  ~s~n",
+              [Name, num(V), atom_to_list(Unit), Target, num(maps:get(peer, M, none)),
+               Pass, Desc]).
+
+num(none) -> "-";
+num(undefined) -> "-";
+num(I) when is_integer(I) -> integer_to_list(I);
+num(F) when abs(F) >= 1000 -> integer_to_list(round(F));
+num(F) when abs(F) >= 100 -> float_to_list(F, [{decimals, 1}]);
+num(F) -> float_to_list(F, [{decimals, 2}]).
+
+json_line(#{name := Name, error := Reason}) ->
+    io:format("{\"name\": ~s, \"error\": ~s}~n",
+              [json_str(Name), json_str(io_lib:format("~0P", [Reason, 30]))]);
+json_line(M = #{name := Name, unit := Unit, value := V, n := N, rounds := Rounds}) ->
+    Fields = [{"name", json_str(Name)}, {"unit", json_str(atom_to_binary(Unit))},
+              {"value", json_num(V)}, {"n", json_num(N)}, {"rounds", json_num(Rounds)},
+              {"min", json_num(maps:get(min, M))}, {"max", json_num(maps:get(max, M))},
+              {"target", json_num(maps:get(target, M, none))},
+              {"best_peer", json_num(maps:get(peer, M, none))},
+              {"better", case maps:get(better, M, none) of
+                             none -> "null";
+                             B -> json_str(atom_to_binary(B))
+                         end},
+              {"pass", case maps:get(pass, M, undefined) of
+                           undefined -> "null";
+                           P -> atom_to_list(P)
+                       end}],
+    io:format("{~s}~n", [lists:join(", ", [["\"", K, "\": ", Val] || {K, Val} <- Fields])]).
+
+json_num(none) -> "null";
+json_num(undefined) -> "null";
+json_num(I) when is_integer(I) -> integer_to_list(I);
+json_num(F) when abs(F) >= 1000 -> float_to_list(F, [{decimals, 1}, compact]);
+json_num(F) -> float_to_list(F, [{decimals, 4}, compact]).
+
+json_str(S) ->
+    B = unicode:characters_to_binary(S),
+    ["\"", [json_char(C) || <<C/utf8>> <= B], "\""].
+
+json_char($") -> "\\\"";
+json_char($\\) -> "\\\\";
+json_char(C) when C < 32 -> io_lib:format("\\u~4.16.0b", [C]);
+json_char(C) -> <<C/utf8>>.

@@ -170,33 +170,26 @@ error_mid_stream(_Config) ->
 
 cancel_runs_finally() ->
     [{doc, "stream_cancel stops an endless generator both while it waits for credit and "
-      "while the consumer keeps acking: its finally runs, and no {py_stream, Ref, _} "
-      "message is left or arrives later."}].
+      "while the consumer keeps acking: its finally has run by the time stream_cancel "
+      "returns (the next request sees it), and no {py_stream, Ref, _} message is left "
+      "or arrives later. Each way 30 times: the cancel races with the generator "
+      "reaching its wait."}].
 cancel_runs_finally(_Config) ->
     ok = py:exec(?GENS),
-    {ok, Ref1} = py:stream_start('__main__', endless, [parked], #{window => 4}),
-    {[0, 1], more} = consume_n(Ref1, 2, noack),
-    ok = py:stream_cancel(Ref1),
-    {ok, [parked]} = py:eval(<<"finally_ran">>),
-    0 = stream_messages(Ref1),
-    %% Acked generously, the generator runs while we cancel.
-    {ok, Ref2} = py:stream_start('__main__', endless, [running], #{window => 1000}),
-    {_, more} = consume_n(Ref2, 100, ack),
-    ok = py:stream_ack(Ref2, 100000),
-    ok = py:stream_cancel(Ref2),
-    {ok, [parked, running]} = py:eval(<<"finally_ran">>),
-    0 = stream_messages(Ref2),
+    Tags = lists:seq(1, 30),
+    lists:foreach(fun(Tag) -> cancel_once(endless, Tag, 4, noack) end, Tags),
+    lists:foreach(fun(Tag) -> cancel_once(endless, -Tag, 1000, ack) end, Tags),
+    Expected = Tags ++ [-T || T <- Tags],
+    {ok, Expected} = py:eval(<<"finally_ran">>),
     ok.
 
 cancel_async() ->
-    [{doc, "Cancelling an async generator closes it too: its finally runs."}].
+    [{doc, "Cancelling an async generator closes it too: its finally runs (30 times)."}].
 cancel_async(_Config) ->
     ok = py:exec(?GENS),
-    {ok, Ref} = py:stream_start('__main__', aendless, [async], #{window => 2}),
-    {[0, 1], more} = consume_n(Ref, 2, noack),
-    ok = py:stream_cancel(Ref),
-    {ok, [async]} = py:eval(<<"finally_ran">>),
-    0 = stream_messages(Ref),
+    Tags = lists:seq(1, 30),
+    lists:foreach(fun(Tag) -> cancel_once(aendless, Tag, 2, noack) end, Tags),
+    {ok, Tags} = py:eval(<<"finally_ran">>),
     ok.
 
 cancel_after_done() ->
@@ -310,6 +303,17 @@ slow_consume(Ref, Window, Rounds, Consumed, Max) ->
         ct:fail({stream_stalled, Consumed})
     end,
     slow_consume(Ref, Window, Rounds - 1, Consumed + 1, max(Max, Ahead)).
+
+%% Start an endless generator, take two items, cancel it: its finally has
+%% run (it appended Tag to finally_ran) and no message of it is left.
+%% `noack': cancelled while it waits for credit; `ack': while it runs.
+cancel_once(Gen, Tag, Window, Ack) ->
+    {ok, Ref} = py:stream_start('__main__', Gen, [Tag], #{window => Window}),
+    {[0, 1], more} = consume_n(Ref, 2, Ack),
+    Ack =:= ack andalso py:stream_ack(Ref, 100000),
+    ok = py:stream_cancel(Ref),
+    {ok, [Tag]} = py:eval(<<"finally_ran[-1:]">>),
+    0 = stream_messages(Ref).
 
 %% How many messages of stream Ref are in the mailbox (after a sync point
 %% on the context, so that nothing of the stream is still on its way).

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import os
 import sys
 import types
 from collections.abc import AsyncIterator, Iterator
@@ -19,12 +18,11 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "priv", "python"))
-
-import erlang  # noqa: E402
-from erlang import _calls, _stream  # noqa: E402
+import erlang
+from erlang import _calls, _stream
 
 outside = pytest.mark.skipif(erlang.is_embedded(), reason="checks behaviour outside the VM")
+inside = pytest.mark.skipif(not erlang.is_embedded(), reason="needs the embedded interpreter")
 
 
 # ErlangError ---------------------------------------------------------------
@@ -99,6 +97,33 @@ def test_introspection_outside() -> None:
     assert members["call"] is erlang.call
     assert not hasattr(erlang, "__wrapped__")
     assert inspect.unwrap(erlang) is erlang
+
+
+# Inside the VM (test/python_SUITE.erl runs this file there too) -----------------
+
+
+@inside
+def test_unregistered_inside() -> None:
+    name = "test_calls_never_registered"
+    assert not hasattr(erlang, name)
+    assert name not in dir(erlang)
+    with pytest.raises(NameError, match=name):
+        erlang.call(name)
+
+
+@inside
+def test_self_inside_a_request() -> None:
+    assert isinstance(erlang.self(), erlang.Pid)
+
+
+@inside
+def test_state_round_trip_inside() -> None:
+    key = ("test_calls", 1)
+    erlang.state_set(key, {"v": [1, 2]})
+    assert erlang.state_get(key) == {"v": [1, 2]}
+    assert key in erlang.state_keys()
+    erlang.state_delete(key)
+    assert erlang.state_get(key, "gone") == "gone"
 
 
 # With a stand-in for the C module ----------------------------------------------

@@ -9,7 +9,7 @@ REBAR ?= rebar3
 all: build
 
 deps:
-	@scripts/ensure-deps.sh $(PYTHON) pytest
+	@scripts/ensure-deps.sh $(PYTHON) pytest cffi
 
 build: deps
 	$(REBAR) compile

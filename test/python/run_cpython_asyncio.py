@@ -110,7 +110,7 @@ def _mark_skips(suite: unittest.TestSuite) -> list[str]:
 
 
 def _no_process(*_args: Any, **_kwargs: Any) -> Any:
-    raise _loop.SubprocessBlockedError("starting a process from the asyncio test suite")
+    raise _loop._blocked("starting a process from the asyncio test suite")
 
 
 class _NoChildWatcher:
@@ -123,7 +123,7 @@ class _NoChildWatcher:
         pass
 
     def add_child_handler(self, *args: Any) -> None:
-        raise _loop.SubprocessBlockedError("a child watcher")
+        raise _loop._blocked("a child watcher")
 
     def remove_child_handler(self, pid: int) -> bool:
         return False

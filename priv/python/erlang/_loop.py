@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import importlib
 import os
 import select
 import selectors
@@ -47,7 +46,6 @@ __all__ = [
     "ErlangEventLoopPolicy",
     "ErlangSelector",
     "EventLoopPolicy",
-    "SubprocessBlockedError",
     "install",
     "new_event_loop",
     "run",
@@ -69,35 +67,11 @@ _SIGNALS_MESSAGE = (
 )
 
 
-class SubprocessBlockedError(RuntimeError, PermissionError):
-    """Starting a process is blocked inside the Erlang VM.
-
-    A ``RuntimeError`` (as documented) that is also a ``PermissionError``, so
-    library code that handles ``OSError`` degrades instead of crashing.
-    """
-
-    def __init__(self, what: str) -> None:
-        super().__init__(
-            f"{what} is blocked in Erlang VM context.\n"
-            "fork()/exec() would corrupt the Erlang runtime.\n"
-            "Use Erlang ports (open_port/2) for subprocess management."
-        )
-
-
 def _blocked(what: str) -> Exception:
-    """The sandbox's error for ``what`` (erlang._sandbox's, once it exists)."""
-    try:
-        _sandbox = importlib.import_module("erlang._sandbox")
-    except ImportError:
-        return SubprocessBlockedError(what)
-    cls = getattr(_sandbox, "SandboxError", None)
-    if isinstance(cls, type) and issubclass(cls, RuntimeError):
-        try:
-            error: Exception = cls(what)
-        except TypeError:
-            return SubprocessBlockedError(what)
-        return error
-    return SubprocessBlockedError(what)
+    """The sandbox's error for ``what``, logged and counted like every denial."""
+    from erlang._sandbox import blocked
+
+    return blocked(what)
 
 
 class ErlangSelector(selectors.EpollSelector):

@@ -166,6 +166,8 @@ def native(monkeypatch: pytest.MonkeyPatch) -> FakeNative:
         }
     )
     monkeypatch.setitem(sys.modules, "_erlang", fake)
+    # erlang._calls keeps the C module once imported (it is on every call's path).
+    monkeypatch.setattr(erlang._calls, "_native_module", None)
     return fake
 
 

@@ -91,7 +91,7 @@ static int send_request(ErlNifEnv *msg_env, context_t *worker_ctx, request_t *re
     if (sent)
         return 0;
     if (req && req->cancelled)
-        PyErr_SetNone(py_types.interrupted);
+        worker_raise_interrupted(worker_ctx);
     else
         PyErr_SetString(PyExc_RuntimeError, "the Erlang caller is gone");
     return -1;
@@ -104,7 +104,7 @@ static int wait_reply(context_t *ctx, request_t *req, cb_slot_t *slot)
         if (worker_park(ctx, req, &slot->done) == 0)
             return 0;
         if (req->cancelled)
-            PyErr_SetNone(py_types.interrupted);
+            worker_raise_interrupted(ctx);
         else
             PyErr_SetString(PyExc_RuntimeError, "the context stopped");
         return -1;

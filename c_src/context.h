@@ -55,6 +55,10 @@ request_t *worker_current(context_t **ctx);
  * nested requests meanwhile. */
 int worker_park(context_t *ctx, request_t *req, const int *done);
 
+/* Worker thread, GIL held: raise CallInterrupted now, dropping any
+ * asynchronous one still pending for this thread. */
+void worker_raise_interrupted(context_t *ctx);
+
 /* Worker thread: send msg to req's caller unless req is cancelled (0), or
  * not (-1).  An interrupt never leaves such a message behind unseen. */
 int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg);

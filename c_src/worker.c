@@ -232,6 +232,15 @@ int worker_park(context_t *ctx, request_t *req, const int *done)
     return rc;
 }
 
+void worker_raise_interrupted(context_t *ctx)
+{
+    /* An asynchronous one may have been set before this request reached a
+     * point where it raises CallInterrupted itself: drop it, or it would
+     * fire again inside the cleanup code (a generator's finally, say). */
+    PyThreadState_SetAsyncExc(ctx->py_ident, NULL);
+    PyErr_SetNone(py_types.interrupted);
+}
+
 int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg)
 {
     /* Under the lock, so that an interrupt either sees the message already
@@ -259,7 +268,7 @@ int worker_stream_item(PyObject *item)
     int rc = to_term(env, ctx, item, &term);
     while (rc == 0 && __atomic_load_n(&req->credit, __ATOMIC_ACQUIRE) <= 0) {
         if (worker_park(ctx, req, &req->credit) < 0) {
-            PyErr_SetNone(py_types.interrupted);
+            worker_raise_interrupted(ctx);
             rc = -1;
         }
     }
@@ -268,7 +277,7 @@ int worker_stream_item(PyObject *item)
         ERL_NIF_TERM msg = enif_make_tuple3(env, ATOM(py_stream), enif_make_copy(env, req->ref),
                                             enif_make_tuple2(env, ATOM(data), term));
         if (worker_send_live(ctx, req, env, msg) < 0) {
-            PyErr_SetNone(py_types.interrupted);
+            worker_raise_interrupted(ctx);
             rc = -1;
         }
     }
@@ -311,7 +320,7 @@ int worker_sleep(double secs)
         live = set_parked(ctx, req, 0);
     if (live)
         return 0;
-    PyErr_SetNone(py_types.interrupted);
+    worker_raise_interrupted(ctx);
     return -1;
 }
 

@@ -61,13 +61,9 @@ static PyObject *name_str(job_t *j, ERL_NIF_TERM t)
 {
     if (!enif_is_atom(j->env, t))
         return binary_str(j, t);
-    PyObject *key = PyLong_FromUnsignedLongLong((unsigned long long)t);
-    PyObject *s = key ? PyDict_GetItemWithError(py_types.name_cache, key) : NULL;
-    if (s || !key || PyErr_Occurred()) {
-        Py_XDECREF(key);
-        Py_XINCREF(s);
-        return s;
-    }
+    PyObject *s = atom_cache_get(&py_types.names, t);
+    if (s)
+        return Py_NewRef(s);
     char buf[1024];
     int n = enif_get_atom(j->env, t, buf, sizeof buf, ERL_NIF_LATIN1);
     s = n > 0 ? PyUnicode_DecodeLatin1(buf, n - 1, NULL) : NULL;
@@ -75,10 +71,8 @@ static PyObject *name_str(job_t *j, ERL_NIF_TERM t)
         PyErr_SetString(PyExc_ValueError, "names must be Latin-1 atoms or UTF-8 binaries");
     if (s) {
         PyUnicode_InternInPlace(&s);
-        if (PyDict_SetItem(py_types.name_cache, key, s) < 0)
-            Py_CLEAR(s);
+        atom_cache_put(&py_types.names, t, s);
     }
-    Py_DECREF(key);
     return s;
 }
 
@@ -107,6 +101,8 @@ static ERL_NIF_TERM ok_result(job_t *j, PyObject *result, ERL_NIF_TERM mode)
 /* The object a dotted name leads to, from start (new reference). */
 static PyObject *walk_attrs(PyObject *start, PyObject *dotted)
 {
+    if (PyUnicode_FindChar(dotted, '.', 0, PyUnicode_GET_LENGTH(dotted), 1) < 0)
+        return PyObject_GetAttr(start, dotted); /* the usual case: no dots */
     PyObject *sep = PyUnicode_FromString(".");
     PyObject *parts = sep ? PyUnicode_Split(dotted, sep, -1) : NULL;
     Py_XDECREF(sep);

@@ -178,15 +178,13 @@ static int cache_types(void)
     PyObject *tb = PyImport_ImportModule("traceback");
     py_types.traceback_format = tb ? PyObject_GetAttrString(tb, "format_exception") : NULL;
     Py_XDECREF(tb);
-    py_types.atom_cache = PyDict_New();
     py_types.code_cache = PyDict_New();
-    py_types.name_cache = PyDict_New();
     py_types.str_etf = PyUnicode_InternFromString("_etf");
     py_types.main_name = PyUnicode_InternFromString("__main__");
     py_types.builtins = PyImport_ImportModule("builtins");
     if (!py_types.atom_type || !py_types.pid_type || !py_types.ref_type ||
-        !py_types.term_type || !py_types.interrupted || !py_types.atom_cache ||
-        !py_types.code_cache || !py_types.name_cache ||
+        !py_types.term_type || !py_types.interrupted ||
+        !py_types.code_cache ||
         !py_types.traceback_format || !py_types.builtins)
         return set_python_error("cannot load the erlang types");
     return 0;
@@ -211,13 +209,13 @@ static void drop_types(void)
     Py_CLEAR(py_types.ref_type);
     Py_CLEAR(py_types.term_type);
     Py_CLEAR(py_types.interrupted);
-    Py_CLEAR(py_types.atom_cache);
+    atom_cache_clear(&py_types.atoms, 1);
+    atom_cache_clear(&py_types.names, 1);
     Py_CLEAR(py_types.str_etf);
     Py_CLEAR(py_types.main_name);
     Py_CLEAR(py_types.builtins);
     Py_CLEAR(py_types.traceback_format);
     Py_CLEAR(py_types.code_cache);
-    Py_CLEAR(py_types.name_cache);
 }
 
 static int add_paths(void)

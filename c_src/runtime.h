@@ -7,6 +7,7 @@
 #define PY_RUNTIME_H
 
 #include "nif.h"
+#include "atom_cache.h"
 
 struct context;
 
@@ -17,13 +18,13 @@ typedef struct {
     PyObject *ref_type;        /* erlang._types.Ref */
     PyObject *term_type;       /* erlang._types.Term */
     PyObject *interrupted;     /* erlang._types.CallInterrupted */
-    PyObject *atom_cache;      /* dict: atom term (int) -> Atom */
+    atom_cache_t atoms;        /* atom term -> erlang.Atom */
+    atom_cache_t names;        /* atom term -> interned str (module/function names) */
     PyObject *str_etf;         /* "_etf" */
     PyObject *builtins;        /* the builtins module */
     PyObject *main_name;       /* "__main__" */
     PyObject *traceback_format;/* traceback.format_exception */
     PyObject *code_cache;      /* (mode, source) -> code object */
-    PyObject *name_cache;      /* atom term (int) -> interned str */
 } py_types_t;
 
 extern py_types_t py_types;

@@ -70,24 +70,16 @@ static PyObject *conv_atom(conv_t *c, ERL_NIF_TERM t)
         return PyFloat_FromDouble(Py_HUGE_VAL);
     if (t == ATOM(neg_infinity))
         return PyFloat_FromDouble(-Py_HUGE_VAL);
-    /* Atoms are never collected, so the term value is a stable cache key. */
-    PyObject *key = PyLong_FromUnsignedLongLong((unsigned long long)t);
-    if (!key)
-        return NULL;
-    PyObject *atom = PyDict_GetItemWithError(py_types.atom_cache, key);
-    if (atom || PyErr_Occurred()) {
-        Py_DECREF(key);
-        Py_XINCREF(atom);
-        return atom;
-    }
+    PyObject *atom = atom_cache_get(&py_types.atoms, t);
+    if (atom)
+        return Py_NewRef(atom);
     char buf[256 * 4];
     int n = enif_get_atom(c->env, t, buf, sizeof buf, ERL_NIF_LATIN1);
     PyObject *text = n > 0 ? PyUnicode_DecodeLatin1(buf, n - 1, NULL) : atom_text_etf(c, t);
     atom = text ? PyObject_CallOneArg(py_types.atom_type, text) : NULL;
     Py_XDECREF(text);
-    if (atom && PyDict_SetItem(py_types.atom_cache, key, atom) < 0)
-        Py_CLEAR(atom);
-    Py_DECREF(key);
+    if (atom)
+        atom_cache_put(&py_types.atoms, t, atom);
     return atom;
 }
 

@@ -21,6 +21,28 @@ typedef struct {
     int deferred;   /* the result holds bigmap placeholders */
 } job_t;
 
+/* Objects whose release waits until the reply is sent: freeing a large
+ * argument or result (100k ints, 10 MiB) is work the caller need not wait
+ * for.  Per thread; a nested request's exec_release frees its outer's too,
+ * which is only earlier. */
+#define DEFERRED_MAX 16
+static __thread PyObject *deferred[DEFERRED_MAX];
+static __thread int n_deferred;
+
+static void release_later(PyObject *obj)
+{
+    if (n_deferred < DEFERRED_MAX)
+        deferred[n_deferred++] = obj;
+    else
+        Py_DECREF(obj);
+}
+
+void exec_release(void)
+{
+    while (n_deferred > 0)
+        Py_DECREF(deferred[--n_deferred]);
+}
+
 static ERL_NIF_TERM fail(job_t *j)
 {
     return errors_from_python(j->env, j->ctx, &j->req->caller);
@@ -94,7 +116,7 @@ static ERL_NIF_TERM ok_result(job_t *j, PyObject *result, ERL_NIF_TERM mode)
     else
         rc = j->defer_maps ? to_term_reply(j->env, j->ctx, result, &value, &j->deferred)
                            : to_term(j->env, j->ctx, result, &value);
-    Py_DECREF(result);
+    release_later(result);
     return rc < 0 ? fail(j) : make_ok(j->env, value);
 }
 
@@ -217,7 +239,7 @@ static PyObject *call_with(job_t *j, PyObject *fn, ERL_NIF_TERM args_t, ERL_NIF_
     }
     Py_XDECREF(kw);
     for (unsigned i = 0; i < done; i++)
-        Py_DECREF(argv[i]);
+        release_later(argv[i]);
     if (argv != small)
         PyMem_Free(argv);
     return r;

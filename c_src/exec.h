@@ -23,4 +23,7 @@
 /* The result term ({ok, V} | ok | {error, R}), built in req->env. */
 ERL_NIF_TERM exec_run(context_t *ctx, request_t *req);
 
+/* GIL held, after the reply is sent: release what exec_run kept for later. */
+void exec_release(void);
+
 #endif

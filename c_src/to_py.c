@@ -125,18 +125,22 @@ static PyObject *conv_integer(conv_t *c, ERL_NIF_TERM t)
     return conv_bignum(c, t);
 }
 
-/* Whether data is well-formed UTF-8 (no surrogates, no overlongs).  Checked
- * here rather than by a failing decode: CPython's UnicodeDecodeError would
- * copy the whole input into the exception. */
-static int utf8_valid(const unsigned char *p, size_t n)
+enum { UTF8_INVALID, UTF8_VALID, UTF8_ASCII };
+
+/* Whether data is ASCII, other well-formed UTF-8 (no surrogates, no
+ * overlongs), or neither.  Checked here rather than by a failing decode:
+ * CPython's UnicodeDecodeError would copy the whole input into the
+ * exception. */
+static int utf8_check(const unsigned char *p, size_t n)
 {
     const unsigned char *end = p + n;
+    int ascii = 1;
     while (p < end) {
-        if (end - p >= 8) {
-            uint64_t w;
-            memcpy(&w, p, 8);
-            if (!(w & 0x8080808080808080ULL)) {
-                p += 8;
+        if (end - p >= 32) { /* ASCII runs, 32 bytes at a time */
+            uint64_t w[4];
+            memcpy(w, p, 32);
+            if (!((w[0] | w[1] | w[2] | w[3]) & 0x8080808080808080ULL)) {
+                p += 32;
                 continue;
             }
         }
@@ -145,18 +149,19 @@ static int utf8_valid(const unsigned char *p, size_t n)
             p++;
             continue;
         }
+        ascii = 0;
         size_t len = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC2 ? 2 : 0;
         if (len == 0 || b > 0xF4 || (size_t)(end - p) < len)
-            return 0;
+            return UTF8_INVALID;
         for (size_t i = 1; i < len; i++)
             if ((p[i] & 0xC0) != 0x80)
-                return 0;
+                return UTF8_INVALID;
         if ((b == 0xE0 && p[1] < 0xA0) || (b == 0xED && p[1] > 0x9F) ||
             (b == 0xF0 && p[1] < 0x90) || (b == 0xF4 && p[1] > 0x8F))
-            return 0;
+            return UTF8_INVALID;
         p += len;
     }
-    return 1;
+    return ascii ? UTF8_ASCII : UTF8_VALID;
 }
 
 static PyObject *conv_bitstring(conv_t *c, ERL_NIF_TERM t)
@@ -164,9 +169,18 @@ static PyObject *conv_bitstring(conv_t *c, ERL_NIF_TERM t)
     ErlNifBinary bin;
     if (!enif_inspect_binary(c->env, t, &bin)) /* not a whole number of bytes */
         return wrap_etf(c, py_types.term_type, t);
-    if (utf8_valid(bin.data, bin.size))
+    switch (utf8_check(bin.data, bin.size)) {
+    case UTF8_ASCII: { /* checked already: a plain copy, no second decode */
+        PyObject *s = PyUnicode_New(bin.size, 127);
+        if (s)
+            memcpy(PyUnicode_DATA(s), bin.data, bin.size);
+        return s;
+    }
+    case UTF8_VALID:
         return PyUnicode_DecodeUTF8((const char *)bin.data, bin.size, "strict");
-    return PyBytes_FromStringAndSize((const char *)bin.data, bin.size);
+    default:
+        return PyBytes_FromStringAndSize((const char *)bin.data, bin.size);
+    }
 }
 
 static PyObject *conv_list(conv_t *c, ERL_NIF_TERM t)

@@ -74,6 +74,7 @@ static void run_one(context_t *ctx, request_t *req, int stopping)
         PyThreadState_SetAsyncExc(ctx->py_ident, NULL);
     if (!cancelled && !req->noreply)
         reply(req, result);
+    exec_release();
     request_free(req);
 }
 

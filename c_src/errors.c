@@ -35,16 +35,34 @@ static ERL_NIF_TERM unicode_to_charlist(ErlNifEnv *env, PyObject *s)
     return list;
 }
 
-ERL_NIF_TERM errors_describe(ErlNifEnv *env, PyObject *exc)
+/* The name Erlang sees: the class's `__erlang_name__` when it sets one (the
+ * sandbox's errors are RuntimeError and ModuleNotFoundError to Erlang, as
+ * documented), else its own name. */
+static ERL_NIF_TERM exception_name(ErlNifEnv *env, PyObject *exc)
 {
     const char *tp = Py_TYPE(exc)->tp_name;
     const char *dot = strrchr(tp, '.');
     const char *name = dot ? dot + 1 : tp;
+    PyObject *alias = PyObject_GetAttrString((PyObject *)Py_TYPE(exc), "__erlang_name__");
+    if (alias && PyUnicode_Check(alias))
+        name = PyUnicode_AsUTF8(alias);
+    if (!name) {
+        PyErr_Clear();
+        name = "PythonError";
+    }
+    PyErr_Clear();
     ERL_NIF_TERM name_term;
     if (atom_from_utf8(env, name, strlen(name), &name_term) < 0) {
         PyErr_Clear();
         name_term = ATOM(PythonError);
     }
+    Py_XDECREF(alias);
+    return name_term;
+}
+
+ERL_NIF_TERM errors_describe(ErlNifEnv *env, PyObject *exc)
+{
+    ERL_NIF_TERM name_term = exception_name(env, exc);
     PyObject *msg = PyObject_Str(exc);
     ERL_NIF_TERM msg_term;
     if (msg) {

@@ -124,17 +124,22 @@ static PyObject *new_error_type(int kind)
     PyObject *bases = kind == ERR_SANDBOX
                           ? PyTuple_Pack(2, PyExc_RuntimeError, PyExc_PermissionError)
                           : PyTuple_Pack(1, PyExc_ModuleNotFoundError);
+    /* Erlang sees the documented builtin name (errors.c): 4.x code matches
+     * {error, {'RuntimeError', Msg}}. */
+    PyObject *dict = Py_BuildValue("{ss}", "__erlang_name__",
+                                   kind == ERR_SANDBOX ? "RuntimeError" : "ModuleNotFoundError");
     PyObject *t = NULL;
-    if (bases && kind == ERR_SANDBOX)
+    if (bases && dict && kind == ERR_SANDBOX)
         t = PyErr_NewExceptionWithDoc("erlang._sandbox.SandboxError",
                                       "An operation the sandbox blocks inside the Erlang VM: "
                                       "a RuntimeError that is also a PermissionError.",
-                                      bases, NULL);
-    else if (bases)
+                                      bases, dict);
+    else if (bases && dict)
         t = PyErr_NewExceptionWithDoc("erlang._sandbox.SandboxImportError",
                                       "A module the sandbox does not let Python import inside "
                                       "the Erlang VM: a ModuleNotFoundError.",
-                                      bases, NULL);
+                                      bases, dict);
+    Py_XDECREF(dict);
     Py_XDECREF(bases);
     return t;
 }

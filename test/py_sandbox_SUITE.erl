@@ -512,7 +512,7 @@ denials_are_logged(C) ->
     doc("A denial reaches OTP logger with the operation, its class and the "
         "calling Erlang process."),
     {Caller, Result, Reports} = on_peer(C, ?MODULE, logged, [<<"os.system('true')">>, 1]),
-    {error, {'SandboxError', _}} = Result,
+    {error, {'RuntimeError', _}} = Result,
     [#{operation := <<"os.system">>, class := <<"process">>, caller := Caller}] = Reports.
 
 logging_is_rate_limited(C) ->
@@ -521,7 +521,7 @@ logging_is_rate_limited(C) ->
     Code = <<"import time\nfor i in range(40):\n    try:\n        os.waitpid(-1, 0)\n"
              "    except PermissionError:\n        pass\ntime.sleep(1.1)\n"
              "os.wait()">>,
-    {_, {error, {'SandboxError', _}}, Reports} = on_peer(C, ?MODULE, logged, [Code, last]),
+    {_, {error, {'RuntimeError', _}}, Reports} = on_peer(C, ?MODULE, logged, [Code, last]),
     Suppressed = lists:sum([S || #{suppressed := S} <- Reports]),
     ct:log("~b reports, ~b suppressed", [length(Reports), Suppressed]),
     %% Three a second; the burst may straddle two seconds.
@@ -597,14 +597,15 @@ introspection(_) ->
 %% ---------------------------------------------------------------- helpers
 
 %% Each {Code, Op, Class}: in a fresh context of the peer, Code raises the
-%% SandboxError (SandboxImportError for an import) naming Op; then the peer
-%% still answers.
+%% SandboxError (SandboxImportError for an import) naming Op, which Erlang
+%% sees as the documented 'RuntimeError' ('ModuleNotFoundError'); then the
+%% peer still answers.
 blocked(C, Attacks) ->
     lists:foreach(
       fun({Code, Op, Class}) ->
               Error = case Op of
-                          "import " ++ _ -> 'SandboxImportError';
-                          _ -> 'SandboxError'
+                          "import " ++ _ -> 'ModuleNotFoundError';
+                          _ -> 'RuntimeError'
                       end,
               case run(C, Code) of
                   {error, {Error, Msg}} ->

@@ -249,9 +249,13 @@ _REASON = dict(REASONS)
 class _PySandboxError(RuntimeError, PermissionError):
     """An operation the sandbox blocks (``RuntimeError`` and ``PermissionError``)."""
 
+    __erlang_name__ = "RuntimeError"
+
 
 class _PySandboxImportError(ModuleNotFoundError):
     """A module the sandbox does not let Python import (``ModuleNotFoundError``)."""
+
+    __erlang_name__ = "ModuleNotFoundError"
 
 
 def _c_half() -> ModuleType | None:

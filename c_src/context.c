@@ -105,7 +105,7 @@ void context_defer_decref(context_t *ctx, PyObject *obj)
 {
     enif_mutex_lock(ctx->lock);
     if (ctx->state == CTX_RUNNING) {
-        obj_node_t *n = enif_alloc(sizeof *n);
+        decref_node_t *n = enif_alloc(sizeof *n);
         if (n) {
             n->obj = obj;
             n->next = ctx->decrefs;

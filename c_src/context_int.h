@@ -7,6 +7,7 @@
 #define PY_CONTEXT_INT_H
 
 #include "context.h"
+#include "runtime.h"
 
 enum { CTX_RUNNING, CTX_STOPPING, CTX_STOPPED };
 
@@ -14,11 +15,6 @@ typedef struct pid_node {
     struct pid_node *next;
     ErlNifPid pid;
 } pid_node_t;
-
-typedef struct obj_node {
-    struct obj_node *next;
-    PyObject *obj;
-} obj_node_t;
 
 struct context {
     ErlNifMutex *lock;
@@ -30,7 +26,7 @@ struct context {
     int sleeping;
     int joined;
     pid_node_t *dead;
-    obj_node_t *decrefs;
+    decref_node_t *decrefs;
     ErlNifTid tid;
     ErlNifPid owner;
     ErlNifMonitor owner_mon;

@@ -33,11 +33,6 @@ typedef struct interrupt {
     uint64_t req_id;
 } interrupt_t;
 
-typedef struct decref {
-    struct decref *next;
-    PyObject *obj;
-} decref_t;
-
 static struct {
     ErlNifMutex *lock;
     ErlNifCond *cond;
@@ -45,7 +40,7 @@ static struct {
     uint64_t generation;
     ErlNifTid tid;
     interrupt_t *interrupts;
-    decref_t *decrefs;
+    decref_node_t *decrefs;
     long atoms_made;
     int init_ok;
     int finalized;  /* Py_FinalizeEx ran: no second interpreter here */
@@ -133,7 +128,7 @@ void runtime_defer_decref(uint64_t generation, PyObject *obj)
         enif_mutex_unlock(rt.lock);
         return;
     }
-    decref_t *d = enif_alloc(sizeof *d);
+    decref_node_t *d = enif_alloc(sizeof *d);
     if (d) {
         d->obj = obj;
         d->next = rt.decrefs;
@@ -282,14 +277,19 @@ static int start_python(void)
 
 /* --------------------------------------------------------------- the loop */
 
-static void serve(interrupt_t *its, decref_t *drs)
+void decref_drain(decref_node_t *list)
 {
-    while (drs) {
-        decref_t *next = drs->next;
-        Py_DECREF(drs->obj);
-        enif_free(drs);
-        drs = next;
+    while (list) {
+        decref_node_t *next = list->next;
+        Py_DECREF(list->obj);
+        enif_free(list);
+        list = next;
     }
+}
+
+static void serve(interrupt_t *its, decref_node_t *drs)
+{
+    decref_drain(drs);
     while (its) {
         interrupt_t *next = its->next;
         context_raise_interrupt(its->ctx, its->req_id);
@@ -313,7 +313,7 @@ static void *runtime_thread(void *arg)
         while (!rt.interrupts && !rt.decrefs && rt.state == RT_RUNNING)
             enif_cond_wait(rt.cond, rt.lock);
         interrupt_t *its = rt.interrupts;
-        decref_t *drs = rt.decrefs;
+        decref_node_t *drs = rt.decrefs;
         rt.interrupts = NULL;
         rt.decrefs = NULL;
         int stopping = rt.state == RT_STOPPING;

@@ -37,6 +37,16 @@ typedef struct {
 
 extern runtime_limits_t runtime_limits;
 
+/* A list of objects waiting for a decref under the GIL (destructors never
+ * take it).  Pushed under the owner's lock; drained by decref_drain. */
+typedef struct decref_node {
+    struct decref_node *next;
+    PyObject *obj;
+} decref_node_t;
+
+/* GIL held: decref and free every node of the list. */
+void decref_drain(decref_node_t *list);
+
 int runtime_init(ErlNifEnv *env);
 void runtime_unload(void);
 

@@ -79,7 +79,7 @@ static void run_one(context_t *ctx, request_t *req, int stopping)
 }
 
 /* Take the next request (made current) and the side lists, under the lock. */
-static request_t *take_work(context_t *ctx, pid_node_t **dead, obj_node_t **decrefs,
+static request_t *take_work(context_t *ctx, pid_node_t **dead, decref_node_t **decrefs,
                             int *stopping)
 {
     enif_mutex_lock(ctx->lock);
@@ -101,14 +101,9 @@ static request_t *take_work(context_t *ctx, pid_node_t **dead, obj_node_t **decr
     return req;
 }
 
-static void serve_side_lists(context_t *ctx, pid_node_t *dead, obj_node_t *decrefs)
+static void serve_side_lists(context_t *ctx, pid_node_t *dead, decref_node_t *decrefs)
 {
-    while (decrefs) {
-        obj_node_t *n = decrefs->next;
-        Py_DECREF(decrefs->obj);
-        enif_free(decrefs);
-        decrefs = n;
-    }
+    decref_drain(decrefs);
     while (dead) {
         pid_node_t *n = dead->next;
         context_forget_pid(ctx, &dead->pid);
@@ -226,7 +221,7 @@ int worker_park(context_t *ctx, request_t *req, const int *done)
         }
         enif_mutex_unlock(ctx->lock);
         pid_node_t *dead;
-        obj_node_t *decrefs;
+        decref_node_t *decrefs;
         int stopping;
         PyEval_RestoreThread(ts);
         request_t *nested = take_work(ctx, &dead, &decrefs, &stopping);
@@ -366,7 +361,7 @@ void *worker_main(void *arg)
 
     while (ok) { /* GIL held at the top of the loop */
         pid_node_t *dead;
-        obj_node_t *decrefs;
+        decref_node_t *decrefs;
         int stopping;
         request_t *req = take_work(ctx, &dead, &decrefs, &stopping);
         serve_side_lists(ctx, dead, decrefs);

@@ -9,6 +9,7 @@
 -module(py_context_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
+-import(py_test_lib, [in_new_process/1, worker/0, run/2, stop_worker/1]).
 -include_lib("stdlib/include/assert.hrl").
 
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
@@ -313,32 +314,6 @@ timed(Fun) ->
     T0 = erlang:monotonic_time(millisecond),
     R = Fun(),
     {erlang:monotonic_time(millisecond) - T0, R}.
-
-in_new_process(Fun) ->
-    {Pid, Mon} = spawn_monitor(fun() -> exit({result, Fun()}) end),
-    receive
-        {'DOWN', Mon, process, Pid, {result, R}} -> R;
-        {'DOWN', Mon, process, Pid, Other} -> ct:fail({process_failed, Other})
-    end.
-
-%% A process that runs funs for us, so it can keep its namespace between steps.
-worker() ->
-    spawn(fun Loop() ->
-                  receive
-                      {run, From, Ref, Fun} -> From ! {Ref, Fun()}, Loop();
-                      stop -> ok
-                  end
-          end).
-
-run(Worker, Fun) ->
-    Ref = make_ref(),
-    Worker ! {run, self(), Ref, Fun},
-    receive {Ref, R} -> R end.
-
-stop_worker(Worker) ->
-    Mon = monitor(process, Worker),
-    Worker ! stop,
-    receive {'DOWN', Mon, process, Worker, normal} -> ok end.
 
 %% N processes at once exec Code and exit; returns once all are down.
 memory_batch(Code, N) ->

@@ -11,6 +11,7 @@
 -module(py_lifecycle_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
+-import(py_test_lib, [in_new_process/1, worker/0, run/2, stop_worker/1]).
 -include_lib("stdlib/include/assert.hrl").
 
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1,
@@ -245,28 +246,3 @@ rejected({error, _}) -> true;
 rejected({'EXIT', {badarg, _}}) -> true;
 rejected({'EXIT', {{badarg, _}, _}}) -> true;
 rejected(_) -> false.
-
-in_new_process(Fun) ->
-    {Pid, Mon} = spawn_monitor(fun() -> exit({result, Fun()}) end),
-    receive
-        {'DOWN', Mon, process, Pid, {result, R}} -> R;
-        {'DOWN', Mon, process, Pid, Other} -> ct:fail({process_failed, Other})
-    end.
-
-worker() ->
-    spawn(fun Loop() ->
-                  receive
-                      {run, From, Ref, Fun} -> From ! {Ref, Fun()}, Loop();
-                      stop -> ok
-                  end
-          end).
-
-run(Worker, Fun) ->
-    Ref = make_ref(),
-    Worker ! {run, self(), Ref, Fun},
-    receive {Ref, R} -> R end.
-
-stop_worker(Worker) ->
-    Mon = monitor(process, Worker),
-    Worker ! stop,
-    receive {'DOWN', Mon, process, Worker, normal} -> ok end.

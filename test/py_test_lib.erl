@@ -1,0 +1,41 @@
+%% Copyright 2026 the erlang_python developers. Apache-2.0.
+%% @doc Helpers shared by the test suites: processes that keep their Python
+%% namespace between steps, and running a fun in a fresh process.
+-module(py_test_lib).
+
+-export([in_new_process/1, worker/0, run/2, stop_worker/1]).
+
+%% @doc Run Fun in a fresh process (a fresh namespace) and return its value;
+%% the case fails if the process crashes.
+-spec in_new_process(fun(() -> T)) -> T.
+in_new_process(Fun) ->
+    {Pid, Mon} = spawn_monitor(fun() -> exit({result, Fun()}) end),
+    receive
+        {'DOWN', Mon, process, Pid, {result, R}} -> R;
+        {'DOWN', Mon, process, Pid, Other} -> ct:fail({process_failed, Other})
+    end.
+
+%% @doc A process that runs funs for the test, so that it keeps its namespace
+%% (and its context) between steps.
+-spec worker() -> pid().
+worker() ->
+    spawn(fun Loop() ->
+                  receive
+                      {run, From, Ref, Fun} -> From ! {Ref, Fun()}, Loop();
+                      stop -> ok
+                  end
+          end).
+
+%% @doc Run Fun in a worker and return its value.
+-spec run(pid(), fun(() -> T)) -> T.
+run(Worker, Fun) ->
+    Ref = make_ref(),
+    Worker ! {run, self(), Ref, Fun},
+    receive {Ref, R} -> R end.
+
+%% @doc Stop a worker and wait until it is gone.
+-spec stop_worker(pid()) -> ok.
+stop_worker(Worker) ->
+    Mon = monitor(process, Worker),
+    Worker ! stop,
+    receive {'DOWN', Mon, process, Worker, normal} -> ok end.

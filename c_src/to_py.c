@@ -191,7 +191,10 @@ static PyObject *conv_list(conv_t *c, ERL_NIF_TERM t)
     PyObject *list = PyList_New(n);
     ERL_NIF_TERM head, tail = t;
     for (unsigned i = 0; list && enif_get_list_cell(c->env, tail, &head, &tail); i++) {
-        PyObject *item = conv(c, head);
+        ErlNifSInt64 v;
+        /* Integers, the common case, inline (no depth bookkeeping needed). */
+        PyObject *item = enif_get_int64(c->env, head, &v) ? PyLong_FromLongLong(v)
+                                                           : conv(c, head);
         if (!item)
             Py_CLEAR(list);
         else

@@ -207,7 +207,15 @@ static int conv_seq(conv_t *c, PyObject *o, int is_tuple, ERL_NIF_TERM *out)
             break;
         }
         PyObject *item = is_tuple ? PyTuple_GET_ITEM(o, i) : PyList_GET_ITEM(o, i);
-        Py_INCREF(item);
+        if (PyLong_CheckExact(item)) { /* the common case, inline: runs no Python */
+            int overflow;
+            long long v = PyLong_AsLongLongAndOverflow(item, &overflow);
+            if (!overflow) {
+                items[i] = enif_make_int64(c->env, v);
+                continue;
+            }
+        }
+        Py_INCREF(item); /* conversion may run Python code that drops it */
         rc = conv(c, item, &items[i]);
         Py_DECREF(item);
     }

@@ -25,6 +25,7 @@
 #include "runtime.h"
 #include "exec.h"
 #include "convert.h"
+#include "callback.h"
 #include <sched.h>
 #include <time.h>
 
@@ -381,6 +382,7 @@ void *worker_main(void *arg)
         PyThreadState_Clear(ctx->ts);
         PyThreadState_DeleteCurrent();
     }
+    callback_thread_exit();
     enif_mutex_lock(ctx->lock);
     ctx->state = CTX_STOPPED;
     ctx->py_ident = 0;

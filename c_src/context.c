@@ -28,16 +28,57 @@ static void context_dtor(ErlNifEnv *env, void *obj)
     UNUSED(env);
     context_t *ctx = obj;
     /* The worker holds a reference while it runs, so it is gone by now. */
+    while (ctx->spare) {
+        request_t *r = ctx->spare;
+        ctx->spare = r->next;
+        enif_free_env(r->env);
+        enif_free(r);
+    }
     if (ctx->lock)
         enif_mutex_destroy(ctx->lock);
     if (ctx->cond)
         enif_cond_destroy(ctx->cond);
 }
 
-void request_free(request_t *req)
+/* Requests (each with its environment) are recycled per context: an
+ * environment costs more to allocate than the whole rest of a call's
+ * transport.  At most REQUEST_SPARES are kept. */
+#define REQUEST_SPARES 64
+
+request_t *request_take(context_t *ctx)
 {
-    enif_free_env(req->env);
-    enif_free(req);
+    enif_mutex_lock(ctx->lock);
+    request_t *req = ctx->spare;
+    if (req) {
+        ctx->spare = req->next;
+        ctx->n_spare--;
+    }
+    enif_mutex_unlock(ctx->lock);
+    if (!req) {
+        req = enif_alloc(sizeof *req);
+        req->env = enif_alloc_env();
+    }
+    return req;
+}
+
+void request_put_locked(context_t *ctx, request_t *req)
+{
+    if (ctx->n_spare >= REQUEST_SPARES) {
+        enif_free_env(req->env);
+        enif_free(req);
+        return;
+    }
+    enif_clear_env(req->env);
+    req->next = ctx->spare;
+    ctx->spare = req;
+    ctx->n_spare++;
+}
+
+void request_put(context_t *ctx, request_t *req)
+{
+    enif_mutex_lock(ctx->lock);
+    request_put_locked(ctx, req);
+    enif_mutex_unlock(ctx->lock);
 }
 
 /* Drop queued requests of a dead caller (not casts: they outlive it). */
@@ -51,7 +92,7 @@ static void drop_queued_of(context_t *ctx, const ErlNifPid *pid)
             if (ctx->tail == r)
                 ctx->tail = prev;
             ctx->depth--;
-            request_free(r);
+            request_put_locked(ctx, r);
         } else {
             prev = r;
             pp = &r->next;

@@ -21,6 +21,8 @@ struct context {
     ErlNifCond *cond;
     request_t *head, *tail;
     unsigned long depth;
+    request_t *spare;       /* recycled requests (request_take/put) */
+    unsigned n_spare;
     request_t *current;     /* innermost running request; ->outer chains */
     int state;
     int sleeping;
@@ -41,7 +43,11 @@ struct context {
     int init_ok;
 };
 
-void request_free(request_t *req);
+/* A request with an empty environment: recycled, or new. */
+request_t *request_take(context_t *ctx);
+/* Give a request back (its environment is cleared); _locked with the lock held. */
+void request_put(context_t *ctx, request_t *req);
+void request_put_locked(context_t *ctx, request_t *req);
 /* ctx->lock held: mark a running request cancelled and interrupt it. */
 void context_cancel(context_t *ctx, request_t *req);
 void context_forget_pid(context_t *ctx, const ErlNifPid *pid);

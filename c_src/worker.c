@@ -76,7 +76,7 @@ static void run_one(context_t *ctx, request_t *req, int stopping)
     if (!cancelled && !req->noreply)
         reply(req, result);
     exec_release();
-    request_free(req);
+    request_put(ctx, req);
 }
 
 /* Take the next request (made current) and the side lists, under the lock. */
@@ -425,8 +425,7 @@ static long term_cells(ErlNifEnv *env, ERL_NIF_TERM t, long budget)
 
 static ERL_NIF_TERM submit(ErlNifEnv *env, const ERL_NIF_TERM argv[], context_t *ctx)
 {
-    request_t *req = enif_alloc(sizeof *req);
-    req->env = enif_alloc_env();
+    request_t *req = request_take(ctx);
     req->tag = enif_make_copy(req->env, argv[1]);
     req->ref = enif_make_copy(req->env, argv[2]);
     req->payload = enif_make_copy(req->env, argv[3]);
@@ -440,8 +439,8 @@ static ERL_NIF_TERM submit(ErlNifEnv *env, const ERL_NIF_TERM argv[], context_t 
     enif_self(env, &req->caller);
     enif_mutex_lock(ctx->lock);
     if (ctx->state != CTX_RUNNING) {
+        request_put_locked(ctx, req);
         enif_mutex_unlock(ctx->lock);
-        request_free(req);
         return make_error(env, ATOM(closed));
     }
     req->id = ++ctx->next_id;
@@ -505,7 +504,7 @@ NIF(context_interrupt_nif)
                 if (ctx->tail == r)
                     ctx->tail = prev;
                 ctx->depth--;
-                request_free(r);
+                request_put_locked(ctx, r);
                 result = ATOM(cancelled);
                 break;
             }

@@ -34,6 +34,14 @@ then
     esac
 fi
 
+# Debian's own python3 gets pip from Debian (its ensurepip is disabled).
+if [ $# -gt 0 ] && command -v "$PYTHON" >/dev/null 2>&1 &&
+   ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
+    case "$(command -v "$PYTHON")" in
+        /usr/bin/*) need_apt+=(python3-pip) ;;
+    esac
+fi
+
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "ensure-deps: installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -193,15 +193,26 @@ static int park_over(context_t *ctx, const void *arg)
            __atomic_load_n(&ctx->state, __ATOMIC_ACQUIRE) != CTX_RUNNING;
 }
 
+/* Mark req parked (no asynchronous interrupt lands in it) or unparked;
+ * returns whether it may go on. */
+static int set_parked(context_t *ctx, request_t *req, int parked)
+{
+    enif_mutex_lock(ctx->lock);
+    req->parked = parked;
+    int live = !req->cancelled && ctx->state == CTX_RUNNING;
+    if (!live && !parked)
+        req->interrupted = 1; /* raised synchronously by the caller */
+    enif_mutex_unlock(ctx->lock);
+    return live;
+}
+
 int worker_park(context_t *ctx, request_t *req, const int *done)
 {
     park_t p = {.req = req, .done = done};
     PyThreadState *ts = PyEval_SaveThread();
     /* Parked from here on, spinning included: a cancel must be raised here,
      * where it waits, never asynchronously into its cleanup code later. */
-    enif_mutex_lock(ctx->lock);
-    req->parked = 1;
-    enif_mutex_unlock(ctx->lock);
+    set_parked(ctx, req, 1);
     int rc;
     for (;;) {
         spin_until(ctx, park_over, &p); /* a callback's reply is quick */
@@ -286,19 +297,6 @@ int worker_stream_item(PyObject *item)
     }
     enif_free_env(env);
     return rc;
-}
-
-/* Mark req parked (no asynchronous interrupt lands in it) or unparked;
- * returns whether it may go on. */
-static int set_parked(context_t *ctx, request_t *req, int parked)
-{
-    enif_mutex_lock(ctx->lock);
-    req->parked = parked;
-    int live = !req->cancelled && ctx->state == CTX_RUNNING;
-    if (!live && !parked)
-        req->interrupted = 1; /* raised synchronously by the caller */
-    enif_mutex_unlock(ctx->lock);
-    return live;
 }
 
 int worker_sleep(double secs)

@@ -447,16 +447,7 @@ fname(Name) when is_atom(Name); is_binary(Name) -> Name;
 fname(Name) -> erlang:error({badarg, {name, Name}}).
 
 run(Payload, Timeout) ->
-    case py_router:route() of
-        none -> {error, not_running};
-        {_, Ctx} ->
-            case py_context:request(Ctx, Payload, Timeout) of
-                {error, closed} ->
-                    ok = py_router:forget(),
-                    with_route(fun(C) -> py_context:request(C, Payload, Timeout) end);
-                Result -> Result
-            end
-    end.
+    with_route(fun(Ctx) -> py_context:request(Ctx, Payload, Timeout) end).
 
 %% Run on the caller's context; if that context has stopped, forget it and
 %% run once on a new one (a request refused as closed never ran).

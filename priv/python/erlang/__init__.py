@@ -80,11 +80,9 @@ __all__ = [
 
 def is_embedded() -> bool:
     """True when this interpreter runs inside the Erlang VM."""
-    try:
-        import _erlang  # noqa: F401  (the C half, present only in the VM)
-    except ImportError:
-        return False
-    return True
+    from erlang._calls import _native_or_none
+
+    return _native_or_none() is not None
 
 
 def __getattr__(name: str) -> Callable[..., Any]:

@@ -45,17 +45,25 @@ class ErlangError(Exception):
 _native_module: Any = None
 
 
-def _native() -> Any:
-    """The C module (imported once: this is on every call's path)."""
+def _native_or_none() -> Any:
+    """The C module, or None outside the VM (imported once: this is on every
+    call's path; a failure is not kept, so a later import can succeed)."""
     global _native_module
     if _native_module is None:
         try:
             import _erlang
         except ImportError:
-            raise RuntimeError(
-                "the erlang module calls Erlang only inside the Erlang VM") from None
+            return None
         _native_module = _erlang
     return _native_module
+
+
+def _native() -> Any:
+    """The C module; RuntimeError outside the VM."""
+    native = _native_or_none()
+    if native is None:
+        raise RuntimeError("the erlang module calls Erlang only inside the Erlang VM")
+    return native
 
 
 def call(name: str, *args: Any) -> Any:
@@ -88,20 +96,16 @@ def self() -> Pid:
 
 def is_registered(name: str) -> bool:
     """Whether an Erlang function is registered as ``name`` (no Erlang call)."""
-    try:
-        import _erlang
-    except ImportError:
-        return False
-    return bool(_erlang.is_registered(name))
+    native = _native_or_none()
+    return native is not None and bool(native.is_registered(name))
 
 
 def registered() -> list[str]:
     """The names of the Erlang functions registered for Python."""
-    try:
-        import _erlang
-    except ImportError:
+    native = _native_or_none()
+    if native is None:
         return []
-    names: list[str] = _erlang.registered()
+    names: list[str] = native.registered()
     return names
 
 

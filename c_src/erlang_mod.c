@@ -10,6 +10,7 @@
 #include "callback.h"
 #include "context.h"
 #include "convert.h"
+#include "pyalloc.h"
 #include "runtime.h"
 
 /* call(name, args: tuple) -> (status, payload) as the Erlang side answered */
@@ -125,6 +126,32 @@ static PyObject *mod_sleep(PyObject *self, PyObject *arg)
     return worker_sleep(secs) == 0 ? Py_NewRef(Py_None) : NULL;
 }
 
+/* alloc_stats() -> dict: the large-block allocator's counters (pyalloc.c) */
+static PyObject *mod_alloc_stats(PyObject *self, PyObject *unused)
+{
+    UNUSED(self);
+    UNUSED(unused);
+    pyalloc_stats_t st;
+    pyalloc_stats(&st);
+    return Py_BuildValue("{sOsnsnsnsnsnsKsK}", "installed", st.installed ? Py_True : Py_False,
+                         "large_blocks", (Py_ssize_t)st.large_blocks,
+                         "large_bytes", (Py_ssize_t)st.large_bytes,
+                         "cache_blocks", (Py_ssize_t)st.cache_blocks,
+                         "cache_bytes", (Py_ssize_t)st.cache_bytes,
+                         "cache_max", (Py_ssize_t)st.cache_max,
+                         "mapped", (unsigned long long)st.mapped,
+                         "reused", (unsigned long long)st.reused);
+}
+
+/* alloc_trim(): return the cached large blocks to the system */
+static PyObject *mod_alloc_trim(PyObject *self, PyObject *unused)
+{
+    UNUSED(self);
+    UNUSED(unused);
+    pyalloc_trim();
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef erlang_methods[] = {
     {"sleep", mod_sleep, METH_O,
      "sleep(secs): sleep; inside a request, a timeout or cancel interrupts it."},
@@ -139,6 +166,10 @@ static PyMethodDef erlang_methods[] = {
      "is_registered(name) -> whether an Erlang function is registered as name."},
     {"registered", mod_registered, METH_NOARGS,
      "registered() -> the names of the registered Erlang functions."},
+    {"alloc_stats", mod_alloc_stats, METH_NOARGS,
+     "alloc_stats() -> dict: live large blocks and the cache of freed ones."},
+    {"alloc_trim", mod_alloc_trim, METH_NOARGS,
+     "alloc_trim(): unmap the cached freed large blocks."},
     {NULL, NULL, 0, NULL},
 };
 

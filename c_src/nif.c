@@ -10,7 +10,7 @@
 #include "sandbox.h"
 
 static ErlNifFunc nif_funcs[] = {
-    {"runtime_start", 4, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"runtime_start", 5, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"runtime_stop", 0, runtime_stop_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"runtime_status", 0, runtime_status_nif, 0},
     {"context_new", 2, context_new_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},

@@ -19,6 +19,7 @@
 #include "context.h"
 #include "erlang_mod.h"
 #include "errors.h"
+#include "pyalloc.h"
 #include "sandbox.h"
 #include <dlfcn.h>
 
@@ -256,6 +257,7 @@ static int start_python(void)
         inittab_added = 1;
     }
     sandbox_preinit(); /* the audit hook, before any Python code runs */
+    pyalloc_install(); /* before Python allocates anything */
     PyConfig config;
     PyConfig_InitPythonConfig(&config);
     config.install_signal_handlers = 0; /* the VM keeps its signals */
@@ -366,14 +368,10 @@ static char *dup_binary(ErlNifEnv *env, ERL_NIF_TERM t)
     return s;
 }
 
-static int read_opts(ErlNifEnv *env, ERL_NIF_TERM exe, ERL_NIF_TERM paths,
-                     ERL_NIF_TERM depth, ERL_NIF_TERM cap)
+static int read_opts(ErlNifEnv *env, ERL_NIF_TERM exe, ERL_NIF_TERM paths)
 {
     unsigned n;
-    if (!enif_get_int(env, depth, &runtime_limits.max_depth) ||
-        runtime_limits.max_depth < 1 ||
-        !enif_get_long(env, cap, &runtime_limits.atom_cap) ||
-        !enif_get_list_length(env, paths, &n))
+    if (!enif_get_list_length(env, paths, &n))
         return -1;
     rt.executable = dup_binary(env, exe);
     rt.paths = enif_alloc(sizeof(char *) * (n ? n : 1));
@@ -387,24 +385,35 @@ static int read_opts(ErlNifEnv *env, ERL_NIF_TERM exe, ERL_NIF_TERM paths,
     return rt.executable ? 0 : -1;
 }
 
-/* (Executable, Paths, MaxDepth, AtomCap) -> ok | {error, Reason}; dirty IO.
- * When the interpreter already runs (the application was stopped without
- * finalizing it) it is reused: only the limits are updated. */
+/* MaxDepth, AtomCap and AllocCache: set at every start, fresh or reused. */
+static int set_limits(ErlNifEnv *env, const ERL_NIF_TERM argv[])
+{
+    int depth;
+    long cap;
+    ErlNifUInt64 cache;
+    if (!enif_get_int(env, argv[2], &depth) || depth < 1 ||
+        !enif_get_long(env, argv[3], &cap) || cap < 0 || !enif_get_uint64(env, argv[4], &cache))
+        return -1;
+    runtime_limits.max_depth = depth;
+    runtime_limits.atom_cap = cap;
+    pyalloc_set_cache(cache > SIZE_MAX ? SIZE_MAX : (size_t)cache);
+    return 0;
+}
+
+/* (Executable, Paths, MaxDepth, AtomCap, AllocCache) -> ok | {error, Reason};
+ * dirty IO.  When the interpreter already runs (the application was stopped
+ * without finalizing it) it is reused: only the limits are updated. */
 NIF(runtime_start_nif)
 {
     UNUSED(argc);
     enif_mutex_lock(rt.lock);
-    if (rt.state == RT_RUNNING) {
-        int depth;
-        long cap;
-        int ok = enif_get_int(env, argv[2], &depth) && depth > 0 &&
-                 enif_get_long(env, argv[3], &cap) && cap >= 0;
-        if (ok) {
-            runtime_limits.max_depth = depth;
-            runtime_limits.atom_cap = cap;
-        }
+    if (set_limits(env, argv) < 0) {
         enif_mutex_unlock(rt.lock);
-        return ok ? ATOM(ok) : enif_make_badarg(env);
+        return enif_make_badarg(env);
+    }
+    if (rt.state == RT_RUNNING) {
+        enif_mutex_unlock(rt.lock);
+        return ATOM(ok);
     }
     if (rt.state != RT_DOWN) {
         enif_mutex_unlock(rt.lock);
@@ -416,7 +425,7 @@ NIF(runtime_start_nif)
         enif_mutex_unlock(rt.lock);
         return make_error(env, ATOM(finalized));
     }
-    if (read_opts(env, argv[0], argv[1], argv[2], argv[3]) < 0) {
+    if (read_opts(env, argv[0], argv[1]) < 0) {
         free_opts();
         enif_mutex_unlock(rt.lock);
         return enif_make_badarg(env);

@@ -177,13 +177,16 @@ parallel(Calls) ->
 version() ->
     eval(<<"__import__('sys').version">>).
 
-%% @doc Python memory statistics: `gc_count', `gc_threshold', `gc_stats'
-%% and, when tracemalloc traces, `traced_memory_current'/`_peak'.
+%% @doc Python memory statistics: `gc_count', `gc_threshold', `gc_stats',
+%% when tracemalloc traces `traced_memory_current'/`_peak', and the
+%% large-block allocator's `alloc_*' counters (`alloc_large_bytes' live,
+%% `alloc_cache_bytes' freed and kept for reuse, `alloc_reused'...).
 -spec memory_stats() -> {ok, map()} | {error, term()}.
 memory_stats() ->
     call('erlang._runtime', memory_stats, []).
 
-%% @doc A full garbage collection; the number of objects collected.
+%% @doc A full garbage collection; the number of objects collected. It also
+%% returns the freed large blocks kept for reuse to the system.
 -spec gc() -> {ok, non_neg_integer()} | {error, term()}.
 gc() ->
     gc(2).
@@ -191,7 +194,7 @@ gc() ->
 %% @doc Collect generations 0..Generation.
 -spec gc(0..2) -> {ok, non_neg_integer()} | {error, term()}.
 gc(Generation) when Generation =:= 0; Generation =:= 1; Generation =:= 2 ->
-    call(gc, collect, [Generation]);
+    call('erlang._runtime', collect, [Generation]);
 gc(Generation) ->
     erlang:error({badarg, {generation, Generation}}).
 

@@ -4,13 +4,13 @@
 %% else. Only py_runtime, py_context and py_router call it.
 -module(py_nif).
 
--export([runtime_start/4, runtime_stop/0, runtime_status/0,
+-export([runtime_start/5, runtime_stop/0, runtime_status/0,
          context_new/2, context_stop/1, submit/4, interrupt/2, context_load/1,
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
          stream_credit/3, finish/1, sandbox_configure/2]).
 -export_type([ctx/0]).
 
--nifs([runtime_start/4, runtime_stop/0, runtime_status/0,
+-nifs([runtime_start/5, runtime_stop/0, runtime_status/0,
        context_new/2, context_stop/1, submit/4, interrupt/2, context_load/1,
        ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
        stream_credit/3, finish/1, sandbox_configure/2]).
@@ -29,10 +29,11 @@ init() ->
 
 -define(NOT_LOADED, erlang:nif_error({not_loaded, ?MODULE, ?LINE})).
 
-%% @doc Start CPython (dirty IO): executable, sys.path additions, limits.
--spec runtime_start(binary(), [binary()], pos_integer(), non_neg_integer()) ->
-          ok | {error, term()}.
-runtime_start(_Executable, _Paths, _MaxDepth, _AtomCap) -> ?NOT_LOADED.
+%% @doc Start CPython (dirty IO): executable, sys.path additions, limits
+%% (nesting depth, atoms Python may create, bytes of freed large blocks kept).
+-spec runtime_start(binary(), [binary()], pos_integer(), non_neg_integer(),
+                    non_neg_integer()) -> ok | {error, term()}.
+runtime_start(_Executable, _Paths, _MaxDepth, _AtomCap, _AllocCache) -> ?NOT_LOADED.
 
 %% @doc Finalize CPython (dirty IO). Contexts must be stopped first.
 -spec runtime_stop() -> ok | {error, not_running}.

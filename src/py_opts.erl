@@ -10,7 +10,8 @@
 
 %% @doc The runtime's start options, from the application environment.
 -spec runtime() -> #{python := binary(), python_path := [binary()],
-                     max_depth := pos_integer(), atom_cap := non_neg_integer()}.
+                     max_depth := pos_integer(), atom_cap := non_neg_integer(),
+                     alloc_cache := non_neg_integer()}.
 runtime() ->
     Priv = priv_dir(),
     Exe = case env(python, default) of
@@ -21,7 +22,8 @@ runtime() ->
     #{python => Exe,
       python_path => [to_bin(priv, filename:join(Priv, "python")) | Extra],
       max_depth => check_pos(max_depth, env(max_depth, 1000)),
-      atom_cap => check_non_neg(atom_cap, env(atom_cap, 10000))}.
+      atom_cap => check_non_neg(atom_cap, env(atom_cap, 10000)),
+      alloc_cache => check_non_neg(alloc_cache, env(alloc_cache, 64 * 1024 * 1024))}.
 
 %% @doc Whether stopping the application finalizes the interpreter.
 -spec finalize_on_stop() -> boolean().

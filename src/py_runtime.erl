@@ -30,8 +30,8 @@ start_link() ->
 -spec init([]) -> {ok, undefined} | {stop, term()}.
 init([]) ->
     process_flag(trap_exit, true),
-    #{python := Exe, python_path := Paths, max_depth := Depth, atom_cap := Cap} =
-        py_opts:runtime(),
+    #{python := Exe, python_path := Paths, max_depth := Depth, atom_cap := Cap,
+      alloc_cache := AllocCache} = py_opts:runtime(),
     #{policy := Policy, log_limit := LogLimit} = py_opts:sandbox(),
     ok = py_nif:sandbox_configure(Policy, LogLimit),
     %% CPython would fall back to its built-in prefix for a missing one.
@@ -39,7 +39,7 @@ init([]) ->
         false ->
             {stop, {python_not_found, Exe}};
         true ->
-            case py_nif:runtime_start(Exe, Paths, Depth, Cap) of
+            case py_nif:runtime_start(Exe, Paths, Depth, Cap, AllocCache) of
                 ok -> {ok, undefined};
                 {error, Reason} -> {stop, {python_start_failed, Reason}}
             end

@@ -217,14 +217,21 @@ version(_) ->
 
 memory_stats(_) ->
     doc("memory_stats/0 has the documented 4.x shape: atom keys gc_count, "
-        "gc_threshold, gc_stats (per-generation maps with binary keys)."),
+        "gc_threshold, gc_stats (per-generation maps with binary keys), and "
+        "the allocator's alloc_* counters."),
     {ok, Stats} = py:memory_stats(),
     {C0, C1, C2} = maps:get(gc_count, Stats),
     true = lists:all(fun is_integer/1, [C0, C1, C2]),
     {T0, _, _} = maps:get(gc_threshold, Stats),
     true = is_integer(T0),
     [#{<<"collected">> := _, <<"collections">> := _, <<"uncollectable">> := _} | _] =
-        maps:get(gc_stats, Stats).
+        maps:get(gc_stats, Stats),
+    %% The large-block allocator's counters (c_src/pyalloc.c).
+    #{alloc_installed := true, alloc_large_bytes := Live, alloc_cache_bytes := Cached,
+      alloc_cache_max := Max, alloc_mapped := Mapped, alloc_reused := Reused} = Stats,
+    true = lists:all(fun(N) -> is_integer(N) andalso N >= 0 end,
+                     [Live, Cached, Max, Mapped, Reused]),
+    true = Cached =< Max.
 
 gc(_) ->
     doc("gc/0,1 collect and return the number of objects collected; gc/1 takes "

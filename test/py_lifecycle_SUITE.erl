@@ -18,7 +18,7 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([restart_20_times/1, finalize_is_final/1, refs_across_restart/1,
          stop_while_call_runs/1, call_while_stopped/1,
-         bad_python_env/1, num_contexts_env/1]).
+         bad_python_env/1, num_contexts_env/1, alloc_cache_env/1]).
 %% Run on the peer node.
 -export([hold_refs/0, use_refs/1]).
 
@@ -30,7 +30,7 @@ suite() ->
 all() ->
     [restart_20_times, finalize_is_final, refs_across_restart,
      stop_while_call_runs, call_while_stopped,
-     bad_python_env, num_contexts_env].
+     bad_python_env, num_contexts_env, alloc_cache_env].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(?APP),
@@ -49,6 +49,7 @@ end_per_testcase(_Case, _Config) ->
     ok = application:unset_env(?APP, python),
     ok = application:set_env(?APP, finalize_on_stop, false),
     ok = application:set_env(?APP, num_contexts, default),
+    ok = application:unset_env(?APP, alloc_cache),
     _ = application:stop(?APP),
     {ok, _} = application:ensure_all_started(?APP),
     ok.
@@ -190,9 +191,45 @@ num_contexts_env(_Config) ->
     Seen = [in_new_process(fun py:context/0) || _ <- lists:seq(1, 48)],
     ?assertEqual(lists:sort(Ctxs), lists:usort(Seen)).
 
+alloc_cache_env(_Config) ->
+    doc("The alloc_cache application variable caps the bytes of freed large "
+        "blocks kept for reuse; it applies at each start (the interpreter is "
+        "reused); 0 keeps none; a bad value fails the start with badarg."),
+    Free10MiB = <<"b = bytes(10 * 2**20)\ndel b">>,
+    Cache = fun() ->
+                    {ok, #{alloc_cache_bytes := Bytes, alloc_cache_max := Max}} =
+                        py:memory_stats(),
+                    {Bytes, Max}
+            end,
+    {ok, _} = py:gc(),
+    ok = py:exec(Free10MiB),
+    {Kept, 67108864} = Cache(),
+    ?assert(Kept >= 10 * 1024 * 1024),
+    ok = application:stop(?APP),
+    ok = application:set_env(?APP, alloc_cache, 0),
+    {ok, _} = application:ensure_all_started(?APP),
+    ?assertEqual({0, 0}, Cache()),
+    ok = py:exec(Free10MiB),
+    ?assertEqual({0, 0}, Cache()),
+    ok = application:stop(?APP),
+    ok = application:set_env(?APP, alloc_cache, -1),
+    Bad = application:ensure_all_started(?APP),
+    ct:pal("start with alloc_cache -1: ~p", [Bad]),
+    ?assertMatch({error, _}, Bad),
+    ?assert(contains({badarg, {alloc_cache, -1}}, Bad)),
+    ok = application:unset_env(?APP, alloc_cache),
+    {ok, _} = application:ensure_all_started(?APP),
+    ok = calls_work(0).
+
 %% Helpers.
 
 doc(_) -> ok.
+
+%% Whether Sub occurs anywhere inside Term.
+contains(Sub, Sub) -> true;
+contains(Sub, T) when is_tuple(T) -> contains(Sub, tuple_to_list(T));
+contains(Sub, [H | T]) -> contains(Sub, H) orelse contains(Sub, T);
+contains(_, _) -> false.
 
 %% Make references, restart, use them (Accept(ExpectedIfAlive, Result) must
 %% hold for each use), drop them, collect, restart again.

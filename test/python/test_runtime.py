@@ -116,7 +116,13 @@ def test_stub_matches_c_module() -> None:
 # ------------------------------------------------- _runtime.memory_stats
 
 
-GC_KEYS = {"gc_count", "gc_threshold", "gc_stats"}
+ALLOC_KEYS = {
+    "alloc_" + k
+    for k in ("installed", "large_blocks", "large_bytes", "cache_blocks", "cache_bytes",
+              "cache_max", "mapped", "reused")
+}
+# The allocator's counters appear only inside the VM (test_alloc.py tests them).
+GC_KEYS = {"gc_count", "gc_threshold", "gc_stats"} | (ALLOC_KEYS if IN_BEAM else set())
 TRACE_KEYS = {"traced_memory_current", "traced_memory_peak"}
 
 

@@ -53,3 +53,13 @@ def sleep(secs: float, /) -> None:
     """Sleep ``secs`` seconds with the GIL released; inside a request a
     timeout, cancel or context stop ends it with ``CallInterrupted``.
     ``time.sleep`` is this function inside the VM (``erlang._runtime``)."""
+
+def alloc_stats() -> dict[str, Any]:
+    """The large-block allocator's counters (``c_src/pyalloc.c``):
+    ``installed`` (False under ``PYTHONMALLOC``), ``large_blocks`` and
+    ``large_bytes`` (live blocks of 128 KiB or more), ``cache_blocks``,
+    ``cache_bytes`` and ``cache_max`` (freed mappings kept for reuse),
+    ``mapped`` and ``reused`` (mappings made, mappings taken from the cache)."""
+
+def alloc_trim() -> None:
+    """Return the cached freed large blocks to the system."""

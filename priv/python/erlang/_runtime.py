@@ -7,7 +7,7 @@ from typing import Any
 
 from erlang._types import Atom
 
-__all__ = ["install", "memory_stats"]
+__all__ = ["collect", "install", "memory_stats"]
 
 
 def install() -> None:
@@ -43,7 +43,9 @@ def memory_stats() -> dict[str, Any]:
     Keys (atoms in Erlang, as in erlang_python 4.x): ``gc_count``,
     ``gc_threshold`` and ``gc_stats`` always;
     ``traced_memory_current`` and ``traced_memory_peak`` (bytes) only while
-    ``tracemalloc`` is tracing.
+    ``tracemalloc`` is tracing.  Inside the VM, also the large-block
+    allocator's counters, prefixed ``alloc_`` (``alloc_large_bytes``,
+    ``alloc_cache_bytes``, ``alloc_reused``...; see ``_erlang.alloc_stats``).
     """
     stats: dict[str, Any] = {
         Atom("gc_count"): gc.get_count(),
@@ -53,7 +55,27 @@ def memory_stats() -> dict[str, Any]:
     traced = _traced_memory()
     if traced is not None:
         stats[Atom("traced_memory_current")], stats[Atom("traced_memory_peak")] = traced
+    try:
+        import _erlang
+    except ImportError:  # plain Python: malloc's blocks, nothing of ours
+        return stats
+    for key, value in _erlang.alloc_stats().items():
+        stats[Atom("alloc_" + key)] = value
     return stats
+
+
+def collect(generation: int = 2) -> int:
+    """``gc.collect(generation)``; a full collection (2) then also returns
+    the allocator's cached freed large blocks to the system.  Returns the
+    number of unreachable objects found, as ``gc.collect`` does."""
+    found = gc.collect(generation)
+    if generation == 2:
+        try:
+            import _erlang
+        except ImportError:
+            return found
+        _erlang.alloc_trim()
+    return found
 
 
 def _traced_memory() -> tuple[int, int] | None:

@@ -236,11 +236,22 @@ static PyObject *conv_key(conv_t *c, ERL_NIF_TERM k)
     return key;
 }
 
+/* An integer inline (a common key and value, and always hashable), else
+ * conv_key or conv. */
+static PyObject *conv_item(conv_t *c, ERL_NIF_TERM t, int is_key)
+{
+    ErlNifSInt64 v;
+    if (enif_get_int64(c->env, t, &v))
+        return PyLong_FromLongLong(v);
+    return is_key ? conv_key(c, t) : conv(c, t);
+}
+
 static PyObject *conv_map(conv_t *c, ERL_NIF_TERM t)
 {
     size_t size;
     enif_get_map_size(c->env, t, &size);
-    PyObject *dict = PyDict_New();
+    /* Sized once: no rehash as the keys go in. */
+    PyObject *dict = size > 8 ? _PyDict_NewPresized((Py_ssize_t)size) : PyDict_New();
     ErlNifMapIterator it;
     ERL_NIF_TERM k, v;
     if (!dict || !enif_map_iterator_create(c->env, t, &it, ERL_NIF_MAP_ITERATOR_FIRST)) {
@@ -248,8 +259,8 @@ static PyObject *conv_map(conv_t *c, ERL_NIF_TERM t)
         return dict ? PyErr_NoMemory() : NULL;
     }
     while (enif_map_iterator_get_pair(c->env, &it, &k, &v)) {
-        PyObject *key = conv_key(c, k);
-        PyObject *val = key ? conv(c, v) : NULL;
+        PyObject *key = conv_item(c, k, 1);
+        PyObject *val = key ? conv_item(c, v, 0) : NULL;
         int rc = val ? PyDict_SetItem(dict, key, val) : -1;
         Py_XDECREF(key);
         Py_XDECREF(val);

@@ -311,9 +311,11 @@ static void arena_free(void *ctx, void *p, size_t size)
 void pyalloc_install(void)
 {
 #ifndef Py_DEBUG
-    /* PYTHONMALLOC asks for another allocator (debug hooks, malloc for
-     * valgrind): respect it. */
-    if (pa.installed || getenv("PYTHONMALLOC"))
+    /* PYTHONMALLOC and PYTHONDEVMODE ask for another allocator (debug
+     * hooks, malloc for valgrind) that Python installs during its
+     * pre-initialization: leave the field to it. */
+    const char *dev = getenv("PYTHONDEVMODE");
+    if (pa.installed || getenv("PYTHONMALLOC") || (dev && *dev))
         return;
     long page = sysconf(_SC_PAGESIZE);
     pa.page = page > 0 ? (size_t)page : 4096;

@@ -191,7 +191,8 @@ memory_stats() ->
 gc() ->
     gc(2).
 
-%% @doc Collect generations 0..Generation.
+%% @doc Collect generations 0..Generation; generation 2 also returns the
+%% freed large blocks kept for reuse to the system.
 -spec gc(0..2) -> {ok, non_neg_integer()} | {error, term()}.
 gc(Generation) when Generation =:= 0; Generation =:= 1; Generation =:= 2 ->
     call('erlang._runtime', collect, [Generation]);

@@ -208,6 +208,30 @@ def test_memory_stats_gc_stats_follow_a_collection() -> None:
     assert after >= before + 1
 
 
+@pytest.mark.parametrize("generation", [0, 1, 2])
+def test_collect_is_gc_collect(generation: int) -> None:
+    """py:gc/1's helper: gc.collect(generation), its count of unreachable
+    objects (a cycle made here is found), in and outside the VM."""
+
+    class Node:
+        peer: object = None
+
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        before = gc.get_stats()[generation]["collections"]
+        a, b = Node(), Node()
+        a.peer, b.peer = b, a
+        del a, b
+        found = _runtime.collect(generation)
+    finally:
+        if enabled:
+            gc.enable()
+    assert found >= 2
+    assert gc.get_stats()[generation]["collections"] == before + 1
+
+
 def test_memory_stats_while_tracing() -> None:
     tracemalloc = tracemalloc_or_skip()
     was_tracing = tracemalloc.is_tracing()

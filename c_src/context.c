@@ -296,10 +296,11 @@ NIF(context_new_nif)
     while (ctx->state == CTX_STOPPING && !ctx->init_ok)
         enif_cond_wait(ctx->cond, ctx->lock);
     int ok = ctx->init_ok;
+    if (!ok)
+        ctx->joined = 1; /* this NIF joins it, not the runtime thread */
     enif_mutex_unlock(ctx->lock);
     if (!ok) {
         enif_thread_join(ctx->tid, NULL);
-        ctx->joined = 1;
         return make_error(env, ATOM(init_failed));
     }
     return make_ok(env, term);

@@ -34,6 +34,12 @@ typedef struct interrupt {
     uint64_t req_id;
 } interrupt_t;
 
+/* A context thread that ended with no one to join it (its owner died). */
+typedef struct join_node {
+    struct join_node *next;
+    ErlNifTid tid;
+} join_node_t;
+
 static struct {
     ErlNifMutex *lock;
     ErlNifCond *cond;
@@ -42,6 +48,7 @@ static struct {
     ErlNifTid tid;
     interrupt_t *interrupts;
     decref_node_t *decrefs;
+    join_node_t *joins;
     long atoms_made;
     int init_ok;
     int finalized;  /* Py_FinalizeEx ran: no second interpreter here */
@@ -119,6 +126,30 @@ void runtime_request_interrupt(struct context *ctx, uint64_t req_id)
     rt.interrupts = it;
     enif_cond_signal(rt.cond);
     enif_mutex_unlock(rt.lock);
+}
+
+void runtime_request_join(ErlNifTid tid)
+{
+    join_node_t *j = enif_alloc(sizeof *j);
+    if (!j)
+        return;
+    j->tid = tid;
+    enif_mutex_lock(rt.lock);
+    j->next = rt.joins;
+    rt.joins = j;
+    enif_cond_signal(rt.cond);
+    enif_mutex_unlock(rt.lock);
+}
+
+/* Join the threads of the list (they have ended or are about to). */
+static void join_all(join_node_t *js)
+{
+    while (js) {
+        join_node_t *next = js->next;
+        enif_thread_join(js->tid, NULL);
+        enif_free(js);
+        js = next;
+    }
 }
 
 void runtime_defer_decref(uint64_t generation, PyObject *obj)
@@ -312,14 +343,17 @@ static void *runtime_thread(void *arg)
     rt.state = ok ? RT_RUNNING : RT_DOWN;
     enif_cond_broadcast(rt.cond);
     while (ok) {
-        while (!rt.interrupts && !rt.decrefs && rt.state == RT_RUNNING)
+        while (!rt.interrupts && !rt.decrefs && !rt.joins && rt.state == RT_RUNNING)
             enif_cond_wait(rt.cond, rt.lock);
         interrupt_t *its = rt.interrupts;
         decref_node_t *drs = rt.decrefs;
+        join_node_t *js = rt.joins;
         rt.interrupts = NULL;
         rt.decrefs = NULL;
+        rt.joins = NULL;
         int stopping = rt.state == RT_STOPPING;
         enif_mutex_unlock(rt.lock);
+        join_all(js); /* without the GIL: the ending thread gave it up */
 
         PyEval_RestoreThread(main_ts);
         serve(its, drs);
@@ -340,7 +374,10 @@ static void *runtime_thread(void *arg)
         rt.state = RT_DOWN;
         enif_cond_broadcast(rt.cond);
     }
+    join_node_t *js = rt.joins;
+    rt.joins = NULL;
     enif_mutex_unlock(rt.lock);
+    join_all(js);
     return NULL;
 }
 

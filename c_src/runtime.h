@@ -60,6 +60,10 @@ void runtime_request_interrupt(struct context *ctx, uint64_t req_id);
 /* Hand an object to the runtime thread for a decref under the GIL. */
 void runtime_defer_decref(uint64_t generation, PyObject *obj);
 
+/* Have the runtime thread join a context thread that has ended (or is about
+ * to) with no one else to join it: its owner died without stopping it. */
+void runtime_request_join(ErlNifTid tid);
+
 /* One more atom created from Python, if under the cap (1) or not (0). */
 int runtime_take_atom_slot(void);
 

@@ -384,8 +384,15 @@ void *worker_main(void *arg)
     enif_mutex_lock(ctx->lock);
     ctx->state = CTX_STOPPED;
     ctx->py_ident = 0;
+    /* Stopped by its owner's death, not by context_stop: no one will join
+     * this thread (and its 16 MiB stack) unless the runtime thread does.
+     * (When it failed to start, context_new joins it.) */
+    int orphan = ok && !ctx->joined;
+    ctx->joined = 1;
     enif_cond_broadcast(ctx->cond);
     enif_mutex_unlock(ctx->lock);
+    if (orphan)
+        runtime_request_join(enif_thread_self());
     enif_release_resource(ctx);
     return NULL;
 }

@@ -17,7 +17,7 @@
          memory_flat_after_10000_processes/1, context_is_sticky_and_spread/1,
          new_and_stop/1, stop_while_call_runs/1, new_bad_options/1, timeout_interrupts_busy_loop/1,
          timeout_interrupts_busy_loop_explicit/1, timeout_during_sleep/1,
-         killed_caller_is_interrupted/1, concurrent_calls/1]).
+         killed_caller_is_interrupted/1, concurrent_calls/1, killed_owner_frees_thread/1]).
 
 %% A weakly-held instance of this class marks a namespace: it dies with it.
 -define(PROBE_SETUP, <<"import sys, weakref\n"
@@ -39,7 +39,7 @@ all() ->
      memory_flat_after_10000_processes, context_is_sticky_and_spread,
      new_and_stop, stop_while_call_runs, new_bad_options, timeout_interrupts_busy_loop,
      timeout_interrupts_busy_loop_explicit, timeout_during_sleep,
-     killed_caller_is_interrupted, concurrent_calls].
+     killed_caller_is_interrupted, concurrent_calls, killed_owner_frees_thread].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -276,9 +276,38 @@ concurrent_calls(_Config) ->
     Results = [receive {P, R} -> R end || P <- Pids],
     [] = [R || R <- Results, R =/= ok].
 
+killed_owner_frees_thread(_Config) ->
+    doc("40 contexts in turn, each owner killed brutally (no py_context:stop): "
+        "each context thread is still joined, so their 16 MiB stacks do not "
+        "pile up in the VM's address space (40 unjoined would be 640 MiB)."),
+    Vm0 = vm_size(),
+    lists:foreach(fun(_) ->
+                          {ok, Ctx} = py_context:new(#{}),
+                          {ok, 2} = py:eval(Ctx, <<"1 + 1">>),
+                          Mon = monitor(process, Ctx),
+                          exit(Ctx, kill),
+                          receive {'DOWN', Mon, process, Ctx, killed} -> ok end
+                  end, lists:seq(1, 40)),
+    %% The runtime thread joins an owner-less thread after it ends; nothing
+    %% signals it: re-check a bounded number of times.
+    Growth = await_vm_below(Vm0 + 160 * ?MB, 20000) - Vm0,
+    ct:pal("address space growth after 40 killed owners: ~.1f MB", [Growth / ?MB]),
+    ?assert(Growth < 160 * ?MB, {vm_growth, Growth}).
+
 %% Helpers.
 
 doc(_) -> ok.
+
+vm_size() ->
+    {ok, Kb} = py:eval(<<"int([l.split()[1] for l in open('/proc/self/status')"
+                         " if l.startswith('VmSize:')][0])">>),
+    Kb * 1024.
+
+await_vm_below(Limit, Tries) ->
+    case vm_size() of
+        Vm when Vm < Limit; Tries =:= 0 -> Vm;
+        _ -> await_vm_below(Limit, Tries - 1)
+    end.
 
 contexts() ->
     [py:context(I) || I <- lists:seq(1, erlang:system_info(schedulers))].

@@ -183,6 +183,30 @@ static PyObject *conv_bitstring(conv_t *c, ERL_NIF_TERM t)
     }
 }
 
+/* A map key; one Python cannot hash (a list or map) stays a Term. */
+static PyObject *conv_key(conv_t *c, ERL_NIF_TERM k)
+{
+    PyObject *key = conv(c, k);
+    if (key && PyObject_Hash(key) == -1) {
+        Py_DECREF(key);
+        if (!PyErr_ExceptionMatches(PyExc_TypeError))
+            return NULL;
+        PyErr_Clear();
+        key = wrap_etf(c, py_types.term_type, k);
+    }
+    return key;
+}
+
+/* An integer inline (the common item, key and value; always hashable, and
+ * no depth bookkeeping needed), else conv_key or conv. */
+static PyObject *conv_item(conv_t *c, ERL_NIF_TERM t, int is_key)
+{
+    ErlNifSInt64 v;
+    if (enif_get_int64(c->env, t, &v))
+        return PyLong_FromLongLong(v);
+    return is_key ? conv_key(c, t) : conv(c, t);
+}
+
 static PyObject *conv_list(conv_t *c, ERL_NIF_TERM t)
 {
     unsigned n;
@@ -191,10 +215,7 @@ static PyObject *conv_list(conv_t *c, ERL_NIF_TERM t)
     PyObject *list = PyList_New(n);
     ERL_NIF_TERM head, tail = t;
     for (unsigned i = 0; list && enif_get_list_cell(c->env, tail, &head, &tail); i++) {
-        ErlNifSInt64 v;
-        /* Integers, the common case, inline (no depth bookkeeping needed). */
-        PyObject *item = enif_get_int64(c->env, head, &v) ? PyLong_FromLongLong(v)
-                                                           : conv(c, head);
+        PyObject *item = conv_item(c, head, 0);
         if (!item)
             Py_CLEAR(list);
         else
@@ -213,37 +234,13 @@ static PyObject *conv_tuple(conv_t *c, ERL_NIF_TERM t)
         return PyBytes_FromStringAndSize((const char *)bin.data, bin.size);
     PyObject *tuple = PyTuple_New(arity);
     for (int i = 0; tuple && i < arity; i++) {
-        PyObject *item = conv(c, elems[i]);
+        PyObject *item = conv_item(c, elems[i], 0);
         if (!item)
             Py_CLEAR(tuple);
         else
             PyTuple_SET_ITEM(tuple, i, item);
     }
     return tuple;
-}
-
-/* A map key; one Python cannot hash (a list or map) stays a Term. */
-static PyObject *conv_key(conv_t *c, ERL_NIF_TERM k)
-{
-    PyObject *key = conv(c, k);
-    if (key && PyObject_Hash(key) == -1) {
-        Py_DECREF(key);
-        if (!PyErr_ExceptionMatches(PyExc_TypeError))
-            return NULL;
-        PyErr_Clear();
-        key = wrap_etf(c, py_types.term_type, k);
-    }
-    return key;
-}
-
-/* An integer inline (a common key and value, and always hashable), else
- * conv_key or conv. */
-static PyObject *conv_item(conv_t *c, ERL_NIF_TERM t, int is_key)
-{
-    ErlNifSInt64 v;
-    if (enif_get_int64(c->env, t, &v))
-        return PyLong_FromLongLong(v);
-    return is_key ? conv_key(c, t) : conv(c, t);
 }
 
 static PyObject *conv_map(conv_t *c, ERL_NIF_TERM t)

@@ -194,6 +194,25 @@ static int conv_str(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
     return 0;
 }
 
+/* An exact int that fits 64 bits inline (the common item, key and value:
+ * runs no Python); anything else through conv, holding a reference since a
+ * conversion may run Python code that drops the container's. */
+static int conv_item(conv_t *c, PyObject *item, ERL_NIF_TERM *out)
+{
+    if (PyLong_CheckExact(item)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(item, &overflow);
+        if (!overflow) {
+            *out = enif_make_int64(c->env, v);
+            return 0;
+        }
+    }
+    Py_INCREF(item);
+    int rc = conv(c, item, out);
+    Py_DECREF(item);
+    return rc;
+}
+
 static int conv_seq(conv_t *c, PyObject *o, int is_tuple, ERL_NIF_TERM *out)
 {
     Py_ssize_t n = is_tuple ? PyTuple_GET_SIZE(o) : PyList_GET_SIZE(o);
@@ -207,17 +226,7 @@ static int conv_seq(conv_t *c, PyObject *o, int is_tuple, ERL_NIF_TERM *out)
             break;
         }
         PyObject *item = is_tuple ? PyTuple_GET_ITEM(o, i) : PyList_GET_ITEM(o, i);
-        if (PyLong_CheckExact(item)) { /* the common case, inline: runs no Python */
-            int overflow;
-            long long v = PyLong_AsLongLongAndOverflow(item, &overflow);
-            if (!overflow) {
-                items[i] = enif_make_int64(c->env, v);
-                continue;
-            }
-        }
-        Py_INCREF(item); /* conversion may run Python code that drops it */
-        rc = conv(c, item, &items[i]);
-        Py_DECREF(item);
+        rc = conv_item(c, item, &items[i]);
     }
     if (rc == 0)
         *out = is_tuple ? enif_make_tuple_from_array(c->env, items, n)
@@ -248,12 +257,10 @@ static int conv_dict(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
             rc = -1;
             break;
         }
-        Py_INCREF(k);
-        Py_INCREF(v);
-        rc = conv(c, k, &keys[i]);
+        Py_INCREF(v); /* converting the key may drop the dict's reference */
+        rc = conv_item(c, k, &keys[i]);
         if (rc == 0)
-            rc = conv(c, v, &vals[i]);
-        Py_DECREF(k);
+            rc = conv_item(c, v, &vals[i]);
         Py_DECREF(v);
         i++;
     }

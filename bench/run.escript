@@ -292,21 +292,24 @@ latency(Cfg) ->
 
 %% (a) an Erlang message round trip to another process, (b) the nop floor,
 %% (c) the call payload straight to py_context:request (no py.erl, no
-%% router), (d) py:call. The differences say which layer costs what.
+%% router), (c30) the same with a 30 s timeout (a receive timer, as py:call's
+%% default), (d) py:call. The differences say which layer costs what.
 breakdown(Cfg) ->
     Ctx = resource(),
     Echo = spawn_link(fun Loop() -> receive {From, Ref} -> From ! Ref, Loop() end end),
     ErlRt = fun() -> Ref = make_ref(), Echo ! {self(), Ref}, receive Ref -> ok end end,
     Floor = fun() -> ok = py_context:request(Ctx, nop, infinity) end,
-    Payload = {call, <<"math">>, <<"sqrt">>, [2.0], #{}, term},
+    Payload = {call, math, sqrt, [2.0], #{}, term}, %% what py:call(math, sqrt, ...) sends
     Raw = fun() -> {ok, 1.4142135623730951} = py_context:request(Ctx, Payload, infinity) end,
+    Raw30 = fun() -> {ok, 1.4142135623730951} = py_context:request(Ctx, Payload, 30000) end,
     Call = fun() -> {ok, 1.4142135623730951} = py:call(math, sqrt, [2.0]) end,
     %% The same floor on a context of its own that never spins: on a busy
     %% core the spin of the default contexts can cost more than it saves.
     {ok, NoSpin} = py_context:new(#{spin_us => 0}),
     {ok, NoSpinCtx} = py_context:resource(NoSpin),
     Floor0 = fun() -> ok = py_context:request(NoSpinCtx, nop, infinity) end,
-    R = interleave(Cfg, [{a, ErlRt}, {b, Floor}, {b0, Floor0}, {c, Raw}, {d, Call}]),
+    R = interleave(Cfg, [{a, ErlRt}, {b, Floor}, {b0, Floor0}, {c, Raw}, {c30, Raw30},
+                         {d, Call}]),
     ok = py_context:stop(NoSpin),
     unlink(Echo),
     exit(Echo, kill),
@@ -322,12 +325,16 @@ breakdown(Cfg) ->
                  "(b0) the floor on a new context with spin_us 0 (never spins)"),
      latency_row(c, R, breakdown_request_math_sqrt,
                  "(c) py_context:request(Ctx, {call, math, sqrt}): no py.erl/router"),
+     latency_row(c30, R, breakdown_request_math_sqrt_30s,
+                 "(c30) the same with a 30 s timeout: a receive timer"),
      latency_row(d, R, breakdown_py_call_math_sqrt, "(d) py:call(math, sqrt, [2.0])"),
      Stage(breakdown_stage_nif_thread, b, a,
            "(b)-(a) submit, thread wake/handoff, GIL, enif_send beyond a message"),
      Stage(breakdown_stage_python, c, b,
            "(c)-(b) decode payload, import lookup, call, convert result"),
-     Stage(breakdown_stage_api, d, c, "(d)-(c) py.erl argument checks + router lookup")].
+     Stage(breakdown_stage_timer, c30, c,
+           "(c30)-(c) the receive timer of a finite timeout (py:call's default 30 s)"),
+     Stage(breakdown_stage_api, d, c30, "(d)-(c30) py.erl argument checks + router lookup")].
 
 %% Calls/s of N processes each calling math.sqrt in a loop for a fixed time.
 %% All groups of callers are started first, then measured side by side, a

@@ -170,17 +170,39 @@ static PyObject *main_lookup(job_t *j, PyObject *name)
     return r;
 }
 
+/* The module named by mod_t (new reference).  PyImport_GetModule checks on
+ * every call that the module is not half-imported (two attribute lookups,
+ * a third of resolving math.sqrt); a module met before by the same atom and
+ * still the one in sys.modules was whole then and stays so, and the cache's
+ * reference keeps its address from being reused. */
+static PyObject *module_of(job_t *j, ERL_NIF_TERM mod_t, PyObject *mod_name)
+{
+    int atom = enif_is_atom(j->env, mod_t);
+    PyObject *modules = PyImport_GetModuleDict();
+    PyObject *cached = atom ? atom_cache_get(&py_types.modules, mod_t) : NULL;
+    if (cached && PyDict_CheckExact(modules) &&
+        PyDict_GetItemWithError(modules, mod_name) == cached)
+        return Py_NewRef(cached);
+    PyObject *mod = PyImport_GetModule(mod_name);
+    if (!mod && !PyErr_Occurred())
+        mod = PyImport_Import(mod_name);
+    if (mod && atom && PyModule_Check(mod))
+        atom_cache_put(&py_types.modules, mod_t, mod);
+    return mod;
+}
+
 static PyObject *resolve(job_t *j, ERL_NIF_TERM mod_t, ERL_NIF_TERM fun_t)
 {
     PyObject *mod_name = name_str(j, mod_t);
     PyObject *fun_name = mod_name ? name_str(j, fun_t) : NULL;
     PyObject *fn = NULL;
-    if (fun_name && PyUnicode_Compare(mod_name, py_types.main_name) == 0) {
+    /* Atom names are interned: the same object as py_types.main_name. */
+    if (fun_name && (mod_name == py_types.main_name ||
+                     (!enif_is_atom(j->env, mod_t) &&
+                      PyUnicode_Compare(mod_name, py_types.main_name) == 0))) {
         fn = main_lookup(j, fun_name);
     } else if (fun_name) {
-        PyObject *mod = PyImport_GetModule(mod_name);
-        if (!mod && !PyErr_Occurred())
-            mod = PyImport_Import(mod_name);
+        PyObject *mod = module_of(j, mod_t, mod_name);
         fn = mod ? walk_attrs(mod, fun_name) : NULL;
         Py_XDECREF(mod);
     }

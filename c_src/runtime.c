@@ -238,6 +238,7 @@ static void drop_types(void)
     Py_CLEAR(py_types.interrupted);
     atom_cache_clear(&py_types.atoms, 1);
     atom_cache_clear(&py_types.names, 1);
+    atom_cache_clear(&py_types.modules, 1);
     Py_CLEAR(py_types.str_etf);
     Py_CLEAR(py_types.main_name);
     Py_CLEAR(py_types.builtins);

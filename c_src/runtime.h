@@ -20,6 +20,7 @@ typedef struct {
     PyObject *interrupted;     /* erlang._types.CallInterrupted */
     atom_cache_t atoms;        /* atom term -> erlang.Atom */
     atom_cache_t names;        /* atom term -> interned str (module/function names) */
+    atom_cache_t modules;      /* module name atom -> the module last resolved by it */
     PyObject *str_etf;         /* "_etf" */
     PyObject *builtins;        /* the builtins module */
     PyObject *main_name;       /* "__main__" */

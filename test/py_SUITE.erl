@@ -16,7 +16,7 @@ all() ->
      exec_defines_names, namespace_per_process, cast, spawn_call_and_await,
      await_timeout, parallel_ok, parallel_error, version, memory_stats, gc,
      context, last_traceback, system_exit_and_keyboard_interrupt, bad_arguments,
-     missing_module_and_function, uncontrollable_timeout].
+     missing_module_and_function, module_replaced_or_removed, uncontrollable_timeout].
 
 init_per_suite(Config) ->
     {ok, Started} = application:ensure_all_started(erlang_python),
@@ -393,6 +393,27 @@ uncontrollable_timeout(_) ->
     after 600000 -> ct:fail(context_not_usable)
     end,
     receive {'DOWN', Mon, process, Pid, normal} -> ok end.
+
+module_replaced_or_removed(_) ->
+    doc("A call finds the module sys.modules holds now: after a module is "
+        "replaced there, the new one; after it is removed, ModuleNotFoundError; "
+        "by atom, binary and string name alike."),
+    Put = fun(V) -> ok = py:exec(<<"import sys, types\n"
+                                   "m = types.ModuleType('ct_swapped')\n"
+                                   "m.f = lambda: ", (integer_to_binary(V))/binary, "\n"
+                                   "sys.modules['ct_swapped'] = m\n">>)
+          end,
+    Put(1),
+    {ok, 1} = py:call(ct_swapped, f, []),
+    {ok, 1} = py:call(<<"ct_swapped">>, f, []),
+    Put(2),
+    {ok, 2} = py:call(ct_swapped, f, []),
+    {ok, 2} = py:call("ct_swapped", f, []),
+    ok = py:exec(<<"import sys\ndel sys.modules['ct_swapped']">>),
+    {error, {'ModuleNotFoundError', _}} = py:call(ct_swapped, f, []),
+    Put(3),
+    {ok, 3} = py:call(ct_swapped, f, []),
+    ok = py:exec(<<"import sys\ndel sys.modules['ct_swapped']">>).
 
 %% Helpers.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from erlang._calls import _native_or_none
 from erlang._types import Atom
 
 __all__ = ["collect", "install", "memory_stats"]
@@ -55,12 +56,10 @@ def memory_stats() -> dict[str, Any]:
     traced = _traced_memory()
     if traced is not None:
         stats[Atom("traced_memory_current")], stats[Atom("traced_memory_peak")] = traced
-    try:
-        import _erlang
-    except ImportError:  # plain Python: malloc's blocks, nothing of ours
-        return stats
-    for key, value in _erlang.alloc_stats().items():
-        stats[Atom("alloc_" + key)] = value
+    native = _native_or_none()
+    if native is not None:  # in plain Python the blocks are malloc's, none ours
+        for key, value in native.alloc_stats().items():
+            stats[Atom("alloc_" + key)] = value
     return stats
 
 
@@ -69,12 +68,9 @@ def collect(generation: int = 2) -> int:
     the allocator's cached freed large blocks to the system.  Returns the
     number of unreachable objects found, as ``gc.collect`` does."""
     found = gc.collect(generation)
-    if generation == 2:
-        try:
-            import _erlang
-        except ImportError:
-            return found
-        _erlang.alloc_trim()
+    native = _native_or_none()
+    if generation == 2 and native is not None:
+        native.alloc_trim()
     return found
 
 

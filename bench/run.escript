@@ -290,14 +290,20 @@ latency(Cfg) ->
                "sync call / floor, per round"),
      latency_row(eval_1_plus_1, R, "py:eval(<<\"1 + 1\">>)")].
 
-%% (a) an Erlang message round trip to another process, (b) the nop floor,
-%% (c) the call payload straight to py_context:request (no py.erl, no
-%% router), (c30) the same with a 30 s timeout (a receive timer, as py:call's
-%% default), (d) py:call. The differences say which layer costs what.
+%% (a) an Erlang message round trip to another process, (a30) the same with
+%% `after 30000', (b) the nop floor, (c) the call payload straight to
+%% py_context:request (no py.erl, no router), (c30) the same with a 30 s
+%% timeout (py:call's default: a deadline the NIF keeps, c_src/deadline.c),
+%% (d) py:call. The differences say which layer costs what.
 breakdown(Cfg) ->
     Ctx = resource(),
     Echo = spawn_link(fun Loop() -> receive {From, Ref} -> From ! Ref, Loop() end end),
     ErlRt = fun() -> Ref = make_ref(), Echo ! {self(), Ref}, receive Ref -> ok end end,
+    ErlRt30 = fun() ->
+                      Ref = make_ref(),
+                      Echo ! {self(), Ref},
+                      receive Ref -> ok after 30000 -> error(timeout) end
+              end,
     Floor = fun() -> ok = py_context:request(Ctx, nop, infinity) end,
     Payload = {call, math, sqrt, [2.0], #{}, term}, %% what py:call(math, sqrt, ...) sends
     Raw = fun() -> {ok, 1.4142135623730951} = py_context:request(Ctx, Payload, infinity) end,
@@ -308,7 +314,7 @@ breakdown(Cfg) ->
     {ok, NoSpin} = py_context:new(#{spin_us => 0}),
     {ok, NoSpinCtx} = py_context:resource(NoSpin),
     Floor0 = fun() -> ok = py_context:request(NoSpinCtx, nop, infinity) end,
-    R = interleave(Cfg, [{a, ErlRt}, {b, Floor}, {b0, Floor0}, {c, Raw}, {c30, Raw30},
+    R = interleave(Cfg, [{a, ErlRt}, {a30, ErlRt30}, {b, Floor}, {b0, Floor0}, {c, Raw}, {c30, Raw30},
                          {d, Call}]),
     ok = py_context:stop(NoSpin),
     unlink(Echo),
@@ -326,14 +332,16 @@ breakdown(Cfg) ->
      latency_row(c, R, breakdown_request_math_sqrt,
                  "(c) py_context:request(Ctx, {call, math, sqrt}): no py.erl/router"),
      latency_row(c30, R, breakdown_request_math_sqrt_30s,
-                 "(c30) the same with a 30 s timeout: a receive timer"),
+                 "(c30) the same with a 30 s timeout: a deadline"),
      latency_row(d, R, breakdown_py_call_math_sqrt, "(d) py:call(math, sqrt, [2.0])"),
+     Stage(breakdown_erlang_receive_timer, a30, a,
+           "(a30)-(a) what `after 30000' adds to (a): the timer py:call no longer has"),
      Stage(breakdown_stage_nif_thread, b, a,
            "(b)-(a) submit, thread wake/handoff, GIL, enif_send beyond a message"),
      Stage(breakdown_stage_python, c, b,
            "(c)-(b) decode payload, import lookup, call, convert result"),
      Stage(breakdown_stage_timer, c30, c,
-           "(c30)-(c) the receive timer of a finite timeout (py:call's default 30 s)"),
+           "(c30)-(c) the deadline of a finite timeout (py:call's default 30 s)"),
      Stage(breakdown_stage_api, d, c30, "(d)-(c30) py.erl argument checks + router lookup")].
 
 %% Calls/s of N processes each calling math.sqrt in a loop for a fixed time.

@@ -18,6 +18,7 @@
  */
 #include "context_int.h"
 #include "runtime.h"
+#include "deadline.h"
 
 static ErlNifResourceType *context_type;
 
@@ -173,6 +174,77 @@ void context_cancel(context_t *ctx, request_t *req)
     enif_cond_broadcast(ctx->cond); /* a parked request wakes up */
 }
 
+/* Timeouts sent by one pass of context_expire; more wait for the next pass. */
+#define EXPIRE_BATCH 32
+
+typedef struct {
+    ErlNifEnv *env;
+    unsigned n;
+    ErlNifPid to[EXPIRE_BATCH];
+    ERL_NIF_TERM msg[EXPIRE_BATCH];
+} expired_t;
+
+/* ctx->lock held: r's caller gets {error, timeout} (sent after the unlock). */
+static void expire_one(expired_t *ex, request_t *r)
+{
+    if (!ex->env)
+        ex->env = enif_alloc_env();
+    ex->to[ex->n] = r->caller;
+    ex->msg[ex->n] = enif_make_tuple3(ex->env, enif_make_copy(ex->env, r->tag),
+                                      enif_make_copy(ex->env, r->ref),
+                                      make_error(ex->env, ATOM(timeout)));
+    ex->n++;
+    r->deadline = DEADLINE_NONE;
+}
+
+int64_t context_expire(context_t *ctx, int64_t now)
+{
+    expired_t ex = {.env = NULL, .n = 0};
+    int64_t min = DEADLINE_NONE;
+    enif_mutex_lock(ctx->lock);
+    for (request_t *r = ctx->current; r; r = r->outer) {
+        if (r->deadline > now) {
+            min = r->deadline < min ? r->deadline : min;
+        } else if (r->cancelled) {
+            r->deadline = DEADLINE_NONE; /* its caller died, or was answered */
+        } else if (ex.n < EXPIRE_BATCH) {
+            context_cancel(ctx, r);
+            expire_one(&ex, r);
+        } else {
+            min = now;
+        }
+    }
+    request_t **pp = &ctx->head, *prev = NULL;
+    while (*pp) {
+        request_t *r = *pp;
+        if (r->deadline > now) {
+            min = r->deadline < min ? r->deadline : min;
+        } else if (ex.n < EXPIRE_BATCH) {
+            expire_one(&ex, r);
+            *pp = r->next;
+            if (ctx->tail == r)
+                ctx->tail = prev;
+            ctx->depth--;
+            request_put_locked(ctx, r);
+            continue;
+        } else {
+            min = now;
+        }
+        prev = r;
+        pp = &r->next;
+    }
+    enif_mutex_unlock(ctx->lock);
+    if (ex.env) {
+        /* A send clears its environment: each message leaves from its own. */
+        ErlNifEnv *out = enif_alloc_env();
+        for (unsigned i = 0; i < ex.n; i++)
+            enif_send(NULL, &ex.to[i], out, enif_make_copy(out, ex.msg[i]));
+        enif_free_env(out);
+        enif_free_env(ex.env);
+    }
+    return min;
+}
+
 void context_raise_interrupt(context_t *ctx, uint64_t req_id)
 {
     enif_mutex_lock(ctx->lock);
@@ -281,12 +353,18 @@ NIF(context_new_nif)
     enif_release_resource(ctx); /* the term holds it now */
     if (enif_monitor_process(env, ctx, &owner, &ctx->owner_mon) != 0)
         return enif_make_badarg(env);
+    if (deadline_track(ctx) < 0) {
+        ctx->state = CTX_STOPPED;
+        ctx->joined = 1;
+        return make_error(env, ATOM(init_failed));
+    }
     ErlNifThreadOpts *topts = enif_thread_opts_create("py.context.opts");
     topts->suggested_stack_size = 2048; /* kilowords: 16 MiB, deep Python */
     enif_keep_resource(ctx);            /* released by the worker at exit */
     int rc = enif_thread_create("py_context", &ctx->tid, worker_main, ctx, topts);
     enif_thread_opts_destroy(topts);
     if (rc != 0) {
+        deadline_untrack(ctx);
         enif_release_resource(ctx);
         ctx->state = CTX_STOPPED;
         ctx->joined = 1;

@@ -7,6 +7,9 @@
 
 #include "nif.h"
 
+/* request_t.deadline of a request that has none. */
+#define DEADLINE_NONE INT64_MAX
+
 typedef struct request {
     struct request *next;
     ErlNifEnv *env;        /* owns tag, ref, payload and, later, the reply */
@@ -21,6 +24,7 @@ typedef struct request {
     int credit;            /* stream items it may still send (atomic) */
     int parked;            /* waiting in worker_park (context lock) */
     int interrupted;       /* CallInterrupted was raised in it (context lock) */
+    int64_t deadline;      /* monotonic ns, or DEADLINE_NONE (context lock) */
 } request_t;
 
 typedef struct context context_t;
@@ -35,6 +39,12 @@ uint64_t context_generation(context_t *ctx);
 
 /* Queue obj for a decref on ctx's thread (or the runtime's when stopped). */
 void context_defer_decref(context_t *ctx, PyObject *obj);
+
+/* Deadline thread: end the requests of ctx whose deadline is at or before
+ * now (a queued one is dropped, a running one cancelled; each caller gets
+ * {Tag, Ref, {error, timeout}}).  The earliest deadline still pending, or
+ * DEADLINE_NONE, or now when more expired than one pass ends. */
+int64_t context_expire(context_t *ctx, int64_t now);
 
 /* Runtime thread, GIL held: raise CallInterrupted if req_id still runs. */
 void context_raise_interrupt(context_t *ctx, uint64_t req_id);

@@ -8,6 +8,7 @@
 #include "callback.h"
 #include "bigmap.h"
 #include "sandbox.h"
+#include "deadline.h"
 
 static ErlNifFunc nif_funcs[] = {
     {"runtime_start", 5, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
@@ -16,6 +17,7 @@ static ErlNifFunc nif_funcs[] = {
     {"context_new", 2, context_new_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"context_stop", 1, context_stop_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"submit", 4, context_submit_nif, 0},
+    {"submit", 5, context_submit_nif, 0},
     {"interrupt", 2, context_interrupt_nif, 0},
     {"context_load", 1, context_load_nif, 0},
     {"stream_credit", 3, context_stream_credit_nif, 0},
@@ -34,7 +36,7 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
     atoms_init(env);
     if (runtime_init(env) < 0 || context_init(env) < 0 || pyref_init(env) < 0 ||
         callback_init(env) < 0 ||
-        bigmap_init(env) < 0 || sandbox_init(env) < 0)
+        bigmap_init(env) < 0 || sandbox_init(env) < 0 || deadline_init() < 0)
         return -1;
     return 0;
 }
@@ -43,6 +45,7 @@ static void unload(ErlNifEnv *env, void *priv)
 {
     UNUSED(env);
     UNUSED(priv);
+    deadline_unload();
     runtime_unload();
     bigmap_unload();
 }

@@ -26,6 +26,7 @@
 #include "exec.h"
 #include "convert.h"
 #include "callback.h"
+#include "deadline.h"
 #include <sched.h>
 #include <time.h>
 
@@ -391,6 +392,7 @@ void *worker_main(void *arg)
     ctx->joined = 1;
     enif_cond_broadcast(ctx->cond);
     enif_mutex_unlock(ctx->lock);
+    deadline_untrack(ctx); /* its requests are all answered */
     if (orphan)
         runtime_request_join(enif_thread_self());
     enif_release_resource(ctx);
@@ -428,8 +430,31 @@ static long term_cells(ErlNifEnv *env, ERL_NIF_TERM t, long budget)
     return budget;
 }
 
-static ERL_NIF_TERM submit(ErlNifEnv *env, const ERL_NIF_TERM argv[], context_t *ctx)
+/* The deadline of a timeout of argv[4] (ms, or infinity), or 0 when bad. */
+static int64_t deadline_of(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
+    if (argc < 5 || enif_is_identical(argv[4], ATOM(infinity)))
+        return DEADLINE_NONE;
+    ErlNifUInt64 ms;
+    if (enif_get_uint64(env, argv[4], &ms)) {
+        int64_t now = deadline_now();
+        return ms < (ErlNifUInt64)((DEADLINE_NONE - now) / 1000000) ? now + (int64_t)ms * 1000000
+                                                                     : DEADLINE_NONE;
+    }
+    ERL_NIF_TERM big = enif_make_uint64(env, UINT64_MAX);
+    /* An integer beyond 2^64 ms is no deadline; anything else is bad. */
+    return enif_term_type(env, argv[4]) == ERL_NIF_TERM_TYPE_INTEGER &&
+                   enif_compare(argv[4], big) > 0
+               ? DEADLINE_NONE
+               : 0;
+}
+
+static ERL_NIF_TERM submit(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[],
+                           context_t *ctx)
+{
+    int64_t deadline = deadline_of(env, argc, argv);
+    if (!deadline)
+        return enif_make_badarg(env);
     request_t *req = request_take(ctx);
     req->tag = enif_make_copy(req->env, argv[1]);
     req->ref = enif_make_copy(req->env, argv[2]);
@@ -439,6 +464,7 @@ static ERL_NIF_TERM submit(ErlNifEnv *env, const ERL_NIF_TERM argv[], context_t 
     req->credit = 0;
     req->parked = 0;
     req->interrupted = 0;
+    req->deadline = req->noreply ? DEADLINE_NONE : deadline;
     req->outer = NULL;
     req->next = NULL;
     enif_self(env, &req->caller);
@@ -457,6 +483,8 @@ static ERL_NIF_TERM submit(ErlNifEnv *env, const ERL_NIF_TERM argv[], context_t 
     ctx->depth++;
     if (ctx->sleeping)
         enif_cond_broadcast(ctx->cond);
+    if (req->deadline != DEADLINE_NONE)
+        deadline_armed(req->deadline);
     enif_mutex_unlock(ctx->lock);
     return ATOM(ok);
 }
@@ -467,12 +495,13 @@ static NIF(context_submit_dirty)
     context_t *ctx;
     if (!context_get(env, argv[0], &ctx))
         return enif_make_badarg(env);
-    return submit(env, argv, ctx);
+    return submit(env, argc, argv, ctx);
 }
 
-/* (Ctx, Tag :: atom(), Ref, Payload) -> ok | {error, closed}.  Tag none means
- * no reply.  A payload too large to copy quickly is copied on a dirty CPU
- * scheduler instead. */
+/* (Ctx, Tag :: atom(), Ref, Payload[, Timeout]) -> ok | {error, closed}.
+ * Tag none means no reply.  With Timeout (ms or infinity) the request ends
+ * at its deadline with the reply {error, timeout} (deadline.h).  A payload
+ * too large to copy quickly is copied on a dirty CPU scheduler instead. */
 NIF(context_submit_nif)
 {
     context_t *ctx;
@@ -481,7 +510,7 @@ NIF(context_submit_nif)
     if (term_cells(env, argv[3], SUBMIT_CELL_BUDGET) <= 0)
         return enif_schedule_nif(env, "submit_dirty", ERL_NIF_DIRTY_JOB_CPU_BOUND,
                                  context_submit_dirty, argc, argv);
-    return submit(env, argv, ctx);
+    return submit(env, argc, argv, ctx);
 }
 
 /* (Ctx, Ref) -> cancelled | not_found.  cancelled: no reply will come.

@@ -3,10 +3,10 @@
 %% and the hot path, which runs in the caller's own process.
 %%
 %% A request goes straight from the caller to the context's OS thread
-%% (py_nif:submit/4) and the reply straight back as a message; no Erlang
-%% process sits in between. On timeout the caller cancels its request: a
+%% (py_nif:submit/5) and the reply straight back as a message; no Erlang
+%% process sits in between. At the timeout the NIF ends the request: a
 %% queued one is dropped, a running one gets `erlang.CallInterrupted' raised
-%% at its next bytecode, and no late reply is ever left in the mailbox.
+%% at its next bytecode, and the one reply is `{error, timeout}'.
 -module(py_context).
 -behaviour(gen_server).
 
@@ -88,19 +88,19 @@ stream_credit(Ctx, Ref, N) ->
 publish_functions(Names) ->
     py_nif:callback_publish(Names).
 
+%% The deadline is kept by the NIF (c_src/deadline.h): the caller waits in a
+%% receive without a timer of its own, and at the deadline the reply is
+%% `{error, timeout}'; the request was dropped, or interrupted.
 raw_request(Ctx, Payload, Timeout) ->
     Ref = make_ref(),
-    case py_nif:submit(Ctx, py_reply, Ref, Payload) of
+    case py_nif:submit(Ctx, py_reply, Ref, Payload, Timeout) of
         ok ->
             receive
                 {py_reply, Ref, Result} ->
-                    result(Result);
+                    reply(Ref, Result);
                 {py_callback, Ref, Id, Name, Args} ->
-                    Deadline = deadline(Timeout),
                     ok = answer(Id, Name, Args),
-                    wait(Ctx, Ref, Deadline)
-            after Timeout ->
-                timed_out(Ctx, Ref)
+                    wait(Ref)
             end;
         {error, closed} = Closed ->
             Closed
@@ -111,22 +111,22 @@ answer(Id, Name, Args) ->
     _ = py_nif:callback_reply(Id, py_callback:run(Name, Args)),
     ok.
 
-wait(Ctx, Ref, Deadline) ->
+wait(Ref) ->
     receive
         {py_reply, Ref, Result} ->
-            result(Result);
+            reply(Ref, Result);
         {py_callback, Ref, Id, Name, Args} ->
             ok = answer(Id, Name, Args),
-            wait(Ctx, Ref, Deadline)
-    after remaining(Deadline) ->
-        timed_out(Ctx, Ref)
+            wait(Ref)
     end.
 
-deadline(infinity) -> infinity;
-deadline(Timeout) -> erlang:monotonic_time(millisecond) + Timeout.
-
-remaining(infinity) -> infinity;
-remaining(Deadline) -> max(0, Deadline - erlang:monotonic_time(millisecond)).
+%% A Python result is `{ok, _}' or `{error, {Name, _}}': `{error, timeout}'
+%% comes only from the deadline, which may have crossed a callback request.
+reply(Ref, {error, timeout} = Timeout) ->
+    flush_callbacks(Ref),
+    Timeout;
+reply(_Ref, Result) ->
+    result(Result).
 
 %% @doc Run a request and forget its result.
 -spec cast(py_nif:ctx(), payload()) -> ok | {error, closed}.
@@ -186,17 +186,6 @@ terminate(_Reason, Ctx) ->
     py_nif:context_stop(Ctx).
 
 %% Internal.
-
-timed_out(Ctx, Ref) ->
-    Result = case py_nif:interrupt(Ctx, Ref) of
-                 cancelled ->
-                     {error, timeout};
-                 not_found ->
-                     %% The reply was sent before the interrupt: it is ours.
-                     receive {py_reply, Ref, R} -> result(R) end
-             end,
-    flush_callbacks(Ref),
-    Result.
 
 %% A callback request sent before the interrupt is answered by nobody now.
 flush_callbacks(Ref) ->

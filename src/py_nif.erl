@@ -5,13 +5,13 @@
 -module(py_nif).
 
 -export([runtime_start/5, runtime_stop/0, runtime_status/0,
-         context_new/2, context_stop/1, submit/4, interrupt/2, context_load/1,
+         context_new/2, context_stop/1, submit/4, submit/5, interrupt/2, context_load/1,
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
          stream_credit/3, finish/1, sandbox_configure/2]).
 -export_type([ctx/0]).
 
 -nifs([runtime_start/5, runtime_stop/0, runtime_status/0,
-       context_new/2, context_stop/1, submit/4, interrupt/2, context_load/1,
+       context_new/2, context_stop/1, submit/4, submit/5, interrupt/2, context_load/1,
        ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
        stream_credit/3, finish/1, sandbox_configure/2]).
 -on_load(init/0).
@@ -55,6 +55,12 @@ context_stop(_Ctx) -> ?NOT_LOADED.
 %% caller (no reply when Tag is `none').
 -spec submit(ctx(), atom(), reference(), term()) -> ok | {error, closed}.
 submit(_Ctx, _Tag, _Ref, _Payload) -> ?NOT_LOADED.
+
+%% @doc submit/4 with a timeout in milliseconds: at its deadline the request
+%% is dropped or interrupted, and the reply is `{Tag, Ref, {error, timeout}}'.
+%% Exactly one reply comes either way.
+-spec submit(ctx(), atom(), reference(), term(), timeout()) -> ok | {error, closed}.
+submit(_Ctx, _Tag, _Ref, _Payload, _Timeout) -> ?NOT_LOADED.
 
 %% @doc Cancel a request: `cancelled' means no reply will come, `not_found'
 %% that the reply has been (or is being) sent.

@@ -305,7 +305,7 @@ breakdown(Cfg) ->
                       receive Ref -> ok after 30000 -> error(timeout) end
               end,
     Floor = fun() -> ok = py_context:request(Ctx, nop, infinity) end,
-    Payload = {call, math, sqrt, [2.0], #{}, term}, %% what py:call(math, sqrt, ...) sends
+    Payload = {call, math, sqrt, [2.0]}, %% what py:call(math, sqrt, ...) sends
     Raw = fun() -> {ok, 1.4142135623730951} = py_context:request(Ctx, Payload, infinity) end,
     Raw30 = fun() -> {ok, 1.4142135623730951} = py_context:request(Ctx, Payload, 30000) end,
     Call = fun() -> {ok, 1.4142135623730951} = py:call(math, sqrt, [2.0]) end,

@@ -267,12 +267,14 @@ static PyObject *call_with(job_t *j, PyObject *fn, ERL_NIF_TERM args_t, ERL_NIF_
     return r;
 }
 
-static ERL_NIF_TERM run_call(job_t *j, const ERL_NIF_TERM *e)
+/* {call, M, F, Args, Kwargs, Return}, or {call, M, F, Args}: no keyword
+ * arguments, the result as a term (the common case travels smaller). */
+static ERL_NIF_TERM run_call(job_t *j, const ERL_NIF_TERM *e, int arity)
 {
     PyObject *fn = resolve(j, e[1], e[2]);
-    PyObject *r = fn ? call_with(j, fn, e[3], e[4]) : NULL;
+    PyObject *r = fn ? call_with(j, fn, e[3], arity == 6 ? e[4] : ATOM(none)) : NULL;
     Py_XDECREF(fn);
-    return ok_result(j, r, e[5]);
+    return ok_result(j, r, arity == 6 ? e[5] : ATOM(term));
 }
 
 static PyObject *compiled(job_t *j, ERL_NIF_TERM code_t, int mode)
@@ -400,8 +402,8 @@ static ERL_NIF_TERM dispatch(job_t *j)
     ERL_NIF_TERM kind = req->payload;
     if (enif_get_tuple(req->env, req->payload, &arity, &e) && arity > 0)
         kind = e[0];
-    if (kind == ATOM(call) && arity == 6)
-        return run_call(j, e);
+    if (kind == ATOM(call) && (arity == 6 || arity == 4))
+        return run_call(j, e, arity);
     if (kind == ATOM(eval) && arity == 4)
         return run_eval(j, e);
     if (kind == ATOM(exec) && arity == 2)

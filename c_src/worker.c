@@ -410,22 +410,31 @@ static long term_cells(ErlNifEnv *env, ERL_NIF_TERM t, long budget)
     int arity;
     const ERL_NIF_TERM *elems;
     ERL_NIF_TERM head, tail;
-    if (enif_get_tuple(env, t, &arity, &elems)) {
+    size_t size;
+    switch (enif_term_type(env, t)) {
+    case ERL_NIF_TERM_TYPE_TUPLE:
+        enif_get_tuple(env, t, &arity, &elems);
         for (int i = 0; i < arity && budget > 0; i++)
             budget = term_cells(env, elems[i], budget);
-    } else if (enif_get_list_cell(env, t, &head, &tail)) {
-        do {
+        break;
+    case ERL_NIF_TERM_TYPE_LIST:
+        for (tail = t; budget > 0 && enif_get_list_cell(env, tail, &head, &tail);)
             budget = term_cells(env, head, budget - 1);
-        } while (budget > 0 && enif_get_list_cell(env, tail, &head, &tail));
-    } else if (enif_is_map(env, t)) {
-        ErlNifMapIterator it;
-        ERL_NIF_TERM k, v;
-        enif_map_iterator_create(env, t, &it, ERL_NIF_MAP_ITERATOR_FIRST);
-        while (budget > 0 && enif_map_iterator_get_pair(env, &it, &k, &v)) {
-            budget = term_cells(env, v, term_cells(env, k, budget - 1));
-            enif_map_iterator_next(env, &it);
+        break;
+    case ERL_NIF_TERM_TYPE_MAP:
+        if (enif_get_map_size(env, t, &size) && size > 0) {
+            ErlNifMapIterator it;
+            ERL_NIF_TERM k, v;
+            enif_map_iterator_create(env, t, &it, ERL_NIF_MAP_ITERATOR_FIRST);
+            while (budget > 0 && enif_map_iterator_get_pair(env, &it, &k, &v)) {
+                budget = term_cells(env, v, term_cells(env, k, budget - 1));
+                enif_map_iterator_next(env, &it);
+            }
+            enif_map_iterator_destroy(env, &it);
         }
-        enif_map_iterator_destroy(env, &it);
+        break;
+    default: /* atoms, numbers, binaries, pids, ...: one cell */
+        break;
     }
     return budget;
 }

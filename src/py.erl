@@ -54,7 +54,7 @@
 %% namespace (functions defined with exec/1).
 -spec call(py_module(), py_func(), py_args()) -> py_result().
 call(Module, Func, Args) ->
-    call(Module, Func, Args, #{}, ?TIMEOUT).
+    run(call_payload(Module, Func, Args, #{}, term), ?TIMEOUT).
 
 %% @doc `call(Module, Func, Args, KwArgs)', or `call(Ctx, Module, Func, Args)'
 %% on an explicit context.
@@ -450,26 +450,36 @@ flush_stream(Ref) ->
 fname(Name) when is_atom(Name); is_binary(Name) -> Name;
 fname(Name) -> erlang:error({badarg, {name, Name}}).
 
+%% with_route/1 for a request, without making a fun for every call.
 run(Payload, Timeout) ->
-    with_route(fun(Ctx) -> py_context:request(Ctx, Payload, Timeout) end).
+    case py_router:route() of
+        none ->
+            {error, not_running};
+        {_, Ctx} ->
+            case py_context:request(Ctx, Payload, Timeout) of
+                {error, closed} = Closed ->
+                    retry_closed(Closed, fun(C) -> py_context:request(C, Payload, Timeout) end);
+                Result ->
+                    Result
+            end
+    end.
 
 %% Run on the caller's context; if that context has stopped, forget it and
 %% run once on a new one (a request refused as closed never ran).
 with_route(Fun) ->
     case py_router:route() of
         none -> {error, not_running};
-        {_, Ctx} ->
-            case Fun(Ctx) of
-                {error, closed} ->
-                    ok = py_router:forget(),
-                    case py_router:route() of
-                        none -> {error, not_running};
-                        {_, Ctx2} -> Fun(Ctx2)
-                    end;
-                Result ->
-                    Result
-            end
+        {_, Ctx} -> retry_closed(Fun(Ctx), Fun)
     end.
+
+retry_closed({error, closed}, Fun) ->
+    ok = py_router:forget(),
+    case py_router:route() of
+        none -> {error, not_running};
+        {_, Ctx} -> Fun(Ctx)
+    end;
+retry_closed(Result, _Fun) ->
+    Result.
 
 on(Pid, Payload, Timeout) ->
     case py_context:resource(Pid) of
@@ -519,7 +529,12 @@ drain(Pending) ->
     _ = [receive {py_parallel, Ref, _} -> ok end || {ref, Ref} <- Pending],
     ok.
 
-%% Module and function atoms travel as atoms (the NIF caches their str).
+%% Module and function atoms travel as atoms (the NIF caches their str). A
+%% call with no keyword arguments whose result is a term travels without
+%% them: a smaller payload is fewer cache lines for the context thread to
+%% fetch from the caller's core.
+call_payload(Module, Func, Args, Kwargs, term) when Kwargs =:= #{} ->
+    {call, callee(module, Module), callee(function, Func), args(Args)};
 call_payload(Module, Func, Args, Kwargs, Return) ->
     {call, callee(module, Module), callee(function, Func), args(Args), kwargs(Kwargs), Return}.
 

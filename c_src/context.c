@@ -235,10 +235,13 @@ int64_t context_expire(context_t *ctx, int64_t now)
     }
     enif_mutex_unlock(ctx->lock);
     if (ex.env) {
-        /* A send clears its environment: each message leaves from its own. */
+        /* A send invalidates its environment: each message leaves from a
+         * copy, and the environment is cleared for the next one. */
         ErlNifEnv *out = enif_alloc_env();
-        for (unsigned i = 0; i < ex.n; i++)
+        for (unsigned i = 0; i < ex.n; i++) {
             enif_send(NULL, &ex.to[i], out, enif_make_copy(out, ex.msg[i]));
+            enif_clear_env(out);
+        }
         enif_free_env(out);
         enif_free_env(ex.env);
     }

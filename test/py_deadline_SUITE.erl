@@ -37,9 +37,7 @@ queued_request_times_out(_Config) ->
     doc("A request queued behind a long call times out without running: the "
         "long call is not disturbed and the queued caller's mailbox stays empty."),
     {ok, Ctx} = py_context:new(#{}),
-    Self = self(),
-    Long = spawn_link(fun() -> Self ! {long, py:call(Ctx, time, sleep, [0.5])} end),
-    wait_running(Ctx),
+    Long = blocker(Ctx, 0.5, long),
     %% Had it run, the queued call would have set sys._ct_ran.
     {T, {error, timeout}} =
         timed(fun() -> py:call(Ctx, builtins, exec, [<<"import sys; sys._ct_ran = 1">>],
@@ -58,9 +56,7 @@ many_deadlines_at_once(_Config) ->
         "(more than one pass of the deadline thread): each gets exactly one "
         "{error, timeout}, and the context serves the next call."),
     {ok, Ctx} = py_context:new(#{}),
-    Self = self(),
-    Blocker = spawn_link(fun() -> Self ! {blocker, py:call(Ctx, time, sleep, [1])} end),
-    wait_running(Ctx),
+    Blocker = blocker(Ctx, 1, blocker),
     Callers = [spawn_monitor(fun() ->
                                      R = py:call(Ctx, math, sqrt, [4.0], #{timeout => 100}),
                                      {messages, Left} = process_info(self(), messages),
@@ -133,18 +129,18 @@ bad_timeouts(_Config) ->
 
 %% Helpers.
 
-%% Wait until Ctx runs a request (its load counts the running one).
-wait_running(Ctx) ->
-    {ok, Res} = py_context:resource(Ctx),
-    wait_running(Res, 1000).
-
-wait_running(_Res, 0) ->
-    ct:fail(context_never_busy);
-wait_running(Res, N) ->
-    case py_nif:context_load(Res) of
-        L when is_integer(L), L > 0 -> ok;
-        _ -> erlang:yield(), wait_running(Res, N - 1)
-    end.
+%% A process whose call sleeps Secs on Ctx and then sends {Tag, Result};
+%% returns once that call runs (Python itself says so).
+blocker(Ctx, Secs, Tag) ->
+    Self = self(),
+    Pid = spawn_link(fun() ->
+                             ok = py:exec(Ctx, <<"import erlang, time\n"
+                                                 "def block(pid, secs):\n"
+                                                 "    erlang.send(pid, erlang.Atom('running'))\n"
+                                                 "    time.sleep(secs)\n">>),
+                             Self ! {Tag, py:call(Ctx, '__main__', block, [Self, Secs])}
+                     end),
+    receive running -> Pid end.
 
 loop_calls(0) ->
     exit(done);

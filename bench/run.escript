@@ -281,14 +281,23 @@ latency(Cfg) ->
     Floor = fun() -> ok = py_context:request(Ctx, nop, infinity) end,
     Sqrt = fun() -> {ok, 1.4142135623730951} = py:call(math, sqrt, [2.0]) end,
     Eval = fun() -> {ok, 2} = py:eval(<<"1 + 1">>) end,
+    %% The same call on a context whose callers never spin for their reply.
+    {ok, NoSpin} = py_context:new(#{reply_spin_us => 0}),
+    NoSpinSqrt = fun() ->
+                         {ok, 1.4142135623730951} =
+                             py:call(NoSpin, math, sqrt, [2.0], #{timeout => 30000})
+                 end,
     R = interleave(Cfg, [{floor_nop_request, Floor}, {sync_call_math_sqrt, Sqrt},
-                         {eval_1_plus_1, Eval}]),
+                         {eval_1_plus_1, Eval}, {sync_call_no_reply_spin, NoSpinSqrt}]),
+    ok = py_context:stop(NoSpin),
     [latency_row(floor_nop_request, R,
                  "py_context:request(Ctx, nop): submit -> context thread -> enif_send, no Python"),
      latency_row(sync_call_math_sqrt, R, "py:call(math, sqrt, [2.0])"),
      ratio_row(sync_call_vs_floor, sync_call_math_sqrt, floor_nop_request, R,
                "sync call / floor, per round"),
-     latency_row(eval_1_plus_1, R, "py:eval(<<\"1 + 1\">>)")].
+     latency_row(eval_1_plus_1, R, "py:eval(<<\"1 + 1\">>)"),
+     latency_row(sync_call_no_reply_spin, R,
+                 "the sync call on a context with reply_spin_us 0: the caller waits in receive at once")].
 
 %% (a) an Erlang message round trip to another process, (a30) the same with
 %% `after 30000', (b) the nop floor, (c) the call payload straight to

@@ -334,13 +334,19 @@ void context_forget_pid(context_t *ctx, const ErlNifPid *pid)
 
 /* ------------------------------------------------------------------- NIFs */
 
-/* (Owner :: pid(), SpinUs :: non_neg_integer()) -> {ok, Ctx} | {error, R}; dirty IO */
+/* Longest reply spin (reply_wait): a NIF on a normal scheduler must stay
+ * far below a millisecond. */
+#define REPLY_SPIN_MAX_NS 100000
+
+/* (Owner :: pid(), SpinUs, ReplySpinNs :: non_neg_integer()) ->
+ * {ok, Ctx} | {error, R}; dirty IO */
 NIF(context_new_nif)
 {
     UNUSED(argc);
     ErlNifPid owner;
-    unsigned spin_us;
-    if (!enif_get_local_pid(env, argv[0], &owner) || !enif_get_uint(env, argv[1], &spin_us))
+    unsigned spin_us, reply_spin_ns;
+    if (!enif_get_local_pid(env, argv[0], &owner) || !enif_get_uint(env, argv[1], &spin_us) ||
+        !enif_get_uint(env, argv[2], &reply_spin_ns) || reply_spin_ns > REPLY_SPIN_MAX_NS)
         return enif_make_badarg(env);
     if (!runtime_is_running(runtime_generation()))
         return make_error(env, ATOM(not_running));
@@ -350,6 +356,7 @@ NIF(context_new_nif)
     ctx->cond = enif_cond_create("py.context");
     ctx->owner = owner;
     ctx->spin_us = spin_us;
+    ctx->reply_spin_ns = reply_spin_ns;
     ctx->generation = runtime_generation();
     ctx->state = CTX_STOPPING; /* until the worker says it runs */
     ERL_NIF_TERM term = enif_make_resource(env, ctx);

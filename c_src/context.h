@@ -87,6 +87,7 @@ void worker_wake(context_t *ctx);
 NIF(context_new_nif);
 NIF(context_stop_nif);
 NIF(context_submit_nif);
+NIF(context_reply_wait_nif);
 NIF(context_interrupt_nif);
 NIF(context_load_nif);
 NIF(context_stream_credit_nif);

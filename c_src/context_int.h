@@ -35,6 +35,13 @@ struct context {
     uint64_t generation;
     uint64_t next_id;
     unsigned spin_us;
+    unsigned reply_spin_ns; /* reply_wait's spin; 0: none */
+    /* Id of the last request answered (atomic; read by callers that spin
+     * for their reply, so padded away from the fields the lock guards; the
+     * resource's memory is not 64-byte aligned, hence no alignment). */
+    char replied_pad0[64];
+    uint64_t replied_id;
+    char replied_pad1[64];
     /* worker thread only (GIL held) */
     unsigned long py_ident;
     PyThreadState *ts;

@@ -76,6 +76,7 @@ static void run_one(context_t *ctx, request_t *req, int stopping)
         PyThreadState_SetAsyncExc(ctx->py_ident, NULL);
     if (!cancelled && !req->noreply)
         reply(req, result);
+    __atomic_store_n(&ctx->replied_id, req->id, __ATOMIC_RELEASE);
     exec_release();
     request_put(ctx, req);
 }
@@ -494,8 +495,10 @@ static ERL_NIF_TERM submit(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[],
         enif_cond_broadcast(ctx->cond);
     if (req->deadline != DEADLINE_NONE)
         deadline_armed(req->deadline);
+    uint64_t id = req->id;
     enif_mutex_unlock(ctx->lock);
-    return ATOM(ok);
+    /* submit/5 (a sync request) answers its id, for reply_wait/3. */
+    return argc == 5 ? enif_make_uint64(env, id) : ATOM(ok);
 }
 
 static NIF(context_submit_dirty)
@@ -520,6 +523,31 @@ NIF(context_submit_nif)
         return enif_schedule_nif(env, "submit_dirty", ERL_NIF_DIRTY_JOB_CPU_BOUND,
                                  context_submit_dirty, argc, argv);
     return submit(env, argc, argv, ctx);
+}
+
+/* (Ctx, Id) -> true | false: spin on the caller's scheduler, for at most
+ * the context's reply spin, until request Id (or a later one) has been
+ * answered.  A reply sent while its caller still runs is only queued; one
+ * sent after the caller has suspended in `receive' must wake its
+ * scheduler, which may have gone to sleep (a futex wake and a thread
+ * switch: 3-4 us here, against a floor of under 1 us). */
+NIF(context_reply_wait_nif)
+{
+    UNUSED(argc);
+    context_t *ctx;
+    ErlNifUInt64 id;
+    if (!context_get(env, argv[0], &ctx) || !enif_get_uint64(env, argv[1], &id))
+        return enif_make_badarg(env);
+    if (!ctx->reply_spin_ns)
+        return ATOM(false);
+    int64_t until = deadline_now() + ctx->reply_spin_ns;
+    for (unsigned i = 1;; i++) {
+        if (__atomic_load_n(&ctx->replied_id, __ATOMIC_ACQUIRE) >= id)
+            return ATOM(true);
+        if (i % 32 == 0 && deadline_now() > until)
+            return ATOM(false);
+        cpu_relax();
+    }
 }
 
 /* (Ctx, Ref) -> cancelled | not_found.  cancelled: no reply will come.

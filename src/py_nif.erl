@@ -5,13 +5,13 @@
 -module(py_nif).
 
 -export([runtime_start/5, runtime_stop/0, runtime_status/0,
-         context_new/2, context_stop/1, submit/4, submit/5, interrupt/2, context_load/1,
+         context_new/3, context_stop/1, submit/4, submit/5, reply_wait/2, interrupt/2, context_load/1,
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
          stream_credit/3, finish/1, sandbox_configure/2]).
 -export_type([ctx/0]).
 
 -nifs([runtime_start/5, runtime_stop/0, runtime_status/0,
-       context_new/2, context_stop/1, submit/4, submit/5, interrupt/2, context_load/1,
+       context_new/3, context_stop/1, submit/4, submit/5, reply_wait/2, interrupt/2, context_load/1,
        ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
        stream_credit/3, finish/1, sandbox_configure/2]).
 -on_load(init/0).
@@ -43,9 +43,12 @@ runtime_stop() -> ?NOT_LOADED.
 -spec runtime_status() -> running | stopped.
 runtime_status() -> ?NOT_LOADED.
 
-%% @doc A new context owned (and monitored) by Owner (dirty IO).
--spec context_new(pid(), non_neg_integer()) -> {ok, ctx()} | {error, term()}.
-context_new(_Owner, _SpinUs) -> ?NOT_LOADED.
+%% @doc A new context owned (and monitored) by Owner (dirty IO): its thread
+%% spins SpinUs for new work; its callers spin up to ReplySpinNs
+%% (=< 100000) for a reply (reply_wait/2).
+-spec context_new(pid(), non_neg_integer(), non_neg_integer()) ->
+          {ok, ctx()} | {error, term()}.
+context_new(_Owner, _SpinUs, _ReplySpinNs) -> ?NOT_LOADED.
 
 %% @doc Stop a context: queued requests get `{error, closed}' (dirty IO).
 -spec context_stop(ctx()) -> ok.
@@ -58,9 +61,15 @@ submit(_Ctx, _Tag, _Ref, _Payload) -> ?NOT_LOADED.
 
 %% @doc submit/4 with a timeout in milliseconds: at its deadline the request
 %% is dropped or interrupted, and the reply is `{Tag, Ref, {error, timeout}}'.
-%% Exactly one reply comes either way.
--spec submit(ctx(), atom(), reference(), term(), timeout()) -> ok | {error, closed}.
+%% Exactly one reply comes either way. Returns the request's id.
+-spec submit(ctx(), atom(), reference(), term(), timeout()) ->
+          pos_integer() | {error, closed}.
 submit(_Ctx, _Tag, _Ref, _Payload, _Timeout) -> ?NOT_LOADED.
+
+%% @doc Spin on this scheduler, for at most the context's reply spin, until
+%% request Id of Ctx has been answered: `true' when it has.
+-spec reply_wait(ctx(), pos_integer()) -> boolean().
+reply_wait(_Ctx, _Id) -> ?NOT_LOADED.
 
 %% @doc Cancel a request: `cancelled' means no reply will come, `not_found'
 %% that the reply has been (or is being) sent.

@@ -6,7 +6,8 @@
 -export([runtime/0, num_contexts/0, context/1, finalize_on_stop/0, sandbox/0]).
 -export_type([context_opts/0]).
 
--type context_opts() :: #{spin_us => non_neg_integer()}.
+-type context_opts() :: #{spin_us => non_neg_integer(),
+                          reply_spin_us => 0..100}.
 
 %% @doc The runtime's start options, from the application environment.
 -spec runtime() -> #{python := binary(), python_path := [binary()],
@@ -54,15 +55,29 @@ num_contexts() ->
 
 %% @doc A context's options with defaults filled in; bad options raise
 %% `error({badarg, {Key, Value}})'.
--spec context(map()) -> #{spin_us := non_neg_integer()}.
+-spec context(map()) -> #{spin_us := non_neg_integer(), reply_spin_us := 0..100}.
 context(Opts) when is_map(Opts) ->
+    Defaults = #{spin_us => check_non_neg(spin_us, env(spin_us, 50)),
+                 reply_spin_us => reply_spin(env(reply_spin_us, default))},
     maps:fold(fun(spin_us, V, Acc) -> Acc#{spin_us => check_non_neg(spin_us, V)};
+                 (reply_spin_us, V, Acc) -> Acc#{reply_spin_us => reply_spin(V)};
                  (K, V, _) -> erlang:error({badarg, {K, V}})
-              end, #{spin_us => env(spin_us, 50)}, Opts);
+              end, Defaults, Opts);
 context(Opts) ->
     erlang:error({badarg, {opts, Opts}}).
 
 %% Internal.
+
+%% How long a caller spins for its reply before it waits in `receive'
+%% (py_context): 10 us by default, none with a single processor, where the
+%% spin would take the very processor the context thread needs.
+reply_spin(default) ->
+    case erlang:system_info(logical_processors_available) of
+        N when is_integer(N), N < 2 -> 0;
+        _ -> 10
+    end;
+reply_spin(V) when is_integer(V), V >= 0, V =< 100 -> V;
+reply_spin(V) -> erlang:error({badarg, {reply_spin_us, V}}).
 
 env(Key, Default) ->
     application:get_env(erlang_python, Key, Default).

@@ -188,15 +188,28 @@ stop_while_call_runs(_Config) ->
     ok = py_context:stop(Watch).
 
 new_bad_options(_Config) ->
-    doc("py_context:new/1 rejects bad options with error({badarg, _})."),
+    doc("py_context:new/1 rejects bad options with error({badarg, _}); the "
+        "reply_spin_us bounds (0 and 100) both work."),
     ?assertError({badarg, _}, py_context:new(#{no_such_option => 1})),
     ?assertError({badarg, _}, py_context:new(#{spin_us => -1})),
     ?assertError({badarg, _}, py_context:new(#{spin_us => fast})),
     ?assertError({badarg, _}, py_context:new([])),
     ?assertError({badarg, _}, py_context:new(not_a_map)),
+    [?assertError({badarg, {reply_spin_us, V}}, py_context:new(#{reply_spin_us => V}))
+     || V <- [-1, 101, 1.5, fast]],
     {ok, Pid} = py_context:new(#{spin_us => 0}),
     {ok, 1} = py:eval(Pid, <<"1">>),
-    ok = py_context:stop(Pid).
+    ok = py_context:stop(Pid),
+    %% Callers that never spin for their reply, and callers that spin the
+    %% longest allowed, past the reply of a call that takes longer.
+    [begin
+         {ok, P} = py_context:new(#{reply_spin_us => Spin}),
+         {ok, 2} = py:eval(P, <<"1 + 1">>),
+         {ok, none} = py:call(P, time, sleep, [0.001], #{timeout => 5000}),
+         {error, timeout} = py:call(P, time, sleep, [1], #{timeout => 1}),
+         {messages, []} = process_info(self(), messages),
+         ok = py_context:stop(P)
+     end || Spin <- [0, 100]].
 
 timeout_interrupts_busy_loop(_Config) ->
     doc("A busy loop that times out returns {error, timeout} promptly; the "

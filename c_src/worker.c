@@ -497,7 +497,7 @@ static ERL_NIF_TERM submit(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[],
         deadline_armed(req->deadline);
     uint64_t id = req->id;
     enif_mutex_unlock(ctx->lock);
-    /* submit/5 (a sync request) answers its id, for reply_wait/3. */
+    /* submit/5 (a sync request) answers its id, for reply_wait/2. */
     return argc == 5 ? enif_make_uint64(env, id) : ATOM(ok);
 }
 

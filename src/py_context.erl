@@ -92,7 +92,9 @@ publish_functions(Names) ->
 
 %% The deadline is kept by the NIF (c_src/deadline.h): the caller waits in a
 %% receive without a timer of its own, and at the deadline the reply is
-%% `{error, timeout}'; the request was dropped, or interrupted.
+%% `{error, timeout}'; the request was dropped, or interrupted. (The first
+%% receive is written here rather than as a call of wait/1: in the function
+%% that made the reference it skips the messages that were already queued.)
 raw_request(Ctx, Payload, Timeout) ->
     Ref = make_ref(),
     case py_nif:submit(Ctx, py_reply, Ref, Payload, Timeout) of

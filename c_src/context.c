@@ -89,10 +89,7 @@ static void drop_queued_of(context_t *ctx, const ErlNifPid *pid)
     while (*pp) {
         request_t *r = *pp;
         if (!r->noreply && enif_compare_pids(&r->caller, pid) == 0) {
-            *pp = r->next;
-            if (ctx->tail == r)
-                ctx->tail = prev;
-            ctx->depth--;
+            queue_unlink(ctx, pp, prev);
             request_put_locked(ctx, r);
         } else {
             prev = r;
@@ -221,10 +218,7 @@ int64_t context_expire(context_t *ctx, int64_t now)
             min = r->deadline < min ? r->deadline : min;
         } else if (ex.n < EXPIRE_BATCH) {
             expire_one(&ex, r);
-            *pp = r->next;
-            if (ctx->tail == r)
-                ctx->tail = prev;
-            ctx->depth--;
+            queue_unlink(ctx, pp, prev);
             request_put_locked(ctx, r);
             continue;
         } else {

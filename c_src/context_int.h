@@ -50,6 +50,17 @@ struct context {
     int init_ok;
 };
 
+/* ctx->lock held: take *pp (whose predecessor is prev, or NULL at the head)
+ * out of the queue. */
+static inline void queue_unlink(context_t *ctx, request_t **pp, request_t *prev)
+{
+    request_t *r = *pp;
+    *pp = r->next;
+    if (ctx->tail == r)
+        ctx->tail = prev;
+    ctx->depth--;
+}
+
 /* A request with an empty environment: recycled, or new. */
 request_t *request_take(context_t *ctx);
 /* Give a request back (its environment is cleared); _locked with the lock held. */

@@ -117,9 +117,7 @@ static void serve_side_lists(context_t *ctx, pid_node_t *dead, decref_node_t *de
 
 static int64_t now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return deadline_now() / 1000;
 }
 
 /* GIL released: stay awake for up to spin_us until ready(ctx, arg) holds
@@ -571,10 +569,7 @@ NIF(context_interrupt_nif)
         for (; *pp; prev = *pp, pp = &(*pp)->next) {
             request_t *r = *pp;
             if (enif_is_identical(r->ref, argv[1])) {
-                *pp = r->next;
-                if (ctx->tail == r)
-                    ctx->tail = prev;
-                ctx->depth--;
+                queue_unlink(ctx, pp, prev);
                 request_put_locked(ctx, r);
                 result = ATOM(cancelled);
                 break;

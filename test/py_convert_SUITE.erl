@@ -42,10 +42,19 @@ doc(Text) ->
 
 integers(_) ->
     doc("Integers of any size round-trip and Python sees their exact value."),
-    Ints = [0, 1, -1, 255, 256, 1 bsl 31, (1 bsl 63) - 1, 1 bsl 63, (1 bsl 64) - 1,
+    %% Around 2^30 too: Python's one-digit ints are read in place.
+    Ints = [0, 1, -1, 255, 256, -5, -6, (1 bsl 30) - 1, 1 bsl 30, -(1 bsl 30) + 1,
+            -(1 bsl 30), 1 bsl 31, (1 bsl 59) - 1, 1 bsl 59, -(1 bsl 59),
+            (1 bsl 63) - 1, 1 bsl 63, (1 bsl 64) - 1,
             1 bsl 64, -(1 bsl 63), -(1 bsl 63) - 1, -(1 bsl 64), 1 bsl 200,
             -(1 bsl 200), 1 bsl 4000, -(1 bsl 4000) + 7],
     _ = [{I, {ok, I}} = {I, rt(I)} || I <- Ints],
+    %% As items of a list and a tuple, and as keys and values of a dict.
+    {ok, Ints} = rt(Ints),
+    Tuple = list_to_tuple(Ints),
+    {ok, Tuple} = rt(Tuple),
+    Map = maps:from_list([{I, -I} || I <- Ints]),
+    {ok, Map} = rt(Map),
     _ = [{I, {ok, true}} = {I, py:eval(<<"type(x) is int and x == int(s)">>,
                                        #{x => I, s => integer_to_binary(I)})}
          || I <- Ints],

@@ -27,10 +27,11 @@ void bigmap_unload(void)
 }
 
 ERL_NIF_TERM bigmap_placeholder(ErlNifEnv *env, ERL_NIF_TERM *keys, ERL_NIF_TERM *vals,
-                                size_t n)
+                                size_t n, int nested)
 {
-    return enif_make_tuple3(env, enif_make_copy(env, tag), enif_make_tuple_from_array(env, keys, n),
-                            enif_make_tuple_from_array(env, vals, n));
+    return enif_make_tuple4(env, enif_make_copy(env, tag), enif_make_tuple_from_array(env, keys, n),
+                            enif_make_tuple_from_array(env, vals, n),
+                            nested ? ATOM(true) : ATOM(false));
 }
 
 typedef struct {
@@ -55,14 +56,17 @@ static int fix_tuple(fix_t *f, ERL_NIF_TERM t, ERL_NIF_TERM *out)
     int arity;
     const ERL_NIF_TERM *elems;
     enif_get_tuple(f->env, t, &arity, &elems);
-    if (arity == 3 && enif_is_identical(elems[0], tag)) {
+    if (arity == 4 && enif_is_identical(elems[0], tag)) {
         int n;
         const ERL_NIF_TERM *k, *v;
         enif_get_tuple(f->env, elems[1], &n, &k);
         enif_get_tuple(f->env, elems[2], &n, &v);
-        ERL_NIF_TERM *vals = enif_alloc(sizeof(ERL_NIF_TERM) * (n ? n : 1));
-        memcpy(vals, v, sizeof(ERL_NIF_TERM) * n);
-        fix_array(f, vals, n);
+        ERL_NIF_TERM *vals = (ERL_NIF_TERM *)v;
+        if (elems[3] == ATOM(true)) { /* a copy to fix: the tuple is shared */
+            vals = enif_alloc(sizeof(ERL_NIF_TERM) * (n ? n : 1));
+            memcpy(vals, v, sizeof(ERL_NIF_TERM) * n);
+            fix_array(f, vals, n);
+        }
         size_t size = 0;
         /* Large maps keep the last of duplicate keys instead of failing,
          * so compare sizes: a collision must be an error, not data loss. */
@@ -70,7 +74,8 @@ static int fix_tuple(fix_t *f, ERL_NIF_TERM t, ERL_NIF_TERM *out)
             (!enif_make_map_from_arrays(f->env, (ERL_NIF_TERM *)k, vals, n, out) ||
              !enif_get_map_size(f->env, *out, &size) || size != (size_t)n))
             f->collided = 1;
-        enif_free(vals);
+        if (vals != v)
+            enif_free(vals);
         return 1;
     }
     ERL_NIF_TERM small[8];
@@ -128,12 +133,14 @@ static int fix(fix_t *f, ERL_NIF_TERM t, ERL_NIF_TERM *out)
         return 0;
     }
     int changed = 0;
-    if (enif_is_tuple(f->env, t))
-        changed = fix_tuple(f, t, out);
-    else if (enif_is_list(f->env, t) && !enif_is_empty_list(f->env, t))
-        changed = fix_list(f, t, out);
-    else if (enif_is_map(f->env, t))
-        changed = fix_map(f, t, out);
+    switch (enif_term_type(f->env, t)) { /* one call for the common leaf */
+    case ERL_NIF_TERM_TYPE_TUPLE: changed = fix_tuple(f, t, out); break;
+    case ERL_NIF_TERM_TYPE_LIST:
+        changed = !enif_is_empty_list(f->env, t) && fix_list(f, t, out);
+        break;
+    case ERL_NIF_TERM_TYPE_MAP: changed = fix_map(f, t, out); break;
+    default: break;
+    }
     f->depth--;
     return changed;
 }

@@ -25,7 +25,7 @@ typedef struct {
     context_t *ctx;
     int depth;
     int defer_maps;  /* large dicts may become bigmap placeholders */
-    int deferred;    /* and one did */
+    int deferred;    /* how many did */
 } conv_t;
 
 static int conv(conv_t *c, PyObject *o, ERL_NIF_TERM *out);
@@ -274,7 +274,7 @@ static int conv_dict(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
     ERL_NIF_TERM *keys = enif_alloc(sizeof(ERL_NIF_TERM) * 2 * (n ? n : 1));
     ERL_NIF_TERM *vals = keys + n;
     PyObject *k, *v;
-    int rc = 0;
+    int rc = 0, deferred = c->deferred;
     while (rc == 0 && PyDict_Next(o, &pos, &k, &v)) {
         if (i >= n) {
             PyErr_SetString(PyExc_RuntimeError, "dict changed size during conversion");
@@ -289,8 +289,8 @@ static int conv_dict(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
         i++;
     }
     if (rc == 0 && i > FLATMAP_MAX && c->defer_maps) {
-        *out = bigmap_placeholder(c->env, keys, vals, i);
-        c->deferred = 1;
+        *out = bigmap_placeholder(c->env, keys, vals, i, c->deferred != deferred);
+        c->deferred++;
     } else if (rc == 0 && i <= FLATMAP_MAX) {
         size_t size = 0;
         if (!enif_make_map_from_arrays(c->env, keys, vals, i, out) ||
@@ -411,6 +411,6 @@ int to_term_reply(ErlNifEnv *env, context_t *ctx, PyObject *obj, ERL_NIF_TERM *o
 {
     conv_t c = {.env = env, .ctx = ctx, .defer_maps = 1};
     int rc = conv(&c, obj, out);
-    *deferred |= c.deferred;
+    *deferred |= c.deferred != 0;
     return rc;
 }

@@ -363,7 +363,20 @@ big_dict_from_python(_) ->
              {ok, M} = py:eval(<<"{i: -i for i in range(n)}">>, #{n => N}),
              N = map_size(M),
              M = maps:from_list([{I, -I} || I <- lists:seq(0, N - 1)])
-         end || N <- [31, 32, 33, 64, 1000]].
+         end || N <- [31, 32, 33, 64, 1000]],
+    %% Big dicts in a big dict's values, directly and inside a list, after a
+    %% big sibling with none inside and before one: each map is built whole.
+    Inner = maps:from_list([{J, J} || J <- lists:seq(0, 39)]),
+    Outer = maps:from_list([{I, case I rem 2 of 1 -> Inner; 0 -> [I, Inner] end}
+                            || I <- lists:seq(0, 49)]),
+    {ok, [Inner, Outer, Inner]} =
+        py:eval(<<"[{j: j for j in range(40)},\n"
+                  " {i: {j: j for j in range(40)} if i % 2 else [i, {j: j for j in range(40)}]\n"
+                  "  for i in range(50)},\n"
+                  " {j: j for j in range(40)}]">>),
+    %% A collision inside a nested big dict is still an error.
+    {error, {'ValueError', _}} =
+        py:eval(<<"{i: ({j: j for j in range(40)} | {'a': 1, b'a': 2}) for i in range(40)}">>).
 
 big_map_to_python(_) ->
     doc("A 10,000-key map goes to Python and back unchanged."),

@@ -412,16 +412,22 @@ NIF(context_stop_nif)
     return ATOM(ok);
 }
 
-/* (Ctx) -> Load :: non_neg_integer() (queued + running), or closed. */
+/* (Ctx) -> {Queued, AgeUs} | closed: the requests waiting, and how long ago
+ * the oldest running one was submitted (0 when none runs). */
 NIF(context_load_nif)
 {
     UNUSED(argc);
     context_t *ctx;
     if (!context_get(env, argv[0], &ctx))
         return enif_make_badarg(env);
+    int64_t now = deadline_now(), since = now;
     enif_mutex_lock(ctx->lock);
-    unsigned long load = ctx->depth + (ctx->current ? 1 : 0);
+    unsigned long queued = ctx->depth;
+    for (request_t *r = ctx->current; r; r = r->outer) /* callbacks nest */
+        since = r->submitted < since ? r->submitted : since;
     int running = ctx->state == CTX_RUNNING;
     enif_mutex_unlock(ctx->lock);
-    return running ? enif_make_ulong(env, load) : ATOM(closed);
+    return running ? enif_make_tuple2(env, enif_make_ulong(env, queued),
+                                      enif_make_int64(env, (now - since) / 1000))
+                   : ATOM(closed);
 }

@@ -25,6 +25,7 @@ typedef struct request {
     int parked;            /* waiting in worker_park (context lock) */
     int interrupted;       /* CallInterrupted was raised in it (context lock) */
     int64_t deadline;      /* monotonic ns, or DEADLINE_NONE (context lock) */
+    int64_t submitted;     /* monotonic ns: the router's age of a running call */
 } request_t;
 
 typedef struct context context_t;

@@ -438,14 +438,14 @@ static long term_cells(ErlNifEnv *env, ERL_NIF_TERM t, long budget)
     return budget;
 }
 
-/* The deadline of a timeout of argv[4] (ms, or infinity), or 0 when bad. */
-static int64_t deadline_of(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
+/* The deadline of a timeout of argv[4] (ms, or infinity) from now, or 0
+ * when bad. */
+static int64_t deadline_of(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[], int64_t now)
 {
     if (argc < 5 || enif_is_identical(argv[4], ATOM(infinity)))
         return DEADLINE_NONE;
     ErlNifUInt64 ms;
     if (enif_get_uint64(env, argv[4], &ms)) {
-        int64_t now = deadline_now();
         return ms < (ErlNifUInt64)((DEADLINE_NONE - now) / 1000000) ? now + (int64_t)ms * 1000000
                                                                      : DEADLINE_NONE;
     }
@@ -460,10 +460,12 @@ static int64_t deadline_of(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 static ERL_NIF_TERM submit(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[],
                            context_t *ctx)
 {
-    int64_t deadline = deadline_of(env, argc, argv);
+    int64_t now = deadline_now();
+    int64_t deadline = deadline_of(env, argc, argv, now);
     if (!deadline)
         return enif_make_badarg(env);
     request_t *req = request_take(ctx);
+    req->submitted = now;
     req->tag = enif_make_copy(req->env, argv[1]);
     req->ref = enif_make_copy(req->env, argv[2]);
     req->payload = enif_make_copy(req->env, argv[3]);

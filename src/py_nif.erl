@@ -76,8 +76,9 @@ reply_wait(_Ctx, _Id) -> ?NOT_LOADED.
 -spec interrupt(ctx(), reference()) -> cancelled | not_found.
 interrupt(_Ctx, _Ref) -> ?NOT_LOADED.
 
-%% @doc Requests queued or running on a context.
--spec context_load(ctx()) -> non_neg_integer() | closed.
+%% @doc A context's load: the requests queued, and the age in microseconds
+%% (since its submit) of the oldest request running, 0 when none runs.
+-spec context_load(ctx()) -> {non_neg_integer(), non_neg_integer()} | closed.
 context_load(_Ctx) -> ?NOT_LOADED.
 
 %% @doc The context that owns a Python object reference.

@@ -15,6 +15,7 @@
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
 -export([namespace_is_private/1, namespace_released_on_exit/1,
          memory_flat_after_10000_processes/1, context_is_sticky_and_spread/1,
+         new_callers_avoid_a_held_context/1, callers_starting_together_spread/1,
          new_and_stop/1, stop_while_call_runs/1, new_bad_options/1, timeout_interrupts_busy_loop/1,
          timeout_interrupts_busy_loop_explicit/1, timeout_during_sleep/1,
          killed_caller_is_interrupted/1, concurrent_calls/1, killed_owner_frees_thread/1]).
@@ -37,6 +38,7 @@ suite() ->
 all() ->
     [namespace_is_private, namespace_released_on_exit,
      memory_flat_after_10000_processes, context_is_sticky_and_spread,
+     new_callers_avoid_a_held_context, callers_starting_together_spread,
      new_and_stop, stop_while_call_runs, new_bad_options, timeout_interrupts_busy_loop,
      timeout_interrupts_busy_loop_explicit, timeout_during_sleep,
      killed_caller_is_interrupted, concurrent_calls, killed_owner_frees_thread].
@@ -141,6 +143,46 @@ context_is_sticky_and_spread(_Config) ->
                            end) || _ <- lists:seq(1, 32)],
     %% 32 processes all on one context would be a 2^-31 accident.
     ?assertEqual(lists:sort(Defaults), lists:usort(Seen)).
+
+new_callers_avoid_a_held_context(_Config) ->
+    doc("While a default context runs a call that started more than a "
+        "millisecond ago, new processes are routed to the others."),
+    [Held | Others] = contexts(),
+    Self = self(),
+    Holder = spawn_link(fun() ->
+                                ok = py:exec(Held, <<"import erlang\n"
+                                                     "def hold(pid):\n"
+                                                     "    erlang.send(pid, erlang.Atom('holding'))\n"
+                                                     "    while True: pass\n">>),
+                                Self ! {self(), py:call(Held, '__main__', hold, [Self],
+                                                        #{timeout => 1000})}
+                        end),
+    receive holding -> ok end,
+    %% Past the router's 1 ms: the age only grows from here.
+    receive after 5 -> ok end,
+    Seen = [in_new_process(fun py:context/0) || _ <- lists:seq(1, 20)],
+    ?assertEqual([], [C || C <- Seen, C =:= Held]),
+    ?assertEqual(lists:usort(Others), lists:usort(Seen)),
+    receive {Holder, {error, timeout}} -> ok end.
+
+callers_starting_together_spread(_Config) ->
+    doc("64 processes that make their first calls together spread evenly over "
+        "the default contexts (by turns, not by which thread was awake)."),
+    Defaults = contexts(),
+    N = length(Defaults),
+    Self = self(),
+    Callers = [spawn_link(fun() ->
+                                  receive go -> ok end,
+                                  [{ok, _} = py:call(math, sqrt, [2.0])
+                                   || _ <- lists:seq(1, 200)],
+                                  Self ! {self(), py:context()}
+                          end) || _ <- lists:seq(1, 64)],
+    _ = [C ! go || C <- Callers],
+    Seen = [receive {C, Ctx} -> Ctx end || C <- Callers],
+    Counts = [length([S || S <- Seen, S =:= D]) || D <- Defaults],
+    ct:pal("callers per context: ~p", [Counts]),
+    %% Even is 64 / N each; the old instantaneous-load choice gave [1,63].
+    ?assert(lists:min(Counts) >= 64 div N div 2, {callers_per_context, Counts}).
 
 new_and_stop(_Config) ->
     doc("py_context:new/1 starts a context for the explicit-context API; "

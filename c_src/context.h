@@ -26,6 +26,7 @@ typedef struct request {
     int interrupted;       /* CallInterrupted was raised in it (context lock) */
     int64_t deadline;      /* monotonic ns, or DEADLINE_NONE (context lock) */
     int64_t submitted;     /* monotonic ns: the router's age of a running call */
+    uint64_t sent;         /* messages sent to the caller mid-request (worker) */
 } request_t;
 
 typedef struct context context_t;

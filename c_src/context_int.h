@@ -36,11 +36,15 @@ struct context {
     uint64_t next_id;
     unsigned spin_us;
     unsigned reply_spin_ns; /* reply_wait's spin; 0: none */
-    /* Id of the last request answered (atomic; read by callers that spin
-     * for their reply, so padded away from the fields the lock guards; the
-     * resource's memory is not 64-byte aligned, hence no alignment). */
+    /* Id of the last request answered, and of the last whose caller got a
+     * message mid-request (an erlang.call) with its count so far (atomic;
+     * read by callers that spin for their reply, so padded away from the
+     * fields the lock guards; the resource's memory is not 64-byte aligned,
+     * hence no alignment). */
     char replied_pad0[64];
     uint64_t replied_id;
+    uint64_t sent_id;
+    uint64_t sent_n;
     char replied_pad1[64];
     /* worker thread only (GIL held) */
     unsigned long py_ident;

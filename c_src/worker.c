@@ -265,6 +265,10 @@ int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF
         live = enif_send(NULL, &req->caller, msg_env, msg);
     else
         req->interrupted = 1; /* the caller raises CallInterrupted now */
+    if (live) { /* for reply_wait: the count first, then whose */
+        __atomic_store_n(&ctx->sent_n, ++req->sent, __ATOMIC_RELEASE);
+        __atomic_store_n(&ctx->sent_id, req->id, __ATOMIC_RELEASE);
+    }
     enif_mutex_unlock(ctx->lock);
     return live ? 0 : -1;
 }
@@ -472,6 +476,7 @@ static ERL_NIF_TERM submit(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[],
     req->noreply = enif_is_identical(argv[1], ATOM(none));
     req->cancelled = 0;
     req->credit = 0;
+    req->sent = 0;
     req->parked = 0;
     req->interrupted = 0;
     req->deadline = req->noreply ? DEADLINE_NONE : deadline;
@@ -525,24 +530,28 @@ NIF(context_submit_nif)
     return submit(env, argc, argv, ctx);
 }
 
-/* (Ctx, Id) -> true | false: spin on the caller's scheduler, for at most
- * the context's reply spin, until request Id (or a later one) has been
- * answered.  A reply sent while its caller still runs is only queued; one
- * sent after the caller has suspended in `receive' must wake its
- * scheduler, which may have gone to sleep (a futex wake and a thread
- * switch: 3-4 us here, against a floor of under 1 us). */
+/* (Ctx, Id, Seen) -> true | false: spin on the caller's scheduler, for at
+ * most the context's reply spin, until request Id (or a later one) has been
+ * answered, or has sent its caller more than Seen messages (erlang.call
+ * requests).  A message sent while its receiver still runs is only queued;
+ * one sent after it has suspended in `receive' must wake its scheduler,
+ * which may have gone to sleep (a futex wake and a thread switch: 3-4 us
+ * here, against a floor of under 1 us). */
 NIF(context_reply_wait_nif)
 {
     UNUSED(argc);
     context_t *ctx;
-    ErlNifUInt64 id;
-    if (!context_get(env, argv[0], &ctx) || !enif_get_uint64(env, argv[1], &id))
+    ErlNifUInt64 id, seen;
+    if (!context_get(env, argv[0], &ctx) || !enif_get_uint64(env, argv[1], &id) ||
+        !enif_get_uint64(env, argv[2], &seen))
         return enif_make_badarg(env);
     if (!ctx->reply_spin_ns)
         return ATOM(false);
     int64_t until = deadline_now() + ctx->reply_spin_ns;
     for (unsigned i = 1;; i++) {
-        if (__atomic_load_n(&ctx->replied_id, __ATOMIC_ACQUIRE) >= id)
+        if (__atomic_load_n(&ctx->replied_id, __ATOMIC_ACQUIRE) >= id ||
+            (__atomic_load_n(&ctx->sent_id, __ATOMIC_ACQUIRE) == id &&
+             __atomic_load_n(&ctx->sent_n, __ATOMIC_ACQUIRE) > seen))
             return ATOM(true);
         if (i % 32 == 0 && deadline_now() > until)
             return ATOM(false);

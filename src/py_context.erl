@@ -99,27 +99,29 @@ raw_request(Ctx, Payload, Timeout) ->
     Ref = make_ref(),
     case py_nif:submit(Ctx, py_reply, Ref, Payload, Timeout) of
         ReqId when is_integer(ReqId) ->
-            _ = spin_for_reply(Ctx, ReqId),
+            _ = spin_for_reply(Ctx, ReqId, 0),
             receive
                 {py_reply, Ref, Result} ->
                     reply(Ref, Result);
                 {py_callback, Ref, Id, Name, Args} ->
                     ok = answer(Id, Name, Args),
-                    wait(Ref)
+                    wait(Ctx, ReqId, Ref, 1)
             end;
         {error, closed} = Closed ->
             Closed
     end.
 
 %% While no other process waits to run, spin (on this scheduler, for at most
-%% the context's reply_spin_us) until the reply has been sent: a reply that
-%% finds its caller still running is only queued, while one that finds it
-%% suspended in `receive' must wake its scheduler, and a scheduler that has
-%% gone to sleep costs 3-4 us to wake (bench: a sync call 1.2 us with the
-%% spin, 1.6-5 us without, the mode changing from run to run).
-spin_for_reply(Ctx, ReqId) ->
+%% the context's reply_spin_us) until the reply, or a callback request beyond
+%% the Seen already answered, has been sent: a message that finds its
+%% receiver still running is only queued, while one that finds it suspended
+%% in `receive' must wake its scheduler, and a scheduler that has gone to
+%% sleep costs 3-4 us to wake (bench: a sync call 1.2 us with the spin,
+%% 1.6-5 us without, the mode changing from run to run; an erlang.call
+%% round trip 3.1-3.3 or 6.6 us without the spin between callbacks).
+spin_for_reply(Ctx, ReqId, Seen) ->
     case erlang:statistics(total_run_queue_lengths) of
-        0 -> py_nif:reply_wait(Ctx, ReqId);
+        0 -> py_nif:reply_wait(Ctx, ReqId, Seen);
         _ -> false
     end.
 
@@ -128,13 +130,14 @@ answer(Id, Name, Args) ->
     _ = py_nif:callback_reply(Id, py_callback:run(Name, Args)),
     ok.
 
-wait(Ref) ->
+wait(Ctx, ReqId, Ref, Seen) ->
+    _ = spin_for_reply(Ctx, ReqId, Seen),
     receive
         {py_reply, Ref, Result} ->
             reply(Ref, Result);
         {py_callback, Ref, Id, Name, Args} ->
             ok = answer(Id, Name, Args),
-            wait(Ref)
+            wait(Ctx, ReqId, Ref, Seen + 1)
     end.
 
 %% A Python result is `{ok, _}' or `{error, {Name, _}}': `{error, timeout}'

@@ -5,13 +5,13 @@
 -module(py_nif).
 
 -export([runtime_start/5, runtime_stop/0, runtime_status/0,
-         context_new/3, context_stop/1, submit/4, submit/5, reply_wait/2, interrupt/2, context_load/1,
+         context_new/3, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, context_load/1,
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
          stream_credit/3, finish/1, sandbox_configure/2]).
 -export_type([ctx/0]).
 
 -nifs([runtime_start/5, runtime_stop/0, runtime_status/0,
-       context_new/3, context_stop/1, submit/4, submit/5, reply_wait/2, interrupt/2, context_load/1,
+       context_new/3, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, context_load/1,
        ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
        stream_credit/3, finish/1, sandbox_configure/2]).
 -on_load(init/0).
@@ -45,7 +45,7 @@ runtime_status() -> ?NOT_LOADED.
 
 %% @doc A new context owned (and monitored) by Owner (dirty IO): its thread
 %% spins SpinUs for new work; its callers spin up to ReplySpinNs
-%% (=< 100000) for a reply (reply_wait/2).
+%% (=< 100000) for a reply (reply_wait/3).
 -spec context_new(pid(), non_neg_integer(), non_neg_integer()) ->
           {ok, ctx()} | {error, term()}.
 context_new(_Owner, _SpinUs, _ReplySpinNs) -> ?NOT_LOADED.
@@ -67,9 +67,10 @@ submit(_Ctx, _Tag, _Ref, _Payload) -> ?NOT_LOADED.
 submit(_Ctx, _Tag, _Ref, _Payload, _Timeout) -> ?NOT_LOADED.
 
 %% @doc Spin on this scheduler, for at most the context's reply spin, until
-%% request Id of Ctx has been answered: `true' when it has.
--spec reply_wait(ctx(), pos_integer()) -> boolean().
-reply_wait(_Ctx, _Id) -> ?NOT_LOADED.
+%% request Id of Ctx has been answered or has sent its caller more than Seen
+%% messages mid-request (`erlang.call' requests): `true' when it has.
+-spec reply_wait(ctx(), pos_integer(), non_neg_integer()) -> boolean().
+reply_wait(_Ctx, _Id, _Seen) -> ?NOT_LOADED.
 
 %% @doc Cancel a request: `cancelled' means no reply will come, `not_found'
 %% that the reply has been (or is being) sent.

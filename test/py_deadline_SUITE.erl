@@ -126,7 +126,11 @@ bad_timeouts(_Config) ->
     Ref = make_ref(),
     Id = py_nif:submit(Ctx, py_reply, Ref, nop, 1 bsl 80),
     true = is_integer(Id),
-    receive {py_reply, Ref, ok} -> ok end.
+    receive {py_reply, Ref, ok} -> ok end,
+    %% The reply spin: answered already, so true at once; bad ids are badarg.
+    true = py_nif:reply_wait(Ctx, Id, 0),
+    [{'EXIT', {badarg, _}} = (catch py_nif:reply_wait(Ctx, BadId, Seen))
+     || {BadId, Seen} <- [{-1, 0}, {Id, -1}, {Id, x}, {x, 0}]].
 
 %% Helpers.
 

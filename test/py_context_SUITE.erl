@@ -9,7 +9,7 @@
 -module(py_context_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
--import(py_test_lib, [in_new_process/1, worker/0, run/2, stop_worker/1]).
+-import(py_test_lib, [in_new_process/1, worker/0, run/2, stop_worker/1, blocker/3]).
 -include_lib("stdlib/include/assert.hrl").
 
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
@@ -148,22 +148,13 @@ new_callers_avoid_a_held_context(_Config) ->
     doc("While a default context runs a call that started more than a "
         "millisecond ago, new processes are routed to the others."),
     [Held | Others] = contexts(),
-    Self = self(),
-    Holder = spawn_link(fun() ->
-                                ok = py:exec(Held, <<"import erlang\n"
-                                                     "def hold(pid):\n"
-                                                     "    erlang.send(pid, erlang.Atom('holding'))\n"
-                                                     "    while True: pass\n">>),
-                                Self ! {self(), py:call(Held, '__main__', hold, [Self],
-                                                        #{timeout => 1000})}
-                        end),
-    receive holding -> ok end,
+    _ = blocker(Held, 0.5, held),
     %% Past the router's 1 ms: the age only grows from here.
     receive after 5 -> ok end,
     Seen = [in_new_process(fun py:context/0) || _ <- lists:seq(1, 20)],
     ?assertEqual([], [C || C <- Seen, C =:= Held]),
     ?assertEqual(lists:usort(Others), lists:usort(Seen)),
-    receive {Holder, {error, timeout}} -> ok end.
+    receive {held, {ok, none}} -> ok end.
 
 callers_starting_together_spread(_Config) ->
     doc("64 processes that make their first calls together spread evenly over "

@@ -11,6 +11,7 @@
 
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
+-import(py_test_lib, [blocker/3]).
 
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
 -export([queued_request_times_out/1, many_deadlines_at_once/1,
@@ -133,19 +134,6 @@ bad_timeouts(_Config) ->
      || {BadId, Seen} <- [{-1, 0}, {Id, -1}, {Id, x}, {x, 0}]].
 
 %% Helpers.
-
-%% A process whose call sleeps Secs on Ctx and then sends {Tag, Result};
-%% returns once that call runs (Python itself says so).
-blocker(Ctx, Secs, Tag) ->
-    Self = self(),
-    Pid = spawn_link(fun() ->
-                             ok = py:exec(Ctx, <<"import erlang, time\n"
-                                                 "def block(pid, secs):\n"
-                                                 "    erlang.send(pid, erlang.Atom('running'))\n"
-                                                 "    time.sleep(secs)\n">>),
-                             Self ! {Tag, py:call(Ctx, '__main__', block, [Self, Secs])}
-                     end),
-    receive running -> Pid end.
 
 loop_calls(0) ->
     exit(done);

@@ -3,7 +3,7 @@
 %% namespace between steps, and running a fun in a fresh process.
 -module(py_test_lib).
 
--export([in_new_process/1, worker/0, run/2, stop_worker/1]).
+-export([in_new_process/1, worker/0, run/2, stop_worker/1, blocker/3]).
 
 %% @doc Run Fun in a fresh process (a fresh namespace) and return its value;
 %% the case fails if the process crashes.
@@ -39,3 +39,18 @@ stop_worker(Worker) ->
     Mon = monitor(process, Worker),
     Worker ! stop,
     receive {'DOWN', Mon, process, Worker, normal} -> ok end.
+
+%% @doc A linked process whose call sleeps Secs on context Ctx and then sends
+%% {Tag, Result} to the caller; returns the process once that call runs
+%% (Python itself says so).
+-spec blocker(pid(), number(), term()) -> pid().
+blocker(Ctx, Secs, Tag) ->
+    Self = self(),
+    Pid = spawn_link(fun() ->
+                             ok = py:exec(Ctx, <<"import erlang, time\n"
+                                                 "def block(pid, secs):\n"
+                                                 "    erlang.send(pid, erlang.Atom('running'))\n"
+                                                 "    time.sleep(secs)\n">>),
+                             Self ! {Tag, py:call(Ctx, '__main__', block, [Self, Secs])}
+                     end),
+    receive running -> Pid end.

@@ -156,8 +156,12 @@ PyObject *callback_call(PyObject *name, PyObject *args)
 {
     context_t *ctx = NULL;
     request_t *req = worker_current(&ctx);
-    if (req && __atomic_load_n(&req->cancelled, __ATOMIC_ACQUIRE))
-        req = NULL; /* cleanup code of a cancelled request: nobody waits for it */
+    /* Cleanup code of a cancelled request: nobody waits for it.  Python run
+     * while a request's arguments are still read in place (a __del__ in a
+     * collection during their conversion): its caller waits in submit for
+     * that reading to end, and cannot answer.  Both go to py_callback. */
+    if (req && (__atomic_load_n(&req->cancelled, __ATOMIC_ACQUIRE) || req->args_free))
+        req = NULL;
     int cached = req != NULL; /* on a context thread */
     cb_slot_t slot = {.env = env_take(0, cached), .ctx = req ? ctx : NULL};
     ErlNifEnv *msg_env = env_take(1, cached);

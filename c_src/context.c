@@ -62,8 +62,19 @@ request_t *request_take(context_t *ctx)
     return req;
 }
 
+void request_unborrow_locked(context_t *ctx, request_t *req)
+{
+    if (req->args_free) {
+        *req->args_free = 1;
+        req->args_free = NULL;
+        req->args_env = NULL;
+        enif_cond_broadcast(ctx->cond);
+    }
+}
+
 void request_put_locked(context_t *ctx, request_t *req)
 {
+    request_unborrow_locked(ctx, req);
     if (ctx->n_spare >= REQUEST_SPARES) {
         enif_free_env(req->env);
         enif_free(req);
@@ -149,8 +160,8 @@ void context_defer_decref(context_t *ctx, PyObject *obj)
             n->obj = obj;
             n->next = ctx->decrefs;
             ctx->decrefs = n;
-            if (ctx->sleeping)
-                enif_cond_signal(ctx->cond);
+            if (ctx->sleeping) /* broadcast: a borrowing submitter waits on it too */
+                enif_cond_broadcast(ctx->cond);
         }
         enif_mutex_unlock(ctx->lock);
         return;

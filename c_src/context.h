@@ -27,6 +27,12 @@ typedef struct request {
     int64_t deadline;      /* monotonic ns, or DEADLINE_NONE (context lock) */
     int64_t submitted;     /* monotonic ns: the router's age of a running call */
     uint64_t sent;         /* messages sent to the caller mid-request (worker) */
+    /* Arguments read in place: the caller's environment and Args, while the
+     * caller waits in submit (a dirty scheduler) until *args_free is set
+     * (context lock).  NULL when the payload holds its own copy. */
+    ErlNifEnv *args_env;
+    ERL_NIF_TERM args;
+    int *args_free;
 } request_t;
 
 typedef struct context context_t;
@@ -73,6 +79,9 @@ void worker_raise_interrupted(context_t *ctx);
 
 /* Worker thread: send msg to req's caller unless req is cancelled (0), or
  * not (-1).  An interrupt never leaves such a message behind unseen. */
+/* GIL held: the request no longer reads its caller's arguments in place. */
+void worker_args_done(context_t *ctx, request_t *req);
+
 int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg);
 
 /* Worker thread, GIL held: send one stream item of the current request,

@@ -70,6 +70,8 @@ request_t *request_take(context_t *ctx);
 /* Give a request back (its environment is cleared); _locked with the lock held. */
 void request_put(context_t *ctx, request_t *req);
 void request_put_locked(context_t *ctx, request_t *req);
+/* Lock held: let go of a request's borrowed arguments and wake their caller. */
+void request_unborrow_locked(context_t *ctx, request_t *req);
 /* ctx->lock held: mark a running request cancelled and interrupt it. */
 void context_cancel(context_t *ctx, request_t *req);
 void context_forget_pid(context_t *ctx, const ErlNifPid *pid);

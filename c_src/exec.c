@@ -235,8 +235,13 @@ static PyObject *make_kwargs(job_t *j, ERL_NIF_TERM map)
 /* fn(*Args, **Kwargs), the arguments converted straight into a vector. */
 static PyObject *call_with(job_t *j, PyObject *fn, ERL_NIF_TERM args_t, ERL_NIF_TERM kw_t)
 {
+    ErlNifEnv *env = j->env;
+    if (j->req->args_env && !j->req->outer) { /* read in place (worker.c, submit) */
+        env = j->req->args_env;
+        args_t = j->req->args;
+    }
     unsigned n;
-    if (!enif_get_list_length(j->env, args_t, &n)) {
+    if (!enif_get_list_length(env, args_t, &n)) {
         PyErr_SetString(PyExc_TypeError, "arguments must be a proper list");
         return NULL;
     }
@@ -246,9 +251,11 @@ static PyObject *call_with(job_t *j, PyObject *fn, ERL_NIF_TERM args_t, ERL_NIF_
         return PyErr_NoMemory();
     unsigned done = 0;
     ERL_NIF_TERM head, tail = args_t;
-    while (enif_get_list_cell(j->env, tail, &head, &tail) &&
-           (argv[done] = to_py(j->env, j->ctx, head)) != NULL)
+    while (enif_get_list_cell(env, tail, &head, &tail) &&
+           (argv[done] = to_py(env, j->ctx, head)) != NULL)
         done++;
+    if (env != j->env)
+        worker_args_done(j->ctx, j->req);
     PyObject *r = NULL, *kw = NULL;
     if (done == n && (kw = make_kwargs(j, kw_t)) == NULL && !PyErr_Occurred()) {
         r = PyObject_Vectorcall(fn, argv, n, NULL);

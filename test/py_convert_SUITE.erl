@@ -17,7 +17,9 @@ all() ->
      binaries, big_binaries, lists_and_charlists, tuples, maps, map_keys_terms,
      map_keys_colliding_in_python, pids, references, funs_ports_and_others,
      python_objects_as_refs, return_ref, dict_keys_colliding, nesting_limit,
-     self_referencing, big_dict_from_python, big_map_to_python, random_terms].
+     self_referencing, big_dict_from_python, big_map_to_python, random_terms,
+     large_arguments_read_in_place, large_arguments_on_a_busy_context,
+     collection_during_argument_conversion].
 
 init_per_suite(Config) ->
     {ok, Started} = application:ensure_all_started(erlang_python),
@@ -402,6 +404,85 @@ random_terms_body() ->
                           end, lists:seq(1, 10000)),
     ct:log("~b mismatches; first: ~ts", [length(Bad), ascii(lists:sublist(Bad, 5))]),
     [] = Bad.
+
+%% A call whose arguments pass 4,096 cells, on an idle context, has them
+%% converted straight from the caller's heap while the caller waits in its
+%% (dirty) submit; the cases below exercise that path.
+
+large_arguments_read_in_place(_) ->
+    doc("Large arguments converted in place from the caller's heap: random terms, "
+        "a big map, Python object references, and errors (bad keys, an unknown "
+        "function, an improper argument list) leave the caller and context fine."),
+    safely(fun large_arguments_body/0).
+
+large_arguments_body() ->
+    _ = rand:seed(exsss, {16#b0, 5, 3}),
+    Terms = [term(4) || _ <- lists:seq(1, 3000)],
+    {ok, Terms} = rt(Terms),
+    Map = maps:from_list([{{I, term(1)}, term(2)} || I <- lists:seq(1, 3000)]),
+    {ok, Map} = rt(Map),
+    {ok, Obj} = py:call(py:context(), builtins, object, [], #{return => ref}),
+    {ok, 5001} = py:call(builtins, len, [[Obj | lists:seq(1, 5000)]]),
+    {ok, true} = py:call(operator, is_, [Obj, hd(element(2, rt([Obj | lists:seq(1, 5000)])))]),
+    {error, {'ValueError', _}} = rt([#{1 => a, 1.0 => b} | lists:seq(1, 5000)]),
+    {error, {'AttributeError', _}} = py:call(builtins, no_such_function, [lists:seq(1, 5000)]),
+    {ok, Ctx} = py_context:resource(py:context()),
+    Ref = make_ref(),
+    Improper = lists:foldl(fun(I, Acc) -> [I | Acc] end, tail, lists:seq(1, 5000)),
+    true = is_integer(py_nif:submit(Ctx, py_reply, Ref, {call, builtins, len, Improper}, 5000)),
+    receive {py_reply, Ref, {error, {'TypeError', _}}} -> ok end,
+    %% Deadlines that pass while the arguments are queued or being read.
+    Sum = lists:sum(lists:seq(1, 100000)),
+    _ = [case py:call(builtins, sum, [lists:seq(1, 100000)], #{}, T) of
+             {error, timeout} -> ok;
+             {ok, Sum} -> ok
+         end || T <- [0, 0, 0, 1, 1, 1, 2, 2]],
+    {messages, []} = process_info(self(), messages),
+    {ok, 0} = py:call(builtins, len, [[]]).
+
+large_arguments_on_a_busy_context(_) ->
+    doc("While its context runs another call, a large call's submit copies the "
+        "arguments and returns at once: it does not wait on the dirty scheduler "
+        "for the call ahead of it."),
+    Ctx = py:context(),
+    {ok, Res} = py_context:resource(Ctx),
+    _ = py_test_lib:blocker(Ctx, 0.5, held),
+    Ref = make_ref(),
+    Big = lists:seq(1, 100000),
+    true = is_integer(py_nif:submit(Res, py_reply, Ref, {call, builtins, len, [Big]}, 5000)),
+    receive
+        {held, _} -> ct:fail(submit_waited_for_the_call_ahead);
+        {py_reply, Ref, _} -> ct:fail(answered_before_the_call_ahead)
+    after 0 -> ok
+    end,
+    receive {held, {ok, none}} -> ok end,
+    receive {py_reply, Ref, {ok, 100000}} -> ok end.
+
+collection_during_argument_conversion(_) ->
+    doc("Python that runs while large arguments are converted in place (a gc "
+        "callback, as a __del__ would) can call Erlang: the caller is waiting in "
+        "its submit, so the call goes to py_callback instead of deadlocking."),
+    ok = py:register_function(ct_gc_echo, fun([X]) -> X end),
+    ok = py:exec(<<"import gc, erlang\n"
+                   "seen = []\n"
+                   "def on_gc(phase, info):\n"
+                   "    if phase == 'start' and len(seen) < 20:\n"
+                   "        try:\n"
+                   "            seen.append(erlang.call('ct_gc_echo', 7))\n"
+                   "        except Exception as e:\n"
+                   "            seen.append(repr(e))\n"
+                   "old_threshold = gc.get_threshold()\n"
+                   "gc.callbacks.append(on_gc)\n"
+                   "gc.set_threshold(50)\n">>),
+    Tuples = [{I, I} || I <- lists:seq(1, 5000)],
+    Result = py:call(builtins, len, [Tuples], #{}, 10000),
+    ok = py:exec(<<"gc.callbacks.remove(on_gc)\ngc.set_threshold(*old_threshold)\n">>),
+    ok = py:unregister_function(ct_gc_echo),
+    {ok, 5000} = Result,
+    {ok, Seen} = py:eval(<<"seen">>),
+    ct:log("gc callback results: ~p", [Seen]),
+    true = Seen =/= [],
+    [] = [S || S <- Seen, S =/= 7].
 
 %% Helpers.
 

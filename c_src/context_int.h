@@ -65,6 +65,15 @@ static inline void queue_unlink(context_t *ctx, request_t **pp, request_t *prev)
     ctx->depth--;
 }
 
+/* A pause in a spin loop. */
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
 /* A request with an empty environment: recycled, or new. */
 request_t *request_take(context_t *ctx);
 /* Give a request back (its environment is cleared); _locked with the lock held. */

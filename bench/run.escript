@@ -760,7 +760,7 @@ ms_since(T0) -> to_us(erlang:monotonic_time() - T0) / 1000.
 
 table(Title, Ms) ->
     io:format("~n== ~s ==~n", [Title]),
-    io:format("~-34s ~10s ~-16s ~10s ~9s ~4s  ~s~n",
+    io:format("~-34s ~10s ~-16s ~12s ~9s ~4s  ~s~n",
               ["name", "value", "unit", "target", "best peer", "pass", "what"]),
     _ = [table_row(M) || M <- Ms],
     ok.
@@ -777,7 +777,7 @@ table_row(M = #{name := Name, unit := Unit, value := V, desc := Desc}) ->
                false -> "FAIL";
                undefined -> "-"
            end,
-    io:format("~-34s ~10s ~-16s ~10s ~9s ~4s  ~s~n",
+    io:format("~-34s ~10s ~-16s ~12s ~9s ~4s  ~s~n",
               [Name, num(V), atom_to_list(Unit), Target, num(maps:get(peer, M, none)),
                Pass, Desc]).
 

@@ -236,12 +236,14 @@ static PyObject *make_kwargs(job_t *j, ERL_NIF_TERM map)
 static PyObject *call_with(job_t *j, PyObject *fn, ERL_NIF_TERM args_t, ERL_NIF_TERM kw_t)
 {
     ErlNifEnv *env = j->env;
-    if (j->req->args_env && !j->req->outer) { /* read in place (worker.c, submit) */
+    if (j->req->args_env && !j->req->outer) { /* read in place (submit.c) */
         env = j->req->args_env;
         args_t = j->req->args;
     }
     unsigned n;
     if (!enif_get_list_length(env, args_t, &n)) {
+        if (env != j->env)
+            worker_args_done(j->ctx, j->req);
         PyErr_SetString(PyExc_TypeError, "arguments must be a proper list");
         return NULL;
     }

@@ -236,7 +236,7 @@ static PyObject *make_kwargs(job_t *j, ERL_NIF_TERM map)
 static PyObject *call_with(job_t *j, PyObject *fn, ERL_NIF_TERM args_t, ERL_NIF_TERM kw_t)
 {
     ErlNifEnv *env = j->env;
-    if (j->req->args_env && !j->req->outer) { /* read in place (submit.c) */
+    if (j->req->args_env) { /* read in place (submit.c) */
         env = j->req->args_env;
         args_t = j->req->args;
     }

@@ -149,6 +149,7 @@ spec(roundtrip_list_100k_ints) -> {lower, 3, 7};
 spec(roundtrip_binary_10mib_bytes) -> {lower, 2, 4.8};
 spec(roundtrip_binary_10mib_str) -> {lower, 2, 4.8};
 spec(roundtrip_map_10k_keys) -> {lower, 2, 4.6};
+spec(roundtrip_map_10k_binary_keys) -> {lower, 2, 6.6};
 spec(callback_roundtrip) -> {lower, 5, 11};
 spec(stream_eval_rate) -> {higher, 15000000, none};
 spec(asyncio_tcp_echo_vs_stdlib) -> {higher, 1.0, none};
@@ -454,7 +455,11 @@ roundtrip(Cfg = #{rounds := Rounds, rt_per_round := K}) ->
              {roundtrip_binary_10mib_str, Ascii, <<"str">>,
               "10 MiB ASCII binary -> str -> back"},
              {roundtrip_map_10k_keys, maps:from_list([{I, I} || I <- lists:seq(1, 10000)]),
-              <<"dict">>, "#{I => I} for 1..10000 -> dict -> back"}],
+              <<"dict">>, "#{I => I} for 1..10000 -> dict -> back"},
+             {roundtrip_map_10k_binary_keys,
+              maps:from_list([{<<"key_", (integer_to_binary(I))/binary>>, I}
+                              || I <- lists:seq(1, 10000)]),
+              <<"dict">>, "#{<<\"key_I\">> => I} for 1..10000 -> dict -> back"}],
     %% Check once that Python sees the type we claim and the term comes back whole.
     _ = [begin
              {ok, Type} = py:eval(<<"type(x).__name__">>, #{x => Term}),

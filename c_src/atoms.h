@@ -18,7 +18,7 @@
     X(queued) X(running) X(stopped) X(PythonError) \
     X(py_callback) X(py_send) X(py_stream) X(data) X(done) X(list) X(stream) \
     X(py_fixup) X(ValueError) X(py_reply) X(py_parallel) X(finalized) \
-    X(py_sandbox_log) X(py_sandbox_denied) X(default) X(strict) X(timeout)
+    X(py_sandbox_log) X(py_sandbox_denied) X(default) X(strict) X(timeout) X(enomem) X(noproc)
 
 #define PY_ATOM_DECL(name) extern ERL_NIF_TERM atom_##name;
 PY_ATOM_LIST(PY_ATOM_DECL)

@@ -70,30 +70,33 @@ static cb_slot_t *slot_take(uint64_t id)
     return NULL;
 }
 
+/* The call goes to the waiting caller of a sync request (or to its
+ * callback helper, py_context.erl); from anywhere else (an async request,
+ * a thread, cleanup code) to py_callback, which runs it in a new process. */
 static int send_request(ErlNifEnv *msg_env, context_t *worker_ctx, request_t *req,
                         cb_slot_t *slot, ERL_NIF_TERM name, ERL_NIF_TERM args)
 {
     ERL_NIF_TERM id = enif_make_uint64(msg_env, slot->id);
+    if (req && req->tag == ATOM(py_reply)) {
+        ERL_NIF_TERM msg = enif_make_tuple5(msg_env, ATOM(py_callback),
+                                            enif_make_copy(msg_env, req->ref), id, name, args);
+        if (worker_send_live(worker_ctx, req, msg_env, msg, 1) == 0)
+            return 0;
+        if (req->cancelled)
+            worker_raise_interrupted(worker_ctx);
+        else
+            PyErr_SetString(PyExc_RuntimeError, "the Erlang caller is gone");
+        return -1;
+    }
     ErlNifPid to;
-    ERL_NIF_TERM ref;
-    if (req) {
-        to = req->caller;
-        ref = enif_make_copy(msg_env, req->ref);
-    } else if (enif_whereis_pid(NULL, ATOM(py_callback), &to)) {
-        ref = ATOM(none);
-    } else {
+    if (!enif_whereis_pid(NULL, ATOM(py_callback), &to)) {
         PyErr_SetString(PyExc_RuntimeError, "erlang_python is not running");
         return -1;
     }
-    ERL_NIF_TERM msg = enif_make_tuple5(msg_env, ATOM(py_callback), ref, id, name, args);
-    int sent = req ? worker_send_live(worker_ctx, req, msg_env, msg) == 0
-                   : enif_send(NULL, &to, msg_env, msg);
-    if (sent)
+    ERL_NIF_TERM msg = enif_make_tuple5(msg_env, ATOM(py_callback), ATOM(none), id, name, args);
+    if (enif_send(NULL, &to, msg_env, msg))
         return 0;
-    if (req && req->cancelled)
-        worker_raise_interrupted(worker_ctx);
-    else
-        PyErr_SetString(PyExc_RuntimeError, "the Erlang caller is gone");
+    PyErr_SetString(PyExc_RuntimeError, "erlang_python is not running");
     return -1;
 }
 
@@ -156,11 +159,9 @@ PyObject *callback_call(PyObject *name, PyObject *args)
 {
     context_t *ctx = NULL;
     request_t *req = worker_current(&ctx);
-    /* Cleanup code of a cancelled request: nobody waits for it.  Python run
-     * while a request's arguments are still read in place (a __del__ in a
-     * collection during their conversion): its caller waits in submit for
-     * that reading to end, and cannot answer.  Both go to py_callback. */
-    if (req && (__atomic_load_n(&req->cancelled, __ATOMIC_ACQUIRE) || req->args_free))
+    /* Cleanup code of a cancelled request: nobody waits for it; the call
+     * goes to py_callback. */
+    if (req && __atomic_load_n(&req->cancelled, __ATOMIC_ACQUIRE))
         req = NULL;
     int cached = req != NULL; /* on a context thread */
     cb_slot_t slot = {.env = env_take(0, cached), .ctx = req ? ctx : NULL};

@@ -35,6 +35,7 @@ static void context_dtor(ErlNifEnv *env, void *obj)
         enif_free_env(r->env);
         enif_free(r);
     }
+    callers_free(&ctx->callers);
     if (ctx->lock)
         enif_mutex_destroy(ctx->lock);
     if (ctx->cond)
@@ -62,19 +63,8 @@ request_t *request_take(context_t *ctx)
     return req;
 }
 
-void request_unborrow_locked(context_t *ctx, request_t *req)
-{
-    if (req->args_free) {
-        *req->args_free = 1;
-        req->args_free = NULL;
-        req->args_env = NULL;
-        enif_cond_broadcast(ctx->cond);
-    }
-}
-
 void request_put_locked(context_t *ctx, request_t *req)
 {
-    request_unborrow_locked(ctx, req);
     if (ctx->n_spare >= REQUEST_SPARES) {
         enif_free_env(req->env);
         enif_free(req);
@@ -109,6 +99,60 @@ static void drop_queued_of(context_t *ctx, const ErlNifPid *pid)
     }
 }
 
+/* ctx->lock held: pid's state (namespace, last exception) is dropped at
+ * the worker's next turn. */
+static void forget_later(context_t *ctx, const ErlNifPid *pid)
+{
+    pid_node_t *n = enif_alloc(sizeof *n);
+    if (n) {
+        n->pid = *pid;
+        n->next = ctx->dead;
+        ctx->dead = n;
+    }
+}
+
+caller_t *context_caller(ErlNifEnv *env, context_t *ctx, const ErlNifPid *pid)
+{
+    caller_t *c = callers_find(&ctx->callers, pid);
+    if (c)
+        return c;
+    c = callers_add(&ctx->callers, pid);
+    if (c && enif_monitor_process(env, ctx, pid, &c->mon) != 0) {
+        /* Not alive: it cannot be waiting for anything. */
+        enif_free(callers_take(&ctx->callers, pid));
+        c = NULL;
+    }
+    return c;
+}
+
+/* A caller died: its state goes, its queued requests are dropped and its
+ * running ones interrupted (casts excepted: they outlive their sender). */
+static void caller_down(context_t *ctx, const ErlNifPid *pid)
+{
+    caller_t *c = callers_take(&ctx->callers, pid);
+    int wake = 0;
+    if (c) {
+        if (c->flags & CALLER_NS_OF) /* a callback helper */
+            callers_drop_helper(&ctx->callers, pid);
+        if (c->flags & CALLER_STATE) {
+            forget_later(ctx, pid);
+            wake = 1;
+        }
+        enif_free(c);
+    }
+    unsigned long depth = ctx->depth;
+    drop_queued_of(ctx, pid);
+    wake |= depth != ctx->depth;
+    for (request_t *r = ctx->current; r; r = r->outer) {
+        if (!r->noreply && !r->cancelled && enif_compare_pids(&r->caller, pid) == 0) {
+            context_cancel(ctx, r);
+            wake = 1;
+        }
+    }
+    if (wake)
+        enif_cond_broadcast(ctx->cond);
+}
+
 static void context_down(ErlNifEnv *env, void *obj, ErlNifPid *pid, ErlNifMonitor *mon)
 {
     UNUSED(env);
@@ -117,19 +161,10 @@ static void context_down(ErlNifEnv *env, void *obj, ErlNifPid *pid, ErlNifMonito
     if (enif_compare_monitors(mon, &ctx->owner_mon) == 0) {
         if (ctx->state == CTX_RUNNING)
             ctx->state = CTX_STOPPING;
+        enif_cond_broadcast(ctx->cond);
     } else {
-        pid_node_t *n = enif_alloc(sizeof *n);
-        if (n) {
-            n->pid = *pid;
-            n->next = ctx->dead;
-            ctx->dead = n;
-        }
-        drop_queued_of(ctx, pid);
-        for (request_t *r = ctx->current; r; r = r->outer)
-            if (!r->noreply && enif_compare_pids(&r->caller, pid) == 0)
-                context_cancel(ctx, r);
+        caller_down(ctx, pid);
     }
-    enif_cond_broadcast(ctx->cond);
     enif_mutex_unlock(ctx->lock);
 }
 
@@ -160,7 +195,7 @@ void context_defer_decref(context_t *ctx, PyObject *obj)
             n->obj = obj;
             n->next = ctx->decrefs;
             ctx->decrefs = n;
-            if (ctx->sleeping) /* broadcast: a borrowing submitter waits on it too */
+            if (ctx->sleeping) /* broadcast: context_new may wait on it too */
                 enif_cond_broadcast(ctx->cond);
         }
         enif_mutex_unlock(ctx->lock);
@@ -271,6 +306,19 @@ static PyObject *pid_key(const ErlNifPid *pid)
     return PyLong_FromUnsignedLongLong((unsigned long long)pid->pid);
 }
 
+/* pid now has state here: drop it when pid dies (or at once, if it has
+ * died already: its entry is gone). */
+static void keep_state_of(context_t *ctx, const ErlNifPid *pid)
+{
+    enif_mutex_lock(ctx->lock);
+    caller_t *c = callers_find(&ctx->callers, pid);
+    if (c)
+        c->flags |= CALLER_STATE;
+    else
+        forget_later(ctx, pid);
+    enif_mutex_unlock(ctx->lock);
+}
+
 PyObject *context_namespace(context_t *ctx, const ErlNifPid *pid)
 {
     PyObject *key = pid_key(pid);
@@ -291,18 +339,7 @@ PyObject *context_namespace(context_t *ctx, const ErlNifPid *pid)
     }
     Py_DECREF(ns); /* the namespaces dict holds it */
     Py_DECREF(key);
-    ErlNifMonitor mon;
-    if (enif_monitor_process(NULL, ctx, pid, &mon) != 0) {
-        /* Already dead: drop it at the next turn of the loop. */
-        enif_mutex_lock(ctx->lock);
-        pid_node_t *n = enif_alloc(sizeof *n);
-        if (n) {
-            n->pid = *pid;
-            n->next = ctx->dead;
-            ctx->dead = n;
-        }
-        enif_mutex_unlock(ctx->lock);
-    }
+    keep_state_of(ctx, pid);
     return ns;
 }
 
@@ -312,6 +349,7 @@ void context_set_last_exception(context_t *ctx, const ErlNifPid *pid, PyObject *
     if (key && PyDict_SetItem(ctx->last_exc, key, exc) < 0)
         PyErr_Clear();
     Py_XDECREF(key);
+    keep_state_of(ctx, pid);
 }
 
 PyObject *context_last_exception(context_t *ctx, const ErlNifPid *pid)

@@ -17,6 +17,8 @@ typedef struct request {
     ERL_NIF_TERM ref;
     ERL_NIF_TERM payload;
     ErlNifPid caller;
+    ErlNifPid ns;          /* whose namespace it uses: the caller's, or for a
+                            * callback helper's request, its owner's */
     uint64_t id;
     int noreply;
     int cancelled;         /* guarded by the context lock */
@@ -27,12 +29,6 @@ typedef struct request {
     int64_t deadline;      /* monotonic ns, or DEADLINE_NONE (context lock) */
     int64_t submitted;     /* monotonic ns: the router's age of a running call */
     uint64_t sent;         /* messages sent to the caller mid-request (worker) */
-    /* Arguments read in place: the caller's environment and Args, while the
-     * caller waits in submit (a dirty scheduler) until *args_free is set
-     * (context lock).  NULL when the payload holds its own copy. */
-    ErlNifEnv *args_env;
-    ERL_NIF_TERM args;
-    int *args_free;
 } request_t;
 
 typedef struct context context_t;
@@ -77,12 +73,11 @@ int worker_park(context_t *ctx, request_t *req, const int *done);
  * asynchronous one still pending for this thread. */
 void worker_raise_interrupted(context_t *ctx);
 
-/* Worker thread: send msg to req's caller unless req is cancelled (0), or
+/* Worker thread: send msg to req's caller (or, when to_helper, to the
+ * caller's callback helper if it has one) unless req is cancelled (0), or
  * not (-1).  An interrupt never leaves such a message behind unseen. */
-/* GIL held: the request no longer reads its caller's arguments in place. */
-void worker_args_done(context_t *ctx, request_t *req);
-
-int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg);
+int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg,
+                     int to_helper);
 
 /* Worker thread, GIL held: send one stream item of the current request,
  * waiting (parked) for credit.  0, or -1 with a Python exception set. */
@@ -102,5 +97,6 @@ NIF(context_reply_wait_nif);
 NIF(context_interrupt_nif);
 NIF(context_load_nif);
 NIF(context_stream_credit_nif);
+NIF(context_callback_helper_nif);
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "context.h"
 #include "runtime.h"
+#include "callers.h"
 
 enum { CTX_RUNNING, CTX_STOPPING, CTX_STOPPED };
 
@@ -27,7 +28,8 @@ struct context {
     int state;
     int sleeping;
     int joined;
-    pid_node_t *dead;
+    pid_node_t *dead;       /* callers that died with state here to drop */
+    callers_t callers;      /* the processes served, each monitored */
     decref_node_t *decrefs;
     ErlNifTid tid;
     ErlNifPid owner;
@@ -79,11 +81,12 @@ request_t *request_take(context_t *ctx);
 /* Give a request back (its environment is cleared); _locked with the lock held. */
 void request_put(context_t *ctx, request_t *req);
 void request_put_locked(context_t *ctx, request_t *req);
-/* Lock held: let go of a request's borrowed arguments and wake their caller. */
-void request_unborrow_locked(context_t *ctx, request_t *req);
 /* ctx->lock held: mark a running request cancelled and interrupt it. */
 void context_cancel(context_t *ctx, request_t *req);
 void context_forget_pid(context_t *ctx, const ErlNifPid *pid);
+/* ctx->lock held: the entry of a live caller, created and monitored on its
+ * first request (env is the caller's); NULL when out of memory. */
+caller_t *context_caller(ErlNifEnv *env, context_t *ctx, const ErlNifPid *pid);
 void *worker_main(void *arg);
 
 #endif

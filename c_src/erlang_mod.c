@@ -100,7 +100,7 @@ static PyObject *mod_self(PyObject *self, PyObject *unused)
         return NULL;
     }
     ErlNifEnv *env = enif_alloc_env();
-    PyObject *pid = to_py(env, ctx, enif_make_pid(env, &req->caller));
+    PyObject *pid = to_py(env, ctx, enif_make_pid(env, &req->ns));
     enif_free_env(env);
     return pid;
 }

@@ -45,7 +45,7 @@ void exec_release(void)
 
 static ERL_NIF_TERM fail(job_t *j)
 {
-    return errors_from_python(j->env, j->ctx, &j->req->caller);
+    return errors_from_python(j->env, j->ctx, &j->req->ns);
 }
 
 static PyObject *binary_str(job_t *j, ERL_NIF_TERM t)
@@ -144,7 +144,7 @@ static PyObject *walk_attrs(PyObject *start, PyObject *dotted)
 /* __main__ means the caller's own namespace, then builtins. */
 static PyObject *main_lookup(job_t *j, PyObject *name)
 {
-    PyObject *ns = context_namespace(j->ctx, &j->req->caller);
+    PyObject *ns = context_namespace(j->ctx, &j->req->ns);
     if (!ns)
         return NULL;
     Py_ssize_t dot = PyUnicode_FindChar(name, '.', 0, PyUnicode_GET_LENGTH(name), 1);
@@ -236,14 +236,8 @@ static PyObject *make_kwargs(job_t *j, ERL_NIF_TERM map)
 static PyObject *call_with(job_t *j, PyObject *fn, ERL_NIF_TERM args_t, ERL_NIF_TERM kw_t)
 {
     ErlNifEnv *env = j->env;
-    if (j->req->args_env) { /* read in place (submit.c) */
-        env = j->req->args_env;
-        args_t = j->req->args;
-    }
     unsigned n;
     if (!enif_get_list_length(env, args_t, &n)) {
-        if (env != j->env)
-            worker_args_done(j->ctx, j->req);
         PyErr_SetString(PyExc_TypeError, "arguments must be a proper list");
         return NULL;
     }
@@ -256,8 +250,6 @@ static PyObject *call_with(job_t *j, PyObject *fn, ERL_NIF_TERM args_t, ERL_NIF_
     while (enif_get_list_cell(env, tail, &head, &tail) &&
            (argv[done] = to_py(env, j->ctx, head)) != NULL)
         done++;
-    if (env != j->env)
-        worker_args_done(j->ctx, j->req);
     PyObject *r = NULL, *kw = NULL;
     if (done == n && (kw = make_kwargs(j, kw_t)) == NULL && !PyErr_Occurred()) {
         r = PyObject_Vectorcall(fn, argv, n, NULL);
@@ -311,7 +303,7 @@ static PyObject *compiled(job_t *j, ERL_NIF_TERM code_t, int mode)
 
 static ERL_NIF_TERM run_eval(job_t *j, const ERL_NIF_TERM *e)
 {
-    PyObject *ns = context_namespace(j->ctx, &j->req->caller);
+    PyObject *ns = context_namespace(j->ctx, &j->req->ns);
     PyObject *code = ns ? compiled(j, e[1], Py_eval_input) : NULL;
     if (!code)
         return fail(j);
@@ -344,7 +336,7 @@ static ERL_NIF_TERM run_eval(job_t *j, const ERL_NIF_TERM *e)
 
 static ERL_NIF_TERM run_exec(job_t *j, const ERL_NIF_TERM *e)
 {
-    PyObject *ns = context_namespace(j->ctx, &j->req->caller);
+    PyObject *ns = context_namespace(j->ctx, &j->req->ns);
     PyObject *code = ns ? compiled(j, e[1], Py_file_input) : NULL;
     PyObject *r = code ? PyEval_EvalCode(code, ns, ns) : NULL;
     Py_XDECREF(code);
@@ -379,7 +371,7 @@ static ERL_NIF_TERM run_on_ref(job_t *j, const ERL_NIF_TERM *e, int arity)
 
 static ERL_NIF_TERM run_last_traceback(job_t *j)
 {
-    PyObject *exc = context_last_exception(j->ctx, &j->req->caller);
+    PyObject *exc = context_last_exception(j->ctx, &j->req->ns);
     if (!exc)
         return make_ok(j->env, ATOM(none));
     PyObject *lines = PyObject_CallOneArg(py_types.traceback_format, exc);

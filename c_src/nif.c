@@ -22,6 +22,7 @@ static ErlNifFunc nif_funcs[] = {
     {"reply_wait", 3, context_reply_wait_nif, 0},
     {"context_load", 1, context_load_nif, 0},
     {"stream_credit", 3, context_stream_credit_nif, 0},
+    {"callback_helper", 2, context_callback_helper_nif, 0},
     {"ref_context", 1, pyref_context_nif, 0},
     {"is_ref", 1, pyref_is_ref_nif, 0},
     {"finish", 1, bigmap_finish_nif, ERL_NIF_DIRTY_JOB_CPU_BOUND},

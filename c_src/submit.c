@@ -68,24 +68,6 @@ static int64_t deadline_of(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[], 
                : 0;
 }
 
-/* A sync call's payload with its Args left in the caller's heap: the copy
- * of the rest, and *args; 0 when the payload is not a call. */
-static int borrow_args(ErlNifEnv *env, ErlNifEnv *into, ERL_NIF_TERM payload,
-                       ERL_NIF_TERM *copy, ERL_NIF_TERM *args)
-{
-    int arity;
-    const ERL_NIF_TERM *e;
-    if (!enif_get_tuple(env, payload, &arity, &e) || (arity != 4 && arity != 6) ||
-        e[0] != ATOM(call) || !enif_is_list(env, e[3]))
-        return 0;
-    ERL_NIF_TERM parts[6];
-    for (int i = 0; i < arity; i++)
-        parts[i] = i == 3 ? enif_make_list(into, 0) : enif_make_copy(into, e[i]);
-    *copy = enif_make_tuple_from_array(into, parts, arity);
-    *args = e[3];
-    return 1;
-}
-
 static ERL_NIF_TERM submit(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[],
                            context_t *ctx)
 {
@@ -97,19 +79,7 @@ static ERL_NIF_TERM submit(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[],
     req->submitted = now;
     req->tag = enif_make_copy(req->env, argv[1]);
     req->ref = enif_make_copy(req->env, argv[2]);
-    req->args_env = NULL;
-    req->args_free = NULL;
-    /* A large sync call on an idle context: the context thread converts its
-     * Args straight from this process's heap while it waits here, on the
-     * dirty scheduler, instead of reading a copy (the heap cannot move
-     * during a dirty NIF).  The waiting lasts the conversion, not the call:
-     * on a context with work queued or running it copies after all.
-     * Bench: a 100k-int list round trip 2.30-2.36 vs 2.52-2.61 ms. */
-    int freed = 0;
-    int borrowed = argc == 5 && enif_thread_type() == ERL_NIF_THR_DIRTY_CPU_SCHEDULER &&
-                   borrow_args(env, req->env, argv[3], &req->payload, &req->args);
-    if (!borrowed)
-        req->payload = enif_make_copy(req->env, argv[3]);
+    req->payload = enif_make_copy(req->env, argv[3]);
     req->noreply = enif_is_identical(argv[1], ATOM(none));
     req->cancelled = 0;
     req->credit = 0;
@@ -121,21 +91,14 @@ static ERL_NIF_TERM submit(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[],
     req->next = NULL;
     enif_self(env, &req->caller);
     enif_mutex_lock(ctx->lock);
-    if (borrowed && (ctx->current || ctx->head)) { /* busy: copy after all */
-        enif_mutex_unlock(ctx->lock);
-        req->payload = enif_make_copy(req->env, argv[3]);
-        borrowed = 0;
-        enif_mutex_lock(ctx->lock);
-    }
-    if (borrowed) {
-        req->args_env = env;
-        req->args_free = &freed;
-    }
-    if (ctx->state != CTX_RUNNING) {
+    caller_t *c = ctx->state == CTX_RUNNING ? context_caller(env, ctx, &req->caller) : NULL;
+    if (!c) {
+        int running = ctx->state == CTX_RUNNING;
         request_put_locked(ctx, req);
         enif_mutex_unlock(ctx->lock);
-        return make_error(env, ATOM(closed));
+        return make_error(env, running ? ATOM(enomem) : ATOM(closed));
     }
+    req->ns = (c->flags & CALLER_NS_OF) ? c->ns_of : req->caller;
     req->id = ++ctx->next_id;
     if (ctx->tail)
         ctx->tail->next = req;
@@ -148,8 +111,6 @@ static ERL_NIF_TERM submit(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[],
     if (req->deadline != DEADLINE_NONE)
         deadline_armed(req->deadline);
     uint64_t id = req->id;
-    while (borrowed && !freed) /* the request is not ours to read now */
-        enif_cond_wait(ctx->cond, ctx->lock);
     enif_mutex_unlock(ctx->lock);
     /* submit/5 (a sync request) answers its id, for reply_wait/2. */
     return argc == 5 ? enif_make_uint64(env, id) : ATOM(ok);
@@ -262,4 +223,38 @@ NIF(context_stream_credit_nif)
     }
     enif_mutex_unlock(ctx->lock);
     return r ? ATOM(ok) : ATOM(not_found);
+}
+
+/* (Ctx, Helper :: pid() | none) -> ok | {error, closed | noproc}: the
+ * calling process's erlang.call messages go to Helper, a process that runs
+ * them on its behalf (py_context.erl), and Helper's own requests use the
+ * caller's namespace; none: they come to the caller itself again. */
+NIF(context_callback_helper_nif)
+{
+    UNUSED(argc);
+    context_t *ctx;
+    ErlNifPid self, helper;
+    int none = enif_is_identical(argv[1], ATOM(none));
+    if (!context_get(env, argv[0], &ctx) || !enif_self(env, &self) ||
+        (!none && (!enif_get_local_pid(env, argv[1], &helper) ||
+                   enif_compare_pids(&self, &helper) == 0)))
+        return enif_make_badarg(env);
+    ERL_NIF_TERM result = ATOM(ok);
+    enif_mutex_lock(ctx->lock);
+    caller_t *c = ctx->state == CTX_RUNNING ? context_caller(env, ctx, &self) : NULL;
+    caller_t *h = c && !none ? context_caller(env, ctx, &helper) : NULL;
+    if (!c) {
+        result = make_error(env, ctx->state == CTX_RUNNING ? ATOM(enomem) : ATOM(closed));
+    } else if (none) {
+        c->flags &= ~CALLER_HELPER;
+    } else if (!h) {
+        result = make_error(env, ATOM(noproc));
+    } else {
+        c->helper = helper;
+        c->flags |= CALLER_HELPER;
+        h->ns_of = (c->flags & CALLER_NS_OF) ? c->ns_of : self;
+        h->flags |= CALLER_NS_OF;
+    }
+    enif_mutex_unlock(ctx->lock);
+    return result;
 }

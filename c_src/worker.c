@@ -248,24 +248,24 @@ void worker_raise_interrupted(context_t *ctx)
     PyErr_SetNone(py_types.interrupted);
 }
 
-void worker_args_done(context_t *ctx, request_t *req)
-{
-    enif_mutex_lock(ctx->lock);
-    request_unborrow_locked(ctx, req);
-    enif_mutex_unlock(ctx->lock);
-}
-
-int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg)
+int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg,
+                     int to_helper)
 {
     /* Under the lock, so that an interrupt either sees the message already
      * sent (the caller flushes it) or stops it from being sent at all. */
     enif_mutex_lock(ctx->lock);
     int live = !req->cancelled && ctx->state == CTX_RUNNING;
+    const ErlNifPid *to = &req->caller;
+    if (to_helper) {
+        caller_t *c = callers_find(&ctx->callers, &req->caller);
+        if (c && (c->flags & CALLER_HELPER))
+            to = &c->helper;
+    }
     if (live)
-        live = enif_send(NULL, &req->caller, msg_env, msg);
+        live = enif_send(NULL, to, msg_env, msg);
     else
         req->interrupted = 1; /* the caller raises CallInterrupted now */
-    if (live) { /* for reply_wait: the count first, then whose */
+    if (live && to == &req->caller) { /* for reply_wait: the count first, then whose */
         __atomic_store_n(&ctx->sent_n, ++req->sent, __ATOMIC_RELEASE);
         __atomic_store_n(&ctx->sent_id, req->id, __ATOMIC_RELEASE);
     }
@@ -294,7 +294,7 @@ int worker_stream_item(PyObject *item)
         __atomic_sub_fetch(&req->credit, 1, __ATOMIC_ACQ_REL);
         ERL_NIF_TERM msg = enif_make_tuple3(env, ATOM(py_stream), enif_make_copy(env, req->ref),
                                             enif_make_tuple2(env, ATOM(data), term));
-        if (worker_send_live(ctx, req, env, msg) < 0) {
+        if (worker_send_live(ctx, req, env, msg, 0) < 0) {
             worker_raise_interrupted(ctx);
             rc = -1;
         }

@@ -20,7 +20,7 @@
 -module(py).
 
 -export([call/3, call/4, call/5, cast/3, cast/4, spawn_call/3, spawn_call/4,
-         await/1, await/2, eval/1, eval/2, eval/3, exec/1, exec/2, parallel/1,
+         await/1, await/2, eval/1, eval/2, eval/3, exec/1, exec/2, exec/3, parallel/1,
          version/0, memory_stats/0, gc/0, gc/1, context/0, context/1,
          call_method/3, getattr/2, to_term/1, is_ref/1, last_traceback/0,
          register_function/2, register_function/3, unregister_function/1,
@@ -34,7 +34,7 @@
 %% erlang_python 4.x, which user code calls as py:Name; the work is done in
 %% py_context, py_callback and py_state.
 -export_type([py_result/0, py_module/0, py_func/0, py_args/0, py_kwargs/0,
-              call_opts/0]).
+              call_opts/0, exec_opts/0]).
 
 -type py_result() :: {ok, term()} | {error, term()}.
 -type py_module() :: atom() | binary() | string().
@@ -45,6 +45,8 @@
 %% Options of call/5 with an explicit context.
 -type call_opts() :: #{kwargs => py_kwargs(), timeout => timeout(),
                        return => term | ref}.
+%% Options of exec/2,3.
+-type exec_opts() :: #{timeout => timeout()}.
 
 -define(TIMEOUT, 30000).
 
@@ -147,18 +149,39 @@ eval(Ctx, Code, Locals) when is_pid(Ctx) ->
 eval(Code, Locals, Timeout) ->
     run(eval_payload(Code, Locals), timeout(Timeout)).
 
-%% @doc Execute Python statements in the caller's namespace.
+%% @doc Execute Python statements in the caller's namespace (30 s timeout).
 -spec exec(code()) -> ok | {error, term()}.
 exec(Code) ->
-    run({exec, code(Code)}, ?TIMEOUT).
+    exec(Code, #{}).
 
-%% @doc Execute Python statements on an explicit context.
--spec exec(pid(), code()) -> ok | {error, term()}.
+%% @doc `exec(Code, Opts)' with option `timeout' (ms or `infinity', default
+%% 30 s), or `exec(Ctx, Code)' on an explicit context. At the timeout the
+%% running code is interrupted (`erlang.CallInterrupted') and the result is
+%% `{error, timeout}'.
+-spec exec(code(), exec_opts()) -> ok | {error, term()};
+          (pid(), code()) -> ok | {error, term()}.
 exec(Ctx, Code) when is_pid(Ctx) ->
-    on(Ctx, {exec, code(Code)}, infinity).
+    exec(Ctx, Code, #{});
+exec(Code, Opts) when is_map(Opts) ->
+    #{timeout := Timeout} = exec_opts(Opts),
+    run({exec, code(Code)}, Timeout);
+exec(_Code, Opts) ->
+    erlang:error({badarg, {opts, Opts}}).
 
-%% @doc Run calls side by side, one per default context in turn; `{ok,
-%% Values}' in order, or the first `{error, Reason}'.
+%% @doc Execute Python statements on an explicit context; options as exec/2.
+-spec exec(pid(), code(), exec_opts()) -> ok | {error, term()}.
+exec(Ctx, Code, Opts) when is_pid(Ctx), is_map(Opts) ->
+    #{timeout := Timeout} = exec_opts(Opts),
+    on(Ctx, {exec, code(Code)}, Timeout);
+exec(Ctx, _Code, Opts) when is_pid(Ctx) ->
+    erlang:error({badarg, {opts, Opts}});
+exec(Ctx, _Code, _Opts) ->
+    erlang:error({badarg, {context, Ctx}}).
+
+%% @doc Run calls side by side, one per default context in turn (30 s in
+%% all): `{ok, Values}' in order, or the first `{error, Reason}' to come
+%% (`{error, timeout}' at the timeout). The calls still running then are
+%% interrupted, and none of their replies is left in the caller's mailbox.
 -spec parallel([{py_module(), py_func(), py_args()}]) -> py_result().
 parallel(Calls) when is_list(Calls) ->
     Payloads = [case C of
@@ -167,7 +190,9 @@ parallel(Calls) when is_list(Calls) ->
                 end || C <- Calls],
     case [Ctx || {_, Ctx} <- py_router:defaults()] of
         [] -> {error, not_running};
-        Ctxs -> gather(submit_spread(Payloads, Ctxs, Ctxs), [])
+        Ctxs ->
+            Deadline = erlang:monotonic_time(millisecond) + ?TIMEOUT,
+            gather(submit_spread(Payloads, Ctxs, Ctxs, 1, #{}), #{}, Deadline)
     end;
 parallel(Calls) ->
     erlang:error({badarg, {calls, Calls}}).
@@ -251,8 +276,10 @@ last_traceback() ->
 
 %% @doc Expose an Erlang fun to Python as `Name': Python's
 %% `erlang.call(Name, *Args)', `erlang.Name(*Args)' and
-%% `from erlang import Name' call `Fun(Args)' in the Erlang process whose
-%% request is running (or in a fresh process, from other Python threads).
+%% `from erlang import Name' call `Fun(Args)' in the callback helper of the
+%% Erlang process whose request is running (a process linked to it, which
+%% shares its context and namespace; docs/callbacks.md), or in a fresh
+%% process (Python threads, requests nobody waits for).
 -spec register_function(atom() | binary(), fun(([term()]) -> term())) -> ok.
 register_function(Name, Fun) when is_function(Fun, 1) ->
     py_callback:register_function(fname(Name), Fun);
@@ -502,32 +529,45 @@ on_ref(Ref, Payload) ->
             end
     end.
 
-submit_spread([], _, _) ->
-    [];
-submit_spread(Payloads, [], All) ->
-    submit_spread(Payloads, All, All);
-submit_spread([P | Ps], [Ctx | Ctxs], All) ->
-    Submitted = case py_context:async(Ctx, py_parallel, P) of
-                    {ok, Ref} -> {ref, Ref};
-                    {error, _} = Error -> {done, Error}
-                end,
-    [Submitted | submit_spread(Ps, Ctxs, All)].
-
-gather([], Acc) ->
-    {ok, lists:reverse(Acc)};
-gather([Next | Rest], Acc) ->
-    Result = case Next of
-                 {done, R} -> R;
-                 {ref, Ref} -> receive {py_parallel, Ref, R} -> py_context:result(R) end
-             end,
-    case Result of
-        {ok, Value} -> gather(Rest, [Value | Acc]);
-        {error, _} = Error -> drain(Rest), Error
+%% Pending: Ref => {Index, Ctx}, or Pending#{error => E} when a submit
+%% failed.
+submit_spread([], _, _, _, Pending) ->
+    Pending;
+submit_spread(Payloads, [], All, I, Pending) ->
+    submit_spread(Payloads, All, All, I, Pending);
+submit_spread([P | Ps], [Ctx | Ctxs], All, I, Pending) ->
+    case py_context:async(Ctx, py_parallel, P) of
+        {ok, Ref} -> submit_spread(Ps, Ctxs, All, I + 1, Pending#{Ref => {I, Ctx}});
+        {error, _} = Error -> cancel_all(Pending), Error
     end.
 
-drain(Pending) ->
-    _ = [receive {py_parallel, Ref, _} -> ok end || {ref, Ref} <- Pending],
-    ok.
+gather({error, _} = Error, _Done, _Deadline) ->
+    Error;
+gather(Pending, Done, _Deadline) when map_size(Pending) =:= 0 ->
+    {ok, [V || {_, V} <- lists:sort(maps:to_list(Done))]};
+gather(Pending, Done, Deadline) ->
+    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
+    receive
+        {py_parallel, Ref, R} when is_map_key(Ref, Pending) ->
+            {{I, _}, Rest} = maps:take(Ref, Pending),
+            case py_context:result(R) of
+                {ok, Value} -> gather(Rest, Done#{I => Value}, Deadline);
+                {error, _} = Error -> cancel_all(Rest), Error
+            end
+    after Left ->
+        cancel_all(Pending),
+        {error, timeout}
+    end.
+
+%% Interrupt the calls still running; a reply already on its way is taken
+%% out of the mailbox.
+cancel_all(Pending) ->
+    maps:foreach(fun(Ref, {_, Ctx}) ->
+                         case py_context:cancel(Ctx, Ref) of
+                             cancelled -> ok;
+                             not_found -> receive {py_parallel, Ref, _} -> ok end
+                         end
+                 end, Pending).
 
 %% Module and function atoms travel as atoms (the NIF caches their str). A
 %% call with no keyword arguments whose result is a term travels without
@@ -545,6 +585,11 @@ eval_payload(Code, Locals) when is_map(Locals) ->
     {eval, code(Code), Locals, term};
 eval_payload(_, Locals) ->
     erlang:error({badarg, {locals, Locals}}).
+
+exec_opts(Opts) ->
+    maps:fold(fun(timeout, V, Acc) -> Acc#{timeout => timeout(V)};
+                 (K, V, _) -> erlang:error({badarg, {K, V}})
+              end, #{timeout => ?TIMEOUT}, Opts).
 
 call_opts(Opts) ->
     maps:fold(fun(kwargs, V, Acc) -> Acc#{kwargs => kwargs(V)};

@@ -6,10 +6,12 @@
 %% Python can tell whether a name is registered (`hasattr(erlang, name)',
 %% `from erlang import name') without a round trip to Erlang.
 %%
-%% A call made inside a request runs in the process that made the request
-%% (py_context's wait loop calls run/2). A call from a Python thread that
-%% belongs to no request comes to this server, which runs it in a fresh
-%% process, so that calls from many threads run side by side. This server
+%% A call made inside a sync request runs in the caller's callback helper, a
+%% process linked to the caller (py_context), so that the caller keeps its
+%% deadline. A call from a Python thread that belongs to no request, or from
+%% a request nobody waits for synchronously (cast, spawn_call, parallel),
+%% comes to this server, which runs it in a fresh process, so that calls
+%% from many threads run side by side. This server
 %% also forwards `erlang.send' to destinations the NIF cannot reach itself
 %% (remote pids, `{Name, Node}').
 -module(py_callback).

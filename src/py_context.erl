@@ -20,6 +20,9 @@
 
 -type payload() :: tuple() | atom().
 
+-define(HELPER, '$py_callback_helper').
+-define(RETIRE, '$py_callback_helper_retire').
+
 %% API.
 
 %% @doc Start an extra, supervised context. Options: `spin_us'
@@ -104,11 +107,11 @@ raw_request(Ctx, Payload, Timeout) ->
                 {py_reply, Ref, Result} ->
                     reply(Ref, Result);
                 {py_callback, Ref, Id, Name, Args} ->
-                    ok = answer(Id, Name, Args),
+                    ok = delegate(Ctx, Id, Name, Args),
                     wait(Ctx, ReqId, Ref, 1)
             end;
-        {error, closed} = Closed ->
-            Closed
+        {error, _} = Error ->
+            Error
     end.
 
 %% While no other process waits to run, spin (on this scheduler, for at most
@@ -117,18 +120,12 @@ raw_request(Ctx, Payload, Timeout) ->
 %% receiver still running is only queued, while one that finds it suspended
 %% in `receive' must wake its scheduler, and a scheduler that has gone to
 %% sleep costs 3-4 us to wake (bench: a sync call 1.2 us with the spin,
-%% 1.6-5 us without, the mode changing from run to run; an erlang.call
-%% round trip 3.1-3.3 or 6.6 us without the spin between callbacks).
+%% 1.6-5 us without, the mode changing from run to run).
 spin_for_reply(Ctx, ReqId, Seen) ->
     case erlang:statistics(total_run_queue_lengths) of
         0 -> py_nif:reply_wait(Ctx, ReqId, Seen);
         _ -> false
     end.
-
-%% The request called Erlang: run the function here, in the caller.
-answer(Id, Name, Args) ->
-    _ = py_nif:callback_reply(Id, py_callback:run(Name, Args)),
-    ok.
 
 wait(Ctx, ReqId, Ref, Seen) ->
     _ = spin_for_reply(Ctx, ReqId, Seen),
@@ -136,17 +133,72 @@ wait(Ctx, ReqId, Ref, Seen) ->
         {py_reply, Ref, Result} ->
             reply(Ref, Result);
         {py_callback, Ref, Id, Name, Args} ->
-            ok = answer(Id, Name, Args),
+            ok = delegate(Ctx, Id, Name, Args),
             wait(Ctx, ReqId, Ref, Seen + 1)
     end.
 
 %% A Python result is `{ok, _}' or `{error, {Name, _}}': `{error, timeout}'
-%% comes only from the deadline, which may have crossed a callback request.
+%% comes only from the deadline, which may have crossed a callback request,
+%% and may have left the helper running a function that outlived it.
 reply(Ref, {error, timeout} = Timeout) ->
     flush_callbacks(Ref),
+    retire_helper(),
     Timeout;
 reply(_Ref, Result) ->
     result(Result).
+
+%% Callbacks (erlang.call from the request) run in a helper process, so that
+%% the caller keeps waiting with its deadline: a function that outlives the
+%% deadline cannot hold the caller past it. The helper is linked to the
+%% caller (one dies with the other), made on the first callback and kept:
+%% its context sends it the later ones directly, one message per callback as
+%% before, and its own requests (a callback that calls Python again) use the
+%% caller's context and namespace. After a timeout it is retired (it may
+%% still be running the late function, whose result the NIF then drops) and
+%% the next callback makes a new one.
+delegate(Ctx, Id, Name, Args) ->
+    {Helper, Ctxs} = case get(?HELPER) of
+                         undefined -> {new_helper(), []};
+                         Known -> Known
+                     end,
+    case py_nif:callback_helper(Ctx, Helper) of
+        ok ->
+            put(?HELPER, {Helper, lists:usort([Ctx | Ctxs])}),
+            Helper ! {py_callback, none, Id, Name, Args},
+            ok;
+        {error, _} ->
+            put(?HELPER, {Helper, Ctxs}),
+            answer(Id, Name, Args)
+    end.
+
+new_helper() ->
+    Route = py_router:cached(),
+    proc_lib:spawn_link(fun() -> ok = py_router:adopt(Route), helper_loop() end).
+
+helper_loop() ->
+    receive
+        {py_callback, _, Id, Name, Args} ->
+            ok = answer(Id, Name, Args),
+            helper_loop();
+        ?RETIRE ->
+            ok
+    end.
+
+retire_helper() ->
+    case erase(?HELPER) of
+        undefined ->
+            ok;
+        {Helper, Ctxs} ->
+            _ = [py_nif:callback_helper(Ctx, none) || Ctx <- Ctxs],
+            true = unlink(Helper),
+            Helper ! ?RETIRE,
+            ok
+    end.
+
+%% Run a callback here and answer it.
+answer(Id, Name, Args) ->
+    _ = py_nif:callback_reply(Id, py_callback:run(Name, Args)),
+    ok.
 
 %% @doc Run a request and forget its result.
 -spec cast(py_nif:ctx(), payload()) -> ok | {error, closed}.

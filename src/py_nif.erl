@@ -7,13 +7,13 @@
 -export([runtime_start/5, runtime_stop/0, runtime_status/0,
          context_new/3, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, context_load/1,
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
-         stream_credit/3, finish/1, sandbox_configure/2]).
+         stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
 -export_type([ctx/0]).
 
 -nifs([runtime_start/5, runtime_stop/0, runtime_status/0,
        context_new/3, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, context_load/1,
        ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
-       stream_credit/3, finish/1, sandbox_configure/2]).
+       stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
 -on_load(init/0).
 
 -opaque ctx() :: reference().
@@ -101,6 +101,12 @@ callback_publish(_Names) -> ?NOT_LOADED.
 %% @doc Let a stream request send N more items.
 -spec stream_credit(ctx(), reference(), pos_integer()) -> ok | not_found.
 stream_credit(_Ctx, _Ref, _N) -> ?NOT_LOADED.
+
+%% @doc The calling process's erlang.call messages from this context go to
+%% Helper (which runs them for it; its own requests use the caller's
+%% namespace), or again to the caller itself (`none').
+-spec callback_helper(ctx(), pid() | none) -> ok | {error, closed | noproc | enomem}.
+callback_helper(_Ctx, _Helper) -> ?NOT_LOADED.
 
 %% @doc Build the large maps a reply left as placeholders (dirty CPU).
 -spec finish(term()) -> term().

@@ -12,7 +12,7 @@
 -behaviour(gen_server).
 
 -export([start_link/0, register/3, unregister/1, lookup/1, route/0, forget/0,
-         defaults/0]).
+         defaults/0, cached/0, adopt/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(TAB, py_contexts).
@@ -69,6 +69,23 @@ forget() ->
     _ = erase(?PDICT),
     ok.
 
+%% @doc The calling process's context if it has chosen one, else `none'.
+-spec cached() -> {pid(), py_nif:ctx()} | none.
+cached() ->
+    case get(?PDICT) of
+        undefined -> none;
+        Chosen -> Chosen
+    end.
+
+%% @doc Take another process's context as the caller's own (a callback
+%% helper serves on its owner's context); `none' leaves the choice to route/0.
+-spec adopt({pid(), py_nif:ctx()} | none) -> ok.
+adopt(none) ->
+    ok;
+adopt({_, _} = Chosen) ->
+    _ = put(?PDICT, Chosen),
+    ok.
+
 %% @doc The default contexts, in slot order.
 -spec defaults() -> [{pid(), py_nif:ctx()}].
 defaults() ->
@@ -119,8 +136,17 @@ handle_info(_Msg, Mons) ->
 %% held by a long call (or has a queue that long): new callers go elsewhere.
 -define(HELD_US, 1000).
 
-%% The contexts not held by a long call, each in turn (one counter for all
-%% callers); when every one is held, those with the fewest requests waiting.
+%% The contexts in turn (one counter for all callers), skipping those held
+%% by a long call; when every one is held, the one with the fewest requests
+%% waiting (ties in turn order).
+%%
+%% The turn is taken first and alone decides where the search starts, so
+%% two processes routed at the same instant start at different contexts and,
+%% while both are free, take different ones. Picking the n-th of the free
+%% contexts instead (as this did) let two callers that read the loads at
+%% slightly different instants see different lists of free contexts, and
+%% their turns could then name the same one: four simultaneous 2 s sleeps
+%% ended at 2/2/4/6 s on two contexts.
 %%
 %% Not the instantaneous queue length alone: with calls of a microsecond or
 %% two, it says which context's thread happened to be awake at that instant
@@ -130,17 +156,18 @@ handle_info(_Msg, Mons) ->
 %% 10,000 short-lived callers split 4,383 / 5,751, the next 1,368 new
 %% callers would all have gone to one context.
 choose(Contexts) ->
-    Loads = [{load(Ctx), C} || C = {_, Ctx} <- Contexts],
-    Free = [C || {{_, AgeUs}, C} <- Loads, AgeUs < ?HELD_US],
-    Candidates = case Free of
-                     [] ->
-                         Min = lists:min([Queued || {{Queued, _}, _} <- Loads]),
-                         [C || {{Queued, _}, C} <- Loads, Queued =:= Min];
-                     _ ->
-                         Free
-                 end,
     Turn = atomics:add_get(turns(), 1, 1),
-    lists:nth(Turn rem length(Candidates) + 1, Candidates).
+    {Before, After} = lists:split(Turn rem length(Contexts), Contexts),
+    first_free(After ++ Before, []).
+
+first_free([C = {_, Ctx} | Rest], Held) ->
+    case load(Ctx) of
+        {_, AgeUs} when AgeUs < ?HELD_US -> C;
+        {Queued, _} -> first_free(Rest, [{Queued, length(Held), C} | Held])
+    end;
+first_free([], Held) ->
+    {_, _, C} = lists:min(Held),
+    C.
 
 turns() ->
     case persistent_term:get({?MODULE, turns}, undefined) of
@@ -154,6 +181,6 @@ turns() ->
 
 load(Ctx) ->
     case py_nif:context_load(Ctx) of
-        closed -> {infinity, infinity};
+        closed -> {infinity, infinity}; %% an atom: above every integer
         Load -> Load
     end.

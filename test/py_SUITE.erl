@@ -191,12 +191,12 @@ parallel_ok(_) ->
     ok = no_message().
 
 parallel_error(_) ->
-    doc("parallel/1 returns the first error, leaves no stray messages, and "
-        "rejects malformed input with badarg."),
+    doc("parallel/1 returns the first error to come (the others are interrupted), "
+        "leaves no stray messages, and rejects malformed input with badarg."),
     {error, {'ValueError', "math domain error"}} =
         py:parallel([{math, sqrt, [4]}, {math, sqrt, [-1]}, {math, sqrt, [9]}]),
-    {error, {'ModuleNotFoundError', _}} =
-        py:parallel([{no_such_module_xyz, f, []}, {math, sqrt, [-1]}]),
+    {error, {Either, _}} = py:parallel([{no_such_module_xyz, f, []}, {math, sqrt, [-1]}]),
+    true = lists:member(Either, ['ModuleNotFoundError', 'ValueError']),
     ok = no_message(),
     ?assertError({badarg, _}, py:parallel(not_a_list)),
     ?assertError({badarg, _}, py:parallel([{math, sqrt}])),

@@ -38,8 +38,9 @@ mf_target(Args) -> {mf, Args}.
 
 three_forms() ->
     [{doc, "erlang.call('name', *args), erlang.name(*args) and `from erlang import name` "
-      "run the same fun, in the calling process, with the arguments as a list, and "
-      "give the same value back; the name may be an atom or a binary."}].
+      "run the same fun, in the caller's callback helper (a process linked to the caller), "
+      "with the arguments as a list, and give the same value back; the name may be an atom "
+      "or a binary."}].
 three_forms(_Config) ->
     Self = self(),
     ok = py:register_function(cb_add, fun([A, B]) -> A + B end),
@@ -55,7 +56,10 @@ three_forms(_Config) ->
     Echo = {echo, [1, <<"two">>, {three, 3.0}, #{4 => [four]}]},
     {ok, [Echo, Echo, Echo]} =
         py:call('__main__', forms, [<<"cb_echo">>, 1, <<"two">>, {three, 3.0}, #{4 => [four]}]),
-    {ok, [Self, Self, Self]} = py:call('__main__', forms, [<<"cb_where">>]),
+    {ok, [Helper, Helper, Helper]} = py:call('__main__', forms, [<<"cb_where">>]),
+    true = Helper =/= Self,
+    {links, Links} = process_info(Self, links),
+    true = lists:member(Helper, Links),
     {ok, 2000000000000000000000} = py:eval(<<"erlang.cb_add(10**21, 10**21)">>).
 
 unregistered() ->
@@ -469,7 +473,7 @@ kill_in_callback(Ctx, I) ->
         Test ! {result, py:call(Ctx, '__main__', hold, [Test, I])}
     end),
     Mon = monitor(process, Caller),
-    receive {holding, Caller} -> ok after 10000 -> ct:fail({callback_not_reached, I}) end,
+    receive {holding, _Helper} -> ok after 10000 -> ct:fail({callback_not_reached, I}) end,
     exit(Caller, kill),
     receive {'DOWN', Mon, process, Caller, killed} -> ok end,
     receive {<<"unwound">>, I, Exc} -> <<"CallInterrupted">> = Exc

@@ -248,6 +248,24 @@ void worker_raise_interrupted(context_t *ctx)
     PyErr_SetNone(py_types.interrupted);
 }
 
+/* A callback message for the caller's helper: {py_callback, Spin, Id, Name,
+ * Args} with Spin = {Ctx, ReqId, Sent}, what the helper needs to spin for
+ * the request's next callback (py_nif:reply_wait/3) after answering this
+ * one, instead of the request's reference. */
+static ERL_NIF_TERM for_helper(context_t *ctx, request_t *req, ErlNifEnv *env,
+                               ERL_NIF_TERM msg)
+{
+    int arity;
+    const ERL_NIF_TERM *e;
+    if (!enif_get_tuple(env, msg, &arity, &e) || arity != 5)
+        return msg;
+    ERL_NIF_TERM parts[5] = {e[0], e[1], e[2], e[3], e[4]};
+    parts[1] = enif_make_tuple3(env, enif_make_resource(env, ctx),
+                                enif_make_uint64(env, req->id),
+                                enif_make_uint64(env, req->sent + 1));
+    return enif_make_tuple_from_array(env, parts, 5);
+}
+
 int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg,
                      int to_helper)
 {
@@ -256,16 +274,21 @@ int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF
     enif_mutex_lock(ctx->lock);
     int live = !req->cancelled && ctx->state == CTX_RUNNING;
     const ErlNifPid *to = &req->caller;
-    if (to_helper) {
+    if (live && to_helper) {
         caller_t *c = callers_find(&ctx->callers, &req->caller);
-        if (c && (c->flags & CALLER_HELPER))
+        if (c && (c->flags & CALLER_HELPER)) {
             to = &c->helper;
+            msg = for_helper(ctx, req, msg_env, msg);
+        }
     }
     if (live)
         live = enif_send(NULL, to, msg_env, msg);
     else
         req->interrupted = 1; /* the caller raises CallInterrupted now */
-    if (live && to == &req->caller) { /* for reply_wait: the count first, then whose */
+    /* For reply_wait, the count first, then whose: a caller spinning for
+     * its reply stops at a callback (its helper's included: that one may
+     * need the caller's scheduler), a helper at the next callback. */
+    if (live) {
         __atomic_store_n(&ctx->sent_n, ++req->sent, __ATOMIC_RELEASE);
         __atomic_store_n(&ctx->sent_id, req->id, __ATOMIC_RELEASE);
     }

@@ -175,10 +175,17 @@ new_helper() ->
     Route = py_router:cached(),
     proc_lib:spawn_link(fun() -> ok = py_router:adopt(Route), helper_loop() end).
 
+%% After answering, the helper spins for the request's next callback as the
+%% caller would (spin_for_reply/3): the context sends it, with each callback
+%% message, the request's id and how many it has sent.
 helper_loop() ->
     receive
-        {py_callback, _, Id, Name, Args} ->
+        {py_callback, Spin, Id, Name, Args} ->
             ok = answer(Id, Name, Args),
+            _ = case Spin of
+                    {Ctx, ReqId, Sent} -> spin_for_reply(Ctx, ReqId, Sent);
+                    none -> false
+                end,
             helper_loop();
         ?RETIRE ->
             ok

@@ -1,14 +1,14 @@
 /*
  * nif.c - ERL_NIF_INIT, the function table, load/unload.  No logic.
  */
-#include "nif.h"
-#include "runtime.h"
-#include "context.h"
-#include "pyref.h"
-#include "callback.h"
-#include "bigmap.h"
-#include "sandbox.h"
-#include "deadline.h"
+#include "core/nif.h"
+#include "runtime/runtime.h"
+#include "context/context.h"
+#include "convert/pyref.h"
+#include "pymod/callback.h"
+#include "convert/bigmap.h"
+#include "sandbox/sandbox.h"
+#include "context/deadline.h"
 
 static ErlNifFunc nif_funcs[] = {
     {"runtime_start", 5, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},

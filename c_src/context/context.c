@@ -19,6 +19,8 @@
 #include "context/context_int.h"
 #include "runtime/runtime.h"
 #include "context/deadline.h"
+#include "convert/pyref.h"
+#include "sandbox/sandbox.h"
 
 static ErlNifResourceType *context_type;
 
@@ -168,11 +170,32 @@ static void context_down(ErlNifEnv *env, void *obj, ErlNifPid *pid, ErlNifMonito
     enif_mutex_unlock(ctx->lock);
 }
 
+/* The sandbox's caller hook: the pid of the request this thread runs. */
+static int current_caller(ErlNifPid *out)
+{
+    context_t *ctx;
+    request_t *req = worker_current(&ctx); /* NULL off the context threads */
+    if (!req)
+        return 0;
+    *out = req->caller;
+    return 1;
+}
+
+static void raise_interrupt(void *resource, uint64_t req_id);
+
+/* Also registers the hooks through which the layers below reach this one:
+ * a PyRef's owner ops (convert/pyref.h) and the sandbox's caller. */
 int context_init(ErlNifEnv *env)
 {
     ErlNifResourceTypeInit init = {.dtor = context_dtor, .down = context_down, .members = 3};
     context_type = enif_init_resource_type(env, "py_context", &init,
                                            ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
+    static const pyref_owner_ops_t owner_ops = {
+        .generation = context_generation,
+        .defer_decref = context_defer_decref,
+    };
+    pyref_set_owner_ops(&owner_ops);
+    sandbox_set_caller_hook(current_caller);
     return context_type ? 0 : -1;
 }
 
@@ -213,7 +236,7 @@ void context_cancel(context_t *ctx, request_t *req)
     /* A parked request sees the flag itself and raises CallInterrupted where
      * it waits; an asynchronous one would land later, in its cleanup code. */
     if (req == ctx->current && !req->parked)
-        runtime_request_interrupt(ctx, req->id);
+        runtime_request_interrupt(raise_interrupt, ctx, req->id);
     enif_cond_broadcast(ctx->cond); /* a parked request wakes up */
 }
 
@@ -288,8 +311,11 @@ int64_t context_expire(context_t *ctx, int64_t now)
     return min;
 }
 
-void context_raise_interrupt(context_t *ctx, uint64_t req_id)
+/* Runtime thread, GIL held (what runtime_request_interrupt runs): raise
+ * CallInterrupted if req_id still runs. */
+static void raise_interrupt(void *resource, uint64_t req_id)
 {
+    context_t *ctx = resource;
     enif_mutex_lock(ctx->lock);
     request_t *cur = ctx->current;
     if (cur && cur->id == req_id && !cur->parked && !cur->interrupted && ctx->py_ident) {
@@ -451,7 +477,7 @@ NIF(context_stop_nif)
     /* Interrupt, not cancel: the callers are waiting and get the error.
      * Parked requests see the state and raise where they wait. */
     if (ctx->current && !ctx->current->parked)
-        runtime_request_interrupt(ctx, ctx->current->id);
+        runtime_request_interrupt(raise_interrupt, ctx, ctx->current->id);
     enif_cond_broadcast(ctx->cond);
     int join = !ctx->joined;
     ctx->joined = 1;

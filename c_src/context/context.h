@@ -38,10 +38,11 @@ int context_init(ErlNifEnv *env);
 /* Resource accessor: 1 and *out set when term is a context. */
 int context_get(ErlNifEnv *env, ERL_NIF_TERM term, context_t **out);
 
-/* Whether ctx's worker runs (for pyref to know where to defer decrefs). */
+/* The runtime generation ctx's worker runs in (a PyRef's owner op). */
 uint64_t context_generation(context_t *ctx);
 
-/* Queue obj for a decref on ctx's thread (or the runtime's when stopped). */
+/* Queue obj for a decref on ctx's thread (or the runtime's when stopped):
+ * a PyRef's owner op, from its destructor. */
 void context_defer_decref(context_t *ctx, PyObject *obj);
 
 /* Deadline thread: end the requests of ctx whose deadline is at or before
@@ -49,9 +50,6 @@ void context_defer_decref(context_t *ctx, PyObject *obj);
  * {Tag, Ref, {error, timeout}}).  The earliest deadline still pending, or
  * DEADLINE_NONE, or now when more expired than one pass ends. */
 int64_t context_expire(context_t *ctx, int64_t now);
-
-/* Runtime thread, GIL held: raise CallInterrupted if req_id still runs. */
-void context_raise_interrupt(context_t *ctx, uint64_t req_id);
 
 /* Worker thread, GIL held: the globals dict of the request's caller
  * (created and monitored on first use).  Borrowed reference. */
@@ -63,6 +61,12 @@ PyObject *context_last_exception(context_t *ctx, const ErlNifPid *pid);
 
 /* Worker thread: the innermost running request and its context, or NULL. */
 request_t *worker_current(context_t **ctx);
+
+/* Any thread: an environment for an erlang.call (i: 0 the reply, 1 the
+ * message); with cached (on a context thread, inside a request) one the
+ * thread keeps is reused, else a new one.  Give it back the same way. */
+ErlNifEnv *worker_env_take(int i, int cached);
+void worker_env_give(int i, ErlNifEnv *e, int cached);
 
 /* Worker thread, GIL held (released while waiting): wait until *done becomes
  * non-zero (0), or req is cancelled or the context stops (-1), serving

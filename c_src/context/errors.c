@@ -5,24 +5,7 @@
 #include "context/errors.h"
 #include "convert/convert.h"
 #include "runtime/runtime.h"
-
-PyObject *errors_take(void)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    return PyErr_GetRaisedException();
-#else
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
-    if (!type)
-        return NULL;
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb && value)
-        PyException_SetTraceback(value, tb);
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-    return value;
-#endif
-}
+#include "core/pyerr.h"
 
 /* A Python str as an Erlang string (a list of code points). */
 static ERL_NIF_TERM unicode_to_charlist(ErlNifEnv *env, PyObject *s)
@@ -77,7 +60,7 @@ ERL_NIF_TERM errors_describe(ErlNifEnv *env, PyObject *exc)
 
 ERL_NIF_TERM errors_from_python(ErlNifEnv *env, context_t *ctx, const ErlNifPid *pid)
 {
-    PyObject *exc = errors_take();
+    PyObject *exc = pyerr_take();
     if (!exc)
         return make_error(env, ATOM(PythonError));
     ERL_NIF_TERM reason = errors_describe(env, exc);

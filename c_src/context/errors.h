@@ -1,7 +1,7 @@
 /*
  * errors.h - the one place a Python exception becomes an Erlang term.
  *
- * Vocabulary (STYLE.md convention 5): a Python exception is
+ * Vocabulary (the same in Erlang and C): a Python exception is
  * {error, {ExceptionName :: atom(), Message :: string()}}; the exception
  * object is kept per caller so that py:last_traceback/0 can format it.
  */
@@ -10,9 +10,6 @@
 
 #include "core/nif.h"
 #include "context/context.h"
-
-/* Take the raised exception (normalized); NULL when none.  New reference. */
-PyObject *errors_take(void);
 
 /* Consume the raised exception into {error, {Name, Message}} and remember it
  * as pid's last exception on ctx (pid may be NULL). */

@@ -1,5 +1,6 @@
 /*
- * exec.c - the one switch over request kinds (STYLE.md convention 9).
+ * exec.c - the one switch over request kinds (a new kind is a case here and
+ * nowhere else).
  *
  * Runs on the context's worker thread with the GIL held.  Every Python error,
  * conversion errors included, leaves through errors_from_python, so a caller
@@ -391,7 +392,7 @@ ERL_NIF_TERM exec_run(context_t *ctx, request_t *req)
     job_t j = {.ctx = ctx, .req = req, .env = req->env,
                .defer_maps = req->tag == ATOM(py_reply) || req->tag == ATOM(py_parallel)};
     ERL_NIF_TERM result = dispatch(&j);
-    /* Large dicts are finished by the caller (bigmap.h). */
+    /* Large dicts are finished by the caller (convert/bigmap.h). */
     return j.deferred ? enif_make_tuple2(req->env, ATOM(py_fixup), result) : result;
 }
 

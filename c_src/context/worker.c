@@ -1,7 +1,7 @@
 /*
  * worker.c - the context's thread and its one request queue.
  *
- * Hot path (DESIGN.md): the caller runs submit (submit.c) on a normal
+ * Hot path (docs/architecture.md, "A synchronous call"): the caller runs submit (submit.c) on a normal
  * scheduler, which copies the request into its own environment and
  * enqueues it; the worker thread takes it with the GIL held, runs it
  * (exec.c), and enif_sends {Tag, Ref, Result} straight to the caller.  No
@@ -25,7 +25,6 @@
 #include "runtime/runtime.h"
 #include "context/exec.h"
 #include "convert/convert.h"
-#include "pymod/callback.h"
 #include "context/deadline.h"
 #include <sched.h>
 #include <time.h>
@@ -47,6 +46,40 @@ request_t *worker_current(context_t **ctx)
 {
     *ctx = tls_context;
     return tls_request;
+}
+
+/* A context thread keeps two environments for its erlang.call callbacks
+ * (the message and the reply) instead of allocating them for every call:
+ * it makes them often and lives long.  Freed when the thread exits.  Other
+ * threads allocate as they go. */
+static __thread ErlNifEnv *env_cache[2];
+
+ErlNifEnv *worker_env_take(int i, int cached)
+{
+    ErlNifEnv *e = cached ? env_cache[i] : NULL;
+    if (!e)
+        return enif_alloc_env();
+    env_cache[i] = NULL;
+    return e;
+}
+
+void worker_env_give(int i, ErlNifEnv *e, int cached)
+{
+    if (cached && !env_cache[i]) {
+        enif_clear_env(e);
+        env_cache[i] = e;
+    } else {
+        enif_free_env(e);
+    }
+}
+
+static void env_cache_free(void)
+{
+    for (int i = 0; i < 2; i++) {
+        if (env_cache[i])
+            enif_free_env(env_cache[i]);
+        env_cache[i] = NULL;
+    }
 }
 
 /* req is already ctx->current (take_work pushed it on the stack). */
@@ -384,7 +417,7 @@ void *worker_main(void *arg)
         PyThreadState_Clear(ctx->ts);
         PyThreadState_DeleteCurrent();
     }
-    callback_thread_exit();
+    env_cache_free();
     enif_mutex_lock(ctx->lock);
     ctx->state = CTX_STOPPED;
     ctx->py_ident = 0;

@@ -10,18 +10,21 @@
 #define PY_CONVERT_H
 
 #include "core/nif.h"
-#include "context/context.h"
+
+/* The context a conversion runs for (PyRefs made keep it alive): opaque
+ * here, an enif resource of context/; NULL off the context threads. */
+struct context;
 
 /* New reference, or NULL with a Python exception set. */
-PyObject *to_py(ErlNifEnv *env, context_t *ctx, ERL_NIF_TERM term);
+PyObject *to_py(ErlNifEnv *env, struct context *ctx, ERL_NIF_TERM term);
 
 /* 0 and *out set, or -1 with a Python exception set. */
-int to_term(ErlNifEnv *env, context_t *ctx, PyObject *obj, ERL_NIF_TERM *out);
+int to_term(ErlNifEnv *env, struct context *ctx, PyObject *obj, ERL_NIF_TERM *out);
 
 /* to_term for a reply: dicts of more than 32 keys may be left as bigmap
  * placeholders, and *deferred is set when one was (py_nif:finish/1 then
  * completes the term on the caller's scheduler). */
-int to_term_reply(ErlNifEnv *env, context_t *ctx, PyObject *obj, ERL_NIF_TERM *out,
+int to_term_reply(ErlNifEnv *env, struct context *ctx, PyObject *obj, ERL_NIF_TERM *out,
                   int *deferred);
 
 /* An atom from UTF-8 text, creating it only within the atom cap.

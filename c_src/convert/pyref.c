@@ -9,18 +9,24 @@
 
 typedef struct {
     PyObject *obj;
-    context_t *ctx;
+    struct context *ctx;
     uint64_t generation;
 } pyref_t;
 
 static ErlNifResourceType *pyref_type;
+static const pyref_owner_ops_t *owner_ops;
+
+void pyref_set_owner_ops(const pyref_owner_ops_t *ops)
+{
+    owner_ops = ops;
+}
 
 static void pyref_dtor(ErlNifEnv *env, void *p)
 {
     UNUSED(env);
     pyref_t *ref = p;
     if (ref->obj)
-        context_defer_decref(ref->ctx, ref->obj); /* never take the GIL here */
+        owner_ops->defer_decref(ref->ctx, ref->obj); /* never take the GIL here */
     if (ref->ctx)
         enif_release_resource(ref->ctx);
 }
@@ -33,18 +39,18 @@ int pyref_init(ErlNifEnv *env)
     return pyref_type ? 0 : -1;
 }
 
-static pyref_t *pyref_new(context_t *ctx, PyObject *obj)
+static pyref_t *pyref_new(struct context *ctx, PyObject *obj)
 {
     pyref_t *ref = enif_alloc_resource(pyref_type, sizeof *ref);
     Py_INCREF(obj);
     ref->obj = obj;
     ref->ctx = ctx;
-    ref->generation = context_generation(ctx);
+    ref->generation = owner_ops->generation(ctx);
     enif_keep_resource(ctx);
     return ref;
 }
 
-ERL_NIF_TERM pyref_make(ErlNifEnv *env, context_t *ctx, PyObject *obj)
+ERL_NIF_TERM pyref_make(ErlNifEnv *env, struct context *ctx, PyObject *obj)
 {
     pyref_t *ref = pyref_new(ctx, obj);
     ERL_NIF_TERM term = enif_make_resource(env, ref);
@@ -52,7 +58,7 @@ ERL_NIF_TERM pyref_make(ErlNifEnv *env, context_t *ctx, PyObject *obj)
     return term;
 }
 
-ERL_NIF_TERM pyref_make_binary(ErlNifEnv *env, context_t *ctx, PyObject *owner,
+ERL_NIF_TERM pyref_make_binary(ErlNifEnv *env, struct context *ctx, PyObject *owner,
                                const char *data, size_t len)
 {
     pyref_t *ref = pyref_new(ctx, owner);

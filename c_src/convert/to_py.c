@@ -1,5 +1,6 @@
 /*
- * to_py.c - Erlang term -> Python object (DESIGN.md, Conversion).
+ * to_py.c - Erlang term -> Python object (docs/architecture.md,
+ * "Conversion limits").
  *
  * One static function per term kind.  Runs on a worker thread with the GIL
  * held; the term lives in the request's environment.  Nesting is bounded by
@@ -17,7 +18,7 @@
 
 typedef struct {
     ErlNifEnv *env;
-    context_t *ctx;
+    struct context *ctx;
     int depth;
 } conv_t;
 
@@ -321,7 +322,7 @@ static PyObject *conv(conv_t *c, ERL_NIF_TERM t)
     return r;
 }
 
-PyObject *to_py(ErlNifEnv *env, context_t *ctx, ERL_NIF_TERM term)
+PyObject *to_py(ErlNifEnv *env, struct context *ctx, ERL_NIF_TERM term)
 {
     conv_t c = {.env = env, .ctx = ctx, .depth = 0};
     return conv(&c, term);

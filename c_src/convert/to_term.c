@@ -1,12 +1,13 @@
 /*
- * to_term.c - Python object -> Erlang term (DESIGN.md, Conversion).
+ * to_term.c - Python object -> Erlang term (docs/architecture.md,
+ * "Conversion limits").
  *
  * One static function per Python type.  Runs on a worker thread with the GIL
  * held, building into the request's environment.  Exact types are tested
  * first (the hot path), subclasses after; an object with no mapping becomes
  * an opaque PyRef, never None, error or str(obj).
  *
- * OTP 25 trap (DESIGN.md): enif_make_map_from_arrays with more than 32 keys
+ * OTP 25 trap (convert/bigmap.h): enif_make_map_from_arrays with more than 32 keys
  * on a non-scheduler thread crashes the emulator (erlang/otp#8208), so large
  * maps are built pair by pair with enif_make_map_put.
  */
@@ -22,7 +23,7 @@
 
 typedef struct {
     ErlNifEnv *env;
-    context_t *ctx;
+    struct context *ctx;
     int depth;
     int defer_maps;  /* large dicts may become bigmap placeholders */
     int deferred;    /* how many did */
@@ -400,13 +401,13 @@ static int conv(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
     return rc;
 }
 
-int to_term(ErlNifEnv *env, context_t *ctx, PyObject *obj, ERL_NIF_TERM *out)
+int to_term(ErlNifEnv *env, struct context *ctx, PyObject *obj, ERL_NIF_TERM *out)
 {
     conv_t c = {.env = env, .ctx = ctx};
     return conv(&c, obj, out);
 }
 
-int to_term_reply(ErlNifEnv *env, context_t *ctx, PyObject *obj, ERL_NIF_TERM *out,
+int to_term_reply(ErlNifEnv *env, struct context *ctx, PyObject *obj, ERL_NIF_TERM *out,
                   int *deferred)
 {
     conv_t c = {.env = env, .ctx = ctx, .defer_maps = 1};

@@ -121,40 +121,6 @@ static int wait_reply(context_t *ctx, request_t *req, cb_slot_t *slot)
     return 0;
 }
 
-/* A context thread keeps two environments for its callbacks (the message
- * and the reply) instead of allocating them for every erlang.call: it makes
- * them often and lives long.  Freed by callback_thread_exit.  Other threads
- * allocate as they go. */
-static __thread ErlNifEnv *env_cache[2];
-
-static ErlNifEnv *env_take(int i, int cached)
-{
-    ErlNifEnv *e = cached ? env_cache[i] : NULL;
-    if (!e)
-        return enif_alloc_env();
-    env_cache[i] = NULL;
-    return e;
-}
-
-static void env_give(int i, ErlNifEnv *e, int cached)
-{
-    if (cached && !env_cache[i]) {
-        enif_clear_env(e);
-        env_cache[i] = e;
-    } else {
-        enif_free_env(e);
-    }
-}
-
-void callback_thread_exit(void)
-{
-    for (int i = 0; i < 2; i++) {
-        if (env_cache[i])
-            enif_free_env(env_cache[i]);
-        env_cache[i] = NULL;
-    }
-}
-
 PyObject *callback_call(PyObject *name, PyObject *args)
 {
     context_t *ctx = NULL;
@@ -164,8 +130,8 @@ PyObject *callback_call(PyObject *name, PyObject *args)
     if (req && __atomic_load_n(&req->cancelled, __ATOMIC_ACQUIRE))
         req = NULL;
     int cached = req != NULL; /* on a context thread */
-    cb_slot_t slot = {.env = env_take(0, cached), .ctx = req ? ctx : NULL};
-    ErlNifEnv *msg_env = env_take(1, cached);
+    cb_slot_t slot = {.env = worker_env_take(0, cached), .ctx = req ? ctx : NULL};
+    ErlNifEnv *msg_env = worker_env_take(1, cached);
     PyObject *result = NULL;
     ERL_NIF_TERM name_t, args_t;
     PyObject *list = PySequence_List(args);
@@ -184,8 +150,8 @@ PyObject *callback_call(PyObject *name, PyObject *args)
     }
     if (rc == 0)
         result = to_py(slot.env, ctx, slot.result);
-    env_give(1, msg_env, cached);
-    env_give(0, slot.env, cached);
+    worker_env_give(1, msg_env, cached);
+    worker_env_give(0, slot.env, cached);
     return result;
 }
 

@@ -17,9 +17,6 @@ int callback_init(ErlNifEnv *env);
 /* GIL held.  New reference, or NULL with a Python exception set. */
 PyObject *callback_call(PyObject *name, PyObject *args);
 
-/* A context thread that exits frees the environments it kept. */
-void callback_thread_exit(void);
-
 /* Whether name is registered (no Erlang round trip: a published copy). */
 int callback_is_registered(const char *name, size_t len);
 

@@ -126,7 +126,7 @@ static PyObject *mod_sleep(PyObject *self, PyObject *arg)
     return worker_sleep(secs) == 0 ? Py_NewRef(Py_None) : NULL;
 }
 
-/* alloc_stats() -> dict: the large-block allocator's counters (pyalloc.c) */
+/* alloc_stats() -> dict: the large-block allocator's counters (runtime/pyalloc.c) */
 static PyObject *mod_alloc_stats(PyObject *self, PyObject *unused)
 {
     UNUSED(self);

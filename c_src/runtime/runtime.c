@@ -1,7 +1,8 @@
 /*
  * runtime.c - start and stop the embedded CPython, and the runtime thread.
  *
- * Threads: one "py_runtime" thread per start.  It calls Py_InitializeFromConfig,
+ * Threads: one "py_runtime" thread per start.  It runs the start hook (the
+ * start across the layers, ../start.c, which calls Py_InitializeFromConfig),
  * keeps the main thread state, and waits (GIL released) for three kinds of
  * work: interrupts of running requests (PyThreadState_SetAsyncExc needs the
  * GIL, which the interrupted request holds, so a scheduler may never wait
@@ -12,16 +13,11 @@
  * Locks: rt.lock guards state, the interrupt and decref queues and the atom
  * counter.  It is never held while taking the GIL.
  *
- * Ownership: the interrupt queue keeps each context resource alive
- * (enif_keep_resource) until the interrupt has been handled.
+ * Ownership: the interrupt queue keeps each interrupt's resource (a
+ * context) alive (enif_keep_resource) until the interrupt has been handled.
  */
 #include "runtime/runtime.h"
-#include "context/context.h"
-#include "pymod/erlang_mod.h"
-#include "context/errors.h"
 #include "runtime/pyalloc.h"
-#include "sandbox/sandbox.h"
-#include <dlfcn.h>
 
 py_types_t py_types;
 runtime_limits_t runtime_limits = {.max_depth = 1000, .atom_cap = 10000};
@@ -30,7 +26,8 @@ typedef enum { RT_DOWN, RT_STARTING, RT_RUNNING, RT_STOPPING } rt_state_t;
 
 typedef struct interrupt {
     struct interrupt *next;
-    struct context *ctx;
+    runtime_interrupt_fn fn;
+    void *resource;
     uint64_t req_id;
 } interrupt_t;
 
@@ -57,7 +54,13 @@ static struct {
     char *executable;
     char **paths;
     unsigned npaths;
+    runtime_start_fn start; /* the start hook, set at load */
 } rt;
+
+void runtime_set_start(runtime_start_fn start)
+{
+    rt.start = start;
+}
 
 int runtime_init(ErlNifEnv *env)
 {
@@ -113,13 +116,14 @@ int runtime_take_atom_slot(void)
     return ok;
 }
 
-void runtime_request_interrupt(struct context *ctx, uint64_t req_id)
+void runtime_request_interrupt(runtime_interrupt_fn fn, void *resource, uint64_t req_id)
 {
     interrupt_t *it = enif_alloc(sizeof *it);
     if (!it)
         return;
-    enif_keep_resource(ctx);
-    it->ctx = ctx;
+    enif_keep_resource(resource);
+    it->fn = fn;
+    it->resource = resource;
     it->req_id = req_id;
     enif_mutex_lock(rt.lock);
     it->next = rt.interrupts;
@@ -170,145 +174,6 @@ void runtime_defer_decref(uint64_t generation, PyObject *obj)
     enif_mutex_unlock(rt.lock);
 }
 
-/* ------------------------------------------------------------------ init */
-
-static int set_error(const char *what)
-{
-    snprintf(rt.init_error, sizeof rt.init_error, "%s", what);
-    return -1;
-}
-
-static int set_python_error(const char *what)
-{
-    PyObject *value = errors_take();
-    PyObject *s = value ? PyObject_Str(value) : NULL;
-    const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
-    snprintf(rt.init_error, sizeof rt.init_error, "%s: %s", what,
-             msg ? msg : "unknown error");
-    PyErr_Clear();
-    Py_XDECREF(s);
-    Py_XDECREF(value);
-    return -1;
-}
-
-static int cache_types(void)
-{
-    PyObject *mod = PyImport_ImportModule("erlang._types");
-    if (!mod)
-        return set_python_error("cannot import erlang._types");
-    py_types.atom_type = PyObject_GetAttrString(mod, "Atom");
-    py_types.pid_type = PyObject_GetAttrString(mod, "Pid");
-    py_types.ref_type = PyObject_GetAttrString(mod, "Ref");
-    py_types.term_type = PyObject_GetAttrString(mod, "Term");
-    py_types.interrupted = PyObject_GetAttrString(mod, "CallInterrupted");
-    Py_DECREF(mod);
-    PyObject *tb = PyImport_ImportModule("traceback");
-    py_types.traceback_format = tb ? PyObject_GetAttrString(tb, "format_exception") : NULL;
-    Py_XDECREF(tb);
-    py_types.code_cache = PyDict_New();
-    py_types.str_etf = PyUnicode_InternFromString("_etf");
-    py_types.main_name = PyUnicode_InternFromString("__main__");
-    py_types.builtins = PyImport_ImportModule("builtins");
-    if (!py_types.atom_type || !py_types.pid_type || !py_types.ref_type ||
-        !py_types.term_type || !py_types.interrupted ||
-        !py_types.code_cache ||
-        !py_types.traceback_format || !py_types.builtins)
-        return set_python_error("cannot load the erlang types");
-    return 0;
-}
-
-/* Python-side set-up that lives in the erlang package (erlang._runtime). */
-static int install_python_side(void)
-{
-    PyObject *mod = PyImport_ImportModule("erlang._runtime");
-    PyObject *r = mod ? PyObject_CallMethod(mod, "install", NULL) : NULL;
-    Py_XDECREF(mod);
-    if (!r)
-        return set_python_error("erlang._runtime.install() failed");
-    Py_DECREF(r);
-    return 0;
-}
-
-static void drop_types(void)
-{
-    Py_CLEAR(py_types.atom_type);
-    Py_CLEAR(py_types.pid_type);
-    Py_CLEAR(py_types.ref_type);
-    Py_CLEAR(py_types.term_type);
-    Py_CLEAR(py_types.interrupted);
-    atom_cache_clear(&py_types.atoms, 1);
-    atom_cache_clear(&py_types.names, 1);
-    atom_cache_clear(&py_types.modules, 1);
-    Py_CLEAR(py_types.str_etf);
-    Py_CLEAR(py_types.main_name);
-    Py_CLEAR(py_types.builtins);
-    Py_CLEAR(py_types.traceback_format);
-    Py_CLEAR(py_types.code_cache);
-}
-
-static int add_paths(void)
-{
-    PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
-    if (!sys_path)
-        return set_error("sys.path is missing");
-    for (unsigned i = rt.npaths; i > 0; i--) {
-        PyObject *p = PyUnicode_DecodeFSDefault(rt.paths[i - 1]);
-        if (!p || PyList_Insert(sys_path, 0, p) < 0) {
-            Py_XDECREF(p);
-            return set_python_error("cannot extend sys.path");
-        }
-        Py_DECREF(p);
-    }
-    return 0;
-}
-
-/* The NIF loader opens py_nif.so with RTLD_LOCAL, so libpython's symbols
- * are invisible to the extension modules Python loads later (math, _json,
- * numpy...).  Reopen libpython RTLD_GLOBAL so that they resolve. */
-static int promote_libpython(void)
-{
-    Dl_info info;
-    if (!dladdr((void *)&Py_InitializeFromConfig, &info) || !info.dli_fname)
-        return set_error("cannot locate libpython");
-    if (!dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD)) {
-        const char *why = dlerror();
-        return set_error(why ? why : "cannot reopen libpython RTLD_GLOBAL");
-    }
-    return 0;
-}
-
-static int start_python(void)
-{
-    if (promote_libpython() < 0)
-        return -1;
-    static int inittab_added = 0;
-    if (!inittab_added) {
-        /* Once per OS process: the inittab survives Py_Finalize. */
-        if (PyImport_AppendInittab("_erlang", erlang_mod_init) < 0)
-            return set_error("cannot register the _erlang module");
-        inittab_added = 1;
-    }
-    sandbox_preinit(); /* the audit hook, before any Python code runs */
-    pyalloc_install(); /* before Python allocates anything */
-    PyConfig config;
-    PyConfig_InitPythonConfig(&config);
-    config.install_signal_handlers = 0; /* the VM keeps its signals */
-    config.parse_argv = 0;
-    PyStatus st = PyConfig_SetBytesString(&config, &config.program_name, rt.executable);
-    if (!PyStatus_Exception(st))
-        st = Py_InitializeFromConfig(&config);
-    PyConfig_Clear(&config);
-    if (PyStatus_Exception(st))
-        return set_error(st.err_msg ? st.err_msg : "Py_InitializeFromConfig failed");
-    if (add_paths() < 0 || cache_types() < 0 ||
-        sandbox_install(rt.init_error, sizeof rt.init_error) < 0 || install_python_side() < 0) {
-        drop_types();
-        Py_FinalizeEx();
-        return -1;
-    }
-    return 0;
-}
-
 /* --------------------------------------------------------------- the loop */
 
 void decref_drain(decref_node_t *list)
@@ -326,8 +191,8 @@ static void serve(interrupt_t *its, decref_node_t *drs)
     decref_drain(drs);
     while (its) {
         interrupt_t *next = its->next;
-        context_raise_interrupt(its->ctx, its->req_id);
-        enif_release_resource(its->ctx);
+        its->fn(its->resource, its->req_id);
+        enif_release_resource(its->resource);
         enif_free(its);
         its = next;
     }
@@ -336,7 +201,12 @@ static void serve(interrupt_t *its, decref_node_t *drs)
 static void *runtime_thread(void *arg)
 {
     UNUSED(arg);
-    int ok = start_python() == 0;
+    int ok = 0;
+    if (!rt.start)
+        snprintf(rt.init_error, sizeof rt.init_error, "no start hook registered");
+    else
+        ok = rt.start(rt.executable, rt.paths, rt.npaths, rt.init_error,
+                      sizeof rt.init_error) == 0;
     PyThreadState *main_ts = ok ? PyEval_SaveThread() : NULL;
 
     enif_mutex_lock(rt.lock);

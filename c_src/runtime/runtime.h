@@ -1,15 +1,18 @@
 /*
  * runtime.h - the embedded CPython runtime: start, stop, and the runtime
  * thread that owns the main thread state (init, finalize, interrupts,
- * decrefs whose context is gone).
+ * decrefs whose context is gone, joins of orphaned context threads).
+ *
+ * The layers above reach this one only by call; it reaches them only
+ * through the hooks they give it: the start hook (runtime_set_start, from
+ * ../start.c at load) and the function an interrupt runs
+ * (runtime_request_interrupt, from context/).
  */
 #ifndef PY_RUNTIME_H
 #define PY_RUNTIME_H
 
 #include "core/nif.h"
 #include "runtime/atom_cache.h"
-
-struct context;
 
 /* Python objects cached at start; valid while the runtime runs (GIL held). */
 typedef struct {
@@ -49,14 +52,29 @@ typedef struct decref_node {
 void decref_drain(decref_node_t *list);
 
 int runtime_init(ErlNifEnv *env);
+
+/* The start hook, run on the runtime thread: initialize the interpreter
+ * with this program name and these sys.path entries (first first), and
+ * fill py_types.  0, or -1 with the interpreter finalized again and err
+ * (errlen bytes) saying why. */
+typedef int (*runtime_start_fn)(const char *executable, char *const *paths, unsigned npaths,
+                                char *err, size_t errlen);
+
+/* At load, before any start. */
+void runtime_set_start(runtime_start_fn start);
 void runtime_unload(void);
 
 /* Current generation (bumped at each start) and whether it is running. */
 uint64_t runtime_generation(void);
 int runtime_is_running(uint64_t generation);
 
-/* Ask the runtime thread to raise CallInterrupted in ctx's request req_id. */
-void runtime_request_interrupt(struct context *ctx, uint64_t req_id);
+/* What an interrupt runs: on the runtime thread, GIL held. */
+typedef void (*runtime_interrupt_fn)(void *resource, uint64_t req_id);
+
+/* Ask the runtime thread to run fn(resource, req_id) under the GIL (the
+ * context layer raises CallInterrupted in a running request so).  resource,
+ * an enif resource, is kept alive until fn has run. */
+void runtime_request_interrupt(runtime_interrupt_fn fn, void *resource, uint64_t req_id);
 
 /* Hand an object to the runtime thread for a decref under the GIL. */
 void runtime_defer_decref(uint64_t generation, PyObject *obj);

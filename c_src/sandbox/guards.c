@@ -24,7 +24,7 @@
  * of the extension modules); a restart rebinds the slots to the new policy.
  */
 #include "sandbox/sandbox_int.h"
-#include "context/errors.h"
+#include "core/pyerr.h"
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -390,7 +390,7 @@ int guards_install(char *err, size_t errlen)
     PyErr_Clear();
     return 0;
 fail:;
-    PyObject *exc = errors_take();
+    PyObject *exc = pyerr_take();
     PyObject *s = exc ? PyObject_Str(exc) : NULL;
     snprintf(err, errlen, "sandbox guards: %s", s ? PyUnicode_AsUTF8(s) : "import failed");
     Py_XDECREF(s);

@@ -23,10 +23,10 @@
  * Threads: the hook runs on whatever thread raised the event, GIL held.
  * Denials below the C API may come without the GIL; their logging takes only
  * log.lock (never while holding it do we touch Python).  The caller is the
- * pid of the request the worker thread runs (worker_current).
+ * pid of the request the thread runs, asked of the caller hook that
+ * context/ registers at load (sandbox_set_caller_hook).
  */
 #include "sandbox/sandbox_int.h"
-#include "context/context.h"
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -38,6 +38,13 @@ static struct {
     int level;            /* applied at the next start */
     unsigned log_limit;   /* denials sent to py_sandbox_log per second */
 } cfg = {SBX_DEFAULT, 10};
+
+static sandbox_caller_fn caller_hook; /* set at load, before any thread */
+
+void sandbox_set_caller_hook(sandbox_caller_fn fn)
+{
+    caller_hook = fn;
+}
 
 static struct {
     ErlNifMutex *lock;
@@ -102,9 +109,9 @@ static void log_denial(const char *op, int cls, const char *detail)
         return;
     }
     ErlNifEnv *env = enif_alloc_env();
-    context_t *ctx;
-    request_t *req = worker_current(&ctx); /* NULL off the context threads */
-    ERL_NIF_TERM caller = req ? enif_make_pid(env, &req->caller) : ATOM(undefined);
+    ErlNifPid pid;
+    ERL_NIF_TERM caller = caller_hook && caller_hook(&pid) ? enif_make_pid(env, &pid)
+                                                           : ATOM(undefined);
     ERL_NIF_TERM msg = enif_make_tuple6(env, ATOM(py_sandbox_denied), bin(env, op),
                                         bin(env, policy_class_name(cls)), bin(env, detail),
                                         caller, enif_make_ulong(env, suppressed));
@@ -124,7 +131,7 @@ static PyObject *new_error_type(int kind)
     PyObject *bases = kind == ERR_SANDBOX
                           ? PyTuple_Pack(2, PyExc_RuntimeError, PyExc_PermissionError)
                           : PyTuple_Pack(1, PyExc_ModuleNotFoundError);
-    /* Erlang sees the documented builtin name (errors.c): 4.x code matches
+    /* Erlang sees the documented builtin name (context/errors.c): 4.x code matches
      * {error, {'RuntimeError', Msg}}. */
     PyObject *dict = Py_BuildValue("{ss}", "__erlang_name__",
                                    kind == ERR_SANDBOX ? "RuntimeError" : "ModuleNotFoundError");

@@ -1,6 +1,6 @@
 /*
  * sandbox.h - the sandbox that keeps embedded Python from forking, exec'ing,
- * killing or corrupting the VM (DESIGN.md "Sandbox", docs/security.md).
+ * killing or corrupting the VM (docs/security.md).
  *
  * Lifecycle, all on the runtime thread that starts Python:
  *   sandbox_preinit()  before Py_InitializeFromConfig: registers the C audit
@@ -18,6 +18,12 @@
 #include "core/nif.h"
 
 int sandbox_init(ErlNifEnv *env);
+
+/* The caller hook: 1 and *out set to the pid of the Erlang process whose
+ * request the current thread runs, or 0 off a request.  Registered by
+ * context/ at load (context_init); it names the caller in denial reports. */
+typedef int (*sandbox_caller_fn)(ErlNifPid *out);
+void sandbox_set_caller_hook(sandbox_caller_fn fn);
 void sandbox_preinit(void);
 int sandbox_install(char *err, size_t errlen);
 

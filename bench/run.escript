@@ -127,7 +127,7 @@ def cpu_seconds():
     return [time.clock_gettime(loop_clock), time.process_time()]
 ">>).
 
-%% Over the 500 lines we allow a module: `make bench' is one escript, and every
+%% Over the 500-line target for a file: `make bench' is one escript, and every
 %% section shares the measurement helpers (interleaved rounds, medians, rows).
 
 %% Section list: {Name, Title, Fun}. Order matters only for readability.
@@ -303,7 +303,7 @@ latency(Cfg) ->
 %% (a) an Erlang message round trip to another process, (a30) the same with
 %% `after 30000', (b) the nop floor, (c) the call payload straight to
 %% py_context:request (no py.erl, no router), (c30) the same with a 30 s
-%% timeout (py:call's default: a deadline the NIF keeps, c_src/deadline.c),
+%% timeout (py:call's default: a deadline the NIF keeps, c_src/context/deadline.c),
 %% (d) py:call. The differences say which layer costs what.
 breakdown(Cfg) ->
     Ctx = resource(),

@@ -1,14 +1,17 @@
 /*
  * nif.c - ERL_NIF_INIT, the function table, load/unload.  No logic.
+ * Load initializes each layer bottom up; the layers above register their
+ * hooks into the ones below there (start_init, context_init).
  */
-#include "nif.h"
-#include "runtime.h"
-#include "context.h"
-#include "pyref.h"
-#include "callback.h"
-#include "bigmap.h"
-#include "sandbox.h"
-#include "deadline.h"
+#include "core/nif.h"
+#include "start.h"
+#include "runtime/runtime.h"
+#include "context/context.h"
+#include "convert/pyref.h"
+#include "pymod/callback.h"
+#include "convert/bigmap.h"
+#include "sandbox/sandbox.h"
+#include "context/deadline.h"
 
 static ErlNifFunc nif_funcs[] = {
     {"runtime_start", 5, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
@@ -36,10 +39,11 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
     UNUSED(priv);
     UNUSED(info);
     atoms_init(env);
-    if (runtime_init(env) < 0 || context_init(env) < 0 || pyref_init(env) < 0 ||
-        callback_init(env) < 0 ||
-        bigmap_init(env) < 0 || sandbox_init(env) < 0 || deadline_init() < 0)
+    if (runtime_init(env) < 0 || sandbox_init(env) < 0 || pyref_init(env) < 0 ||
+        bigmap_init(env) < 0 || context_init(env) < 0 || deadline_init() < 0 ||
+        callback_init(env) < 0)
         return -1;
+    start_init();
     return 0;
 }
 

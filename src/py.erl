@@ -30,7 +30,7 @@
          state_incr/1, state_incr/2, state_decr/1, state_decr/2,
          async_call/3, async_call/4, async_await/1, async_await/2,
          async_gather/1, async_gather/2]).
-%% More than the 40 exports a module of ours should have: the names and arities are those of
+%% More than the 40 exports a module should have: the names and arities are those of
 %% erlang_python 4.x, which user code calls as py:Name; the work is done in
 %% py_context, py_callback and py_state.
 -export_type([py_result/0, py_module/0, py_func/0, py_args/0, py_kwargs/0,

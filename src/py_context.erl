@@ -78,7 +78,7 @@ callback_reply(Id, Result) ->
 
 %% @doc The final form of a reply's result: a reply holding dicts of more
 %% than 32 keys has them built here, on the caller's scheduler (the context
-%% thread must not build them: see c_src/bigmap.h).
+%% thread must not build them: see c_src/convert/bigmap.h).
 -spec result(term()) -> term().
 result({py_fixup, Result}) -> py_nif:finish(Result);
 result(Result) -> Result.
@@ -93,7 +93,7 @@ stream_credit(Ctx, Ref, N) ->
 publish_functions(Names) ->
     py_nif:callback_publish(Names).
 
-%% The deadline is kept by the NIF (c_src/deadline.h): the caller waits in a
+%% The deadline is kept by the NIF (c_src/context/deadline.h): the caller waits in a
 %% receive without a timer of its own, and at the deadline the reply is
 %% `{error, timeout}'; the request was dropped, or interrupted. (The first
 %% receive is written here rather than as a call of wait/1: in the function

@@ -1,7 +1,7 @@
 %% Copyright 2026 the erlang_python developers. Apache-2.0.
 %% @doc Logs the sandbox's denials through OTP `logger'.
 %%
-%% The C side (c_src/sandbox.c) sends `{py_sandbox_denied, Operation, Class,
+%% The C side (c_src/sandbox/sandbox.c) sends `{py_sandbox_denied, Operation, Class,
 %% Detail, Caller, Suppressed}' to this registered process for at most
 %% `sandbox_log_limit' denials a second (app env, default 10) and counts the
 %% others: `Suppressed' is how many were not sent since the previous message.

@@ -226,7 +226,7 @@ memory_stats(_) ->
     true = is_integer(T0),
     [#{<<"collected">> := _, <<"collections">> := _, <<"uncollectable">> := _} | _] =
         maps:get(gc_stats, Stats),
-    %% The large-block allocator's counters (c_src/pyalloc.c).
+    %% The large-block allocator's counters (c_src/runtime/pyalloc.c).
     #{alloc_installed := true, alloc_large_bytes := Live, alloc_cache_bytes := Cached,
       alloc_cache_max := Max, alloc_mapped := Mapped, alloc_reused := Reused} = Stats,
     true = lists:all(fun(N) -> is_integer(N) andalso N >= 0 end,

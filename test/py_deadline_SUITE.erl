@@ -1,5 +1,5 @@
 %% Copyright 2026 the erlang_python developers. Apache-2.0.
-%% @doc Deadlines of sync calls, kept by the NIF (c_src/deadline.c).
+%% @doc Deadlines of sync calls, kept by the NIF (c_src/context/deadline.c).
 %%
 %% A caller waits in a plain receive; at its deadline the request is dropped
 %% (queued) or interrupted (running) and its one reply is `{error, timeout}'.

@@ -1,6 +1,6 @@
 %% Copyright 2026 the erlang_python developers. Apache-2.0.
 %% @doc Scheduler safety: running Python and submitting large arguments must
-%% not hold a normal scheduler (docs/architecture.md, the hot path).
+%% not hold a normal scheduler (docs/architecture.md, "A synchronous call").
 %%
 %% Two measures, taken together:
 %%

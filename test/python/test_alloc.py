@@ -1,4 +1,4 @@
-"""The large-block allocator of the embedded interpreter (c_src/pyalloc.c).
+"""The large-block allocator of the embedded interpreter (c_src/runtime/pyalloc.c).
 
 Inside the VM, blocks of 128 KiB or more are page mappings of the NIF's own
 and freed ones are cached for reuse (glibc would map and unmap each one

@@ -41,7 +41,7 @@ except ImportError:
 only_in_vm = pytest.mark.skipif(not IN_VM, reason="needs the embedded interpreter")
 only_outside = pytest.mark.skipif(IN_VM, reason="starts a child process")
 
-#: The checks c_src/sandbox.c and guards.c implement (their closed vocabulary).
+#: The checks c_src/sandbox/sandbox.c and guards.c implement (their closed vocabulary).
 AUDIT_CHECKS = {"deny", "kill_target", "killpg_target", "thread_signal", "rlimit", "prlimit",
                 "proc_mem_path", "from_python", "native_symbol", "module"}
 GUARD_CHECKS = {"deny", "exit_flag", "signal", "signal_handler", "fd", "fd2", "fd_range",

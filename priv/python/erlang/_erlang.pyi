@@ -1,6 +1,6 @@
 """Type stubs for ``_erlang``, the C half of the ``erlang`` package.
 
-The module is built into the embedded interpreter (``c_src/erlang_mod.c``)
+The module is built into the embedded interpreter (``c_src/pymod/erlang_mod.c``)
 and exists only inside the Erlang VM: importing it is how Python code tells
 it runs there (see ``erlang.is_embedded``).  It is a top-level module, not
 ``erlang._erlang``; ``mypy_path`` in pyproject.toml points mypy here.
@@ -55,7 +55,7 @@ def sleep(secs: float, /) -> None:
     ``time.sleep`` is this function inside the VM (``erlang._runtime``)."""
 
 def alloc_stats() -> dict[str, Any]:
-    """The large-block allocator's counters (``c_src/pyalloc.c``):
+    """The large-block allocator's counters (``c_src/runtime/pyalloc.c``):
     ``installed`` (False under ``PYTHONMALLOC``), ``large_blocks`` and
     ``large_bytes`` (live blocks of 128 KiB or more), ``cache_blocks``,
     ``cache_bytes`` and ``cache_max`` (freed mappings kept for reuse),

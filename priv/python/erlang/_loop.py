@@ -1,7 +1,7 @@
 """asyncio inside the Erlang VM: ``ErlangEventLoop`` and its entry points.
 
-``ErlangEventLoop`` *is* asyncio's selector event loop (STYLE.md convention
-14): transports, servers, TLS (``sslproto``), ``sock_*``, timers and executors
+``ErlangEventLoop`` *is* asyncio's selector event loop (CPython's code is
+reused, not rewritten): transports, servers, TLS (``sslproto``), ``sock_*``, timers and executors
 are CPython's own code, so they behave exactly as CPython's test suite says
 (``test/py_asyncio_cpython_SUITE.erl`` runs it against this loop).  It differs
 only where the Erlang VM must be involved:

@@ -2,7 +2,7 @@
 corrupting the Erlang VM.
 
 Inside the VM the sandbox is installed by the NIF before any Python code runs
-(``c_src/sandbox.c``, ``guards.c``, ``interpose.c``); nothing here needs to be
+(``c_src/sandbox/sandbox.c``, ``guards.c``, ``interpose.c``); nothing here needs to be
 called.  This module holds the *policy tables* and the small public API:
 
 - :func:`is_sandboxed` tells code whether it runs under the sandbox;
@@ -85,7 +85,7 @@ REASONS: Final[tuple[tuple[str, str], ...]] = (
 
 #: Audit events (PEP 578) the C hook handles: (event, check, class, policy).
 #: check ``deny`` blocks the event; the other checks look at its arguments
-#: (implemented in c_src/sandbox.c).  The operation named in the message is
+#: (implemented in c_src/sandbox/sandbox.c).  The operation named in the message is
 #: the event name.
 AUDIT_RULES: Final[tuple[tuple[str, str, str, str], ...]] = (
     ("os.exec", "deny", "process", "default"),
@@ -259,7 +259,7 @@ class _PySandboxImportError(ModuleNotFoundError):
 
 
 def _c_half() -> ModuleType | None:
-    """``_erlang_sandbox``, the C half (c_src/sandbox.c), present only in the VM."""
+    """``_erlang_sandbox``, the C half (c_src/sandbox/sandbox.c), present only in the VM."""
     try:
         return importlib.import_module("_erlang_sandbox")
     except ImportError:

@@ -1,6 +1,6 @@
 """Value types that stand for Erlang terms inside Python.
 
-The C conversion layer (``c_src/to_py.c`` and ``c_src/to_term.c``) creates and
+The C conversion layer (``c_src/convert/to_py.c`` and ``c_src/convert/to_term.c``) creates and
 reads these classes; they are plain Python so that code using them can be
 tested in an ordinary interpreter too.
 

@@ -1,0 +1,190 @@
+/*
+ * erlang_mod.c - the `_erlang` extension module, the C half of the Python
+ * `erlang` package (priv/python/erlang/__init__.py builds the public API on
+ * it; _erlang.pyi types it).
+ *
+ * Threads: any Python thread, GIL held.  call() waits with the GIL released
+ * (callback.c); send() and self() never block.
+ */
+#include "pymod/erlang_mod.h"
+#include "pymod/callback.h"
+#include "context/context.h"
+#include "convert/convert.h"
+#include "runtime/pyalloc.h"
+#include "runtime/runtime.h"
+
+/* call(name, args: tuple) -> (status, payload) as the Erlang side answered */
+static PyObject *mod_call(PyObject *self, PyObject *const *args, Py_ssize_t n)
+{
+    UNUSED(self);
+    if (n != 2 || !PyUnicode_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "call(name: str, args: tuple)");
+        return NULL;
+    }
+    return callback_call(args[0], args[1]);
+}
+
+static PyObject *mod_is_registered(PyObject *self, PyObject *name)
+{
+    UNUSED(self);
+    Py_ssize_t len;
+    const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8AndSize(name, &len) : NULL;
+    if (!s)
+        return PyErr_Occurred() ? NULL : Py_NewRef(Py_False);
+    return PyBool_FromLong(callback_is_registered(s, len));
+}
+
+static PyObject *mod_registered(PyObject *self, PyObject *unused)
+{
+    UNUSED(self);
+    UNUSED(unused);
+    return callback_names();
+}
+
+/* Send through the py_callback process: remote pids, {Name, Node}. */
+static int send_via_erlang(ErlNifEnv *env, ERL_NIF_TERM dest, ERL_NIF_TERM msg)
+{
+    ErlNifPid router;
+    if (!enif_whereis_pid(NULL, ATOM(py_callback), &router)) {
+        PyErr_SetString(PyExc_RuntimeError, "erlang_python is not running");
+        return -1;
+    }
+    return enif_send(NULL, &router, env, enif_make_tuple3(env, ATOM(py_send), dest, msg)) ? 0
+                                                                                      : -1;
+}
+
+/* send(dest, msg): dest is a Pid, a registered name, or (name, node). */
+static PyObject *mod_send(PyObject *self, PyObject *const *args, Py_ssize_t n)
+{
+    UNUSED(self);
+    if (n != 2) {
+        PyErr_SetString(PyExc_TypeError, "send(dest, msg)");
+        return NULL;
+    }
+    context_t *ctx = NULL;
+    worker_current(&ctx);
+    ErlNifEnv *env = enif_alloc_env();
+    ERL_NIF_TERM dest, msg;
+    int rc = to_term(env, ctx, args[0], &dest);
+    if (rc == 0)
+        rc = to_term(env, ctx, args[1], &msg);
+    ErlNifPid pid;
+    if (rc == 0) {
+        if (enif_is_atom(env, dest) && !enif_whereis_pid(NULL, dest, &pid)) {
+            PyErr_Format(PyExc_LookupError, "no process is registered as %R", args[0]);
+            rc = -1;
+        } else if (enif_is_atom(env, dest) || enif_get_local_pid(env, dest, &pid)) {
+            enif_send(NULL, &pid, env, msg); /* to a dead pid: dropped, as in Erlang */
+        } else if (enif_is_pid(env, dest) || enif_is_tuple(env, dest)) {
+            rc = send_via_erlang(env, dest, msg);
+        } else {
+            PyErr_Format(PyExc_TypeError, "cannot send to %R: use a Pid, an Atom name "
+                                          "or a (name, node) tuple", args[0]);
+            rc = -1;
+        }
+    }
+    enif_free_env(env);
+    return rc == 0 ? Py_NewRef(Py_None) : NULL;
+}
+
+/* self() -> the Pid of the Erlang process whose request runs here */
+static PyObject *mod_self(PyObject *self, PyObject *unused)
+{
+    UNUSED(self);
+    UNUSED(unused);
+    context_t *ctx;
+    request_t *req = worker_current(&ctx);
+    if (!req) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "erlang.self() is only defined inside a request from Erlang");
+        return NULL;
+    }
+    ErlNifEnv *env = enif_alloc_env();
+    PyObject *pid = to_py(env, ctx, enif_make_pid(env, &req->ns));
+    enif_free_env(env);
+    return pid;
+}
+
+/* stream_item(item): send one item of the running stream request */
+static PyObject *mod_stream_item(PyObject *self, PyObject *item)
+{
+    UNUSED(self);
+    return worker_stream_item(item) == 0 ? Py_NewRef(Py_None) : NULL;
+}
+
+/* sleep(secs: float): time.sleep that a cancelled request wakes from */
+static PyObject *mod_sleep(PyObject *self, PyObject *arg)
+{
+    UNUSED(self);
+    double secs = PyFloat_AsDouble(arg);
+    if (secs == -1.0 && PyErr_Occurred())
+        return NULL;
+    if (!(secs >= 0)) {
+        PyErr_SetString(PyExc_ValueError, "sleep length must be non-negative");
+        return NULL;
+    }
+    return worker_sleep(secs) == 0 ? Py_NewRef(Py_None) : NULL;
+}
+
+/* alloc_stats() -> dict: the large-block allocator's counters (runtime/pyalloc.c) */
+static PyObject *mod_alloc_stats(PyObject *self, PyObject *unused)
+{
+    UNUSED(self);
+    UNUSED(unused);
+    pyalloc_stats_t st;
+    pyalloc_stats(&st);
+    return Py_BuildValue("{sOsnsnsnsnsnsKsK}", "installed", st.installed ? Py_True : Py_False,
+                         "large_blocks", (Py_ssize_t)st.large_blocks,
+                         "large_bytes", (Py_ssize_t)st.large_bytes,
+                         "cache_blocks", (Py_ssize_t)st.cache_blocks,
+                         "cache_bytes", (Py_ssize_t)st.cache_bytes,
+                         "cache_max", (Py_ssize_t)st.cache_max,
+                         "mapped", (unsigned long long)st.mapped,
+                         "reused", (unsigned long long)st.reused);
+}
+
+/* alloc_trim(): return the cached large blocks to the system */
+static PyObject *mod_alloc_trim(PyObject *self, PyObject *unused)
+{
+    UNUSED(self);
+    UNUSED(unused);
+    pyalloc_trim();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef erlang_methods[] = {
+    {"sleep", mod_sleep, METH_O,
+     "sleep(secs): sleep; inside a request, a timeout or cancel interrupts it."},
+    {"stream_item", mod_stream_item, METH_O,
+     "stream_item(item): send an item of the running stream, waiting for credit."},
+    {"call", (PyCFunction)(void (*)(void))mod_call, METH_FASTCALL,
+     "call(name, args) -> (status, payload): run a registered Erlang function."},
+    {"send", (PyCFunction)(void (*)(void))mod_send, METH_FASTCALL,
+     "send(dest, msg): send msg to a Pid, a registered name or (name, node)."},
+    {"self", mod_self, METH_NOARGS, "self() -> the calling Erlang process's Pid."},
+    {"is_registered", mod_is_registered, METH_O,
+     "is_registered(name) -> whether an Erlang function is registered as name."},
+    {"registered", mod_registered, METH_NOARGS,
+     "registered() -> the names of the registered Erlang functions."},
+    {"alloc_stats", mod_alloc_stats, METH_NOARGS,
+     "alloc_stats() -> dict: live large blocks and the cache of freed ones."},
+    {"alloc_trim", mod_alloc_trim, METH_NOARGS,
+     "alloc_trim(): unmap the cached freed large blocks."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef erlang_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "_erlang",
+    .m_doc = "C half of the erlang package; present only inside the Erlang VM.",
+    .m_size = -1,
+    .m_methods = erlang_methods,
+};
+
+PyObject *erlang_mod_init(void)
+{
+    PyObject *m = PyModule_Create(&erlang_module);
+    if (m && PyModule_AddIntConstant(m, "embedded", 1) < 0)
+        Py_CLEAR(m);
+    return m;
+}

@@ -1,0 +1,173 @@
+/*
+ * start.c - the start of the embedded interpreter, in order, across the
+ * layers: the _erlang module (pymod/), the sandbox (sandbox/), the allocator
+ * (runtime/pyalloc.c), Py_InitializeFromConfig, sys.path, the objects of the
+ * erlang package that py_types caches (runtime/runtime.h), and the package's
+ * own set-up (erlang._runtime.install).
+ *
+ * runtime/ owns the thread that runs it and knows nothing of the layers
+ * above: start_init registers start_python as its start hook at load.
+ * Threads: start_python runs on the py_runtime thread, before the GIL is
+ * released for the first time.
+ */
+#include "start.h"
+#include "core/pyerr.h"
+#include "runtime/runtime.h"
+#include "runtime/pyalloc.h"
+#include "sandbox/sandbox.h"
+#include "pymod/erlang_mod.h"
+#include <dlfcn.h>
+
+/* Where the start's error goes: the runtime's buffer, for one start. */
+static struct {
+    char *buf;
+    size_t len;
+} err;
+
+static int set_error(const char *what)
+{
+    snprintf(err.buf, err.len, "%s", what);
+    return -1;
+}
+
+static int set_python_error(const char *what)
+{
+    PyObject *value = pyerr_take();
+    PyObject *s = value ? PyObject_Str(value) : NULL;
+    const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
+    snprintf(err.buf, err.len, "%s: %s", what,
+             msg ? msg : "unknown error");
+    PyErr_Clear();
+    Py_XDECREF(s);
+    Py_XDECREF(value);
+    return -1;
+}
+
+static int cache_types(void)
+{
+    PyObject *mod = PyImport_ImportModule("erlang._types");
+    if (!mod)
+        return set_python_error("cannot import erlang._types");
+    py_types.atom_type = PyObject_GetAttrString(mod, "Atom");
+    py_types.pid_type = PyObject_GetAttrString(mod, "Pid");
+    py_types.ref_type = PyObject_GetAttrString(mod, "Ref");
+    py_types.term_type = PyObject_GetAttrString(mod, "Term");
+    py_types.interrupted = PyObject_GetAttrString(mod, "CallInterrupted");
+    Py_DECREF(mod);
+    PyObject *tb = PyImport_ImportModule("traceback");
+    py_types.traceback_format = tb ? PyObject_GetAttrString(tb, "format_exception") : NULL;
+    Py_XDECREF(tb);
+    py_types.code_cache = PyDict_New();
+    py_types.str_etf = PyUnicode_InternFromString("_etf");
+    py_types.main_name = PyUnicode_InternFromString("__main__");
+    py_types.builtins = PyImport_ImportModule("builtins");
+    if (!py_types.atom_type || !py_types.pid_type || !py_types.ref_type ||
+        !py_types.term_type || !py_types.interrupted ||
+        !py_types.code_cache ||
+        !py_types.traceback_format || !py_types.builtins)
+        return set_python_error("cannot load the erlang types");
+    return 0;
+}
+
+/* Python-side set-up that lives in the erlang package (erlang._runtime). */
+static int install_python_side(void)
+{
+    PyObject *mod = PyImport_ImportModule("erlang._runtime");
+    PyObject *r = mod ? PyObject_CallMethod(mod, "install", NULL) : NULL;
+    Py_XDECREF(mod);
+    if (!r)
+        return set_python_error("erlang._runtime.install() failed");
+    Py_DECREF(r);
+    return 0;
+}
+
+static void drop_types(void)
+{
+    Py_CLEAR(py_types.atom_type);
+    Py_CLEAR(py_types.pid_type);
+    Py_CLEAR(py_types.ref_type);
+    Py_CLEAR(py_types.term_type);
+    Py_CLEAR(py_types.interrupted);
+    atom_cache_clear(&py_types.atoms, 1);
+    atom_cache_clear(&py_types.names, 1);
+    atom_cache_clear(&py_types.modules, 1);
+    Py_CLEAR(py_types.str_etf);
+    Py_CLEAR(py_types.main_name);
+    Py_CLEAR(py_types.builtins);
+    Py_CLEAR(py_types.traceback_format);
+    Py_CLEAR(py_types.code_cache);
+}
+
+static int add_paths(char *const *paths, unsigned npaths)
+{
+    PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
+    if (!sys_path)
+        return set_error("sys.path is missing");
+    for (unsigned i = npaths; i > 0; i--) {
+        PyObject *p = PyUnicode_DecodeFSDefault(paths[i - 1]);
+        if (!p || PyList_Insert(sys_path, 0, p) < 0) {
+            Py_XDECREF(p);
+            return set_python_error("cannot extend sys.path");
+        }
+        Py_DECREF(p);
+    }
+    return 0;
+}
+
+/* The NIF loader opens py_nif.so with RTLD_LOCAL, so libpython's symbols
+ * are invisible to the extension modules Python loads later (math, _json,
+ * numpy...).  Reopen libpython RTLD_GLOBAL so that they resolve. */
+static int promote_libpython(void)
+{
+    Dl_info info;
+    if (!dladdr((void *)&Py_InitializeFromConfig, &info) || !info.dli_fname)
+        return set_error("cannot locate libpython");
+    if (!dlopen(info.dli_fname, RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD)) {
+        const char *why = dlerror();
+        return set_error(why ? why : "cannot reopen libpython RTLD_GLOBAL");
+    }
+    return 0;
+}
+
+/* The runtime thread's start hook (runtime_set_start): the interpreter is
+ * up, with the erlang package's side installed (0), or not, and finalized
+ * again, errbuf saying why (-1). */
+static int start_python(const char *executable, char *const *paths, unsigned npaths,
+                        char *errbuf, size_t errlen)
+{
+    err.buf = errbuf;
+    err.len = errlen;
+    if (promote_libpython() < 0)
+        return -1;
+    static int inittab_added = 0;
+    if (!inittab_added) {
+        /* Once per OS process: the inittab survives Py_Finalize. */
+        if (PyImport_AppendInittab("_erlang", erlang_mod_init) < 0)
+            return set_error("cannot register the _erlang module");
+        inittab_added = 1;
+    }
+    sandbox_preinit(); /* the audit hook, before any Python code runs */
+    pyalloc_install(); /* before Python allocates anything */
+    PyConfig config;
+    PyConfig_InitPythonConfig(&config);
+    config.install_signal_handlers = 0; /* the VM keeps its signals */
+    config.parse_argv = 0;
+    PyStatus st = PyConfig_SetBytesString(&config, &config.program_name, executable);
+    if (!PyStatus_Exception(st))
+        st = Py_InitializeFromConfig(&config);
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(st))
+        return set_error(st.err_msg ? st.err_msg : "Py_InitializeFromConfig failed");
+    if (add_paths(paths, npaths) < 0 || cache_types() < 0 ||
+        sandbox_install(errbuf, errlen) < 0 || install_python_side() < 0) {
+        drop_types();
+        Py_FinalizeEx();
+        return -1;
+    }
+    return 0;
+}
+
+void start_init(void)
+{
+    runtime_set_start(start_python);
+}

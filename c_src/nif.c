@@ -18,6 +18,7 @@ static ErlNifFunc nif_funcs[] = {
     {"runtime_stop", 0, runtime_stop_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"runtime_status", 0, runtime_status_nif, 0},
     {"context_new", 3, context_new_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"context_new", 4, context_new_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"context_stop", 1, context_stop_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"submit", 4, context_submit_nif, 0},
     {"submit", 5, context_submit_nif, 0},

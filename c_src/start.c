@@ -16,13 +16,20 @@
 #include "runtime/pyalloc.h"
 #include "sandbox/sandbox.h"
 #include "pymod/erlang_mod.h"
+#include "context/context.h"
 #include <dlfcn.h>
 
-/* Where the start's error goes: the runtime's buffer, for one start. */
-static struct {
+/* Where a start's error goes: the caller's buffer, for one start on this
+ * thread (the runtime's start, or an own-GIL context's). */
+static __thread struct {
     char *buf;
     size_t len;
 } err;
+
+/* The start's sys.path entries, kept for the sub-interpreters of own-GIL
+ * contexts (runtime thread writes them before any context starts). */
+static char **kept_paths;
+static unsigned kept_npaths;
 
 static int set_error(const char *what)
 {
@@ -43,28 +50,27 @@ static int set_python_error(const char *what)
     return -1;
 }
 
-static int cache_types(void)
+static int cache_types(py_types_t *t)
 {
     PyObject *mod = PyImport_ImportModule("erlang._types");
     if (!mod)
         return set_python_error("cannot import erlang._types");
-    py_types.atom_type = PyObject_GetAttrString(mod, "Atom");
-    py_types.pid_type = PyObject_GetAttrString(mod, "Pid");
-    py_types.ref_type = PyObject_GetAttrString(mod, "Ref");
-    py_types.term_type = PyObject_GetAttrString(mod, "Term");
-    py_types.interrupted = PyObject_GetAttrString(mod, "CallInterrupted");
+    t->atom_type = PyObject_GetAttrString(mod, "Atom");
+    t->pid_type = PyObject_GetAttrString(mod, "Pid");
+    t->ref_type = PyObject_GetAttrString(mod, "Ref");
+    t->term_type = PyObject_GetAttrString(mod, "Term");
+    t->interrupted = PyObject_GetAttrString(mod, "CallInterrupted");
     Py_DECREF(mod);
     PyObject *tb = PyImport_ImportModule("traceback");
-    py_types.traceback_format = tb ? PyObject_GetAttrString(tb, "format_exception") : NULL;
+    t->traceback_format = tb ? PyObject_GetAttrString(tb, "format_exception") : NULL;
     Py_XDECREF(tb);
-    py_types.code_cache = PyDict_New();
-    py_types.str_etf = PyUnicode_InternFromString("_etf");
-    py_types.main_name = PyUnicode_InternFromString("__main__");
-    py_types.builtins = PyImport_ImportModule("builtins");
-    if (!py_types.atom_type || !py_types.pid_type || !py_types.ref_type ||
-        !py_types.term_type || !py_types.interrupted ||
-        !py_types.code_cache ||
-        !py_types.traceback_format || !py_types.builtins)
+    t->code_cache = PyDict_New();
+    t->str_etf = PyUnicode_InternFromString("_etf");
+    t->main_name = PyUnicode_InternFromString("__main__");
+    t->builtins = PyImport_ImportModule("builtins");
+    t->interp_id = PyInterpreterState_GetID(PyInterpreterState_Get());
+    if (!t->atom_type || !t->pid_type || !t->ref_type || !t->term_type || !t->interrupted ||
+        !t->code_cache || !t->traceback_format || !t->builtins)
         return set_python_error("cannot load the erlang types");
     return 0;
 }
@@ -81,21 +87,34 @@ static int install_python_side(void)
     return 0;
 }
 
-static void drop_types(void)
+static void drop_types(py_types_t *t)
 {
-    Py_CLEAR(py_types.atom_type);
-    Py_CLEAR(py_types.pid_type);
-    Py_CLEAR(py_types.ref_type);
-    Py_CLEAR(py_types.term_type);
-    Py_CLEAR(py_types.interrupted);
-    atom_cache_clear(&py_types.atoms, 1);
-    atom_cache_clear(&py_types.names, 1);
-    atom_cache_clear(&py_types.modules, 1);
-    Py_CLEAR(py_types.str_etf);
-    Py_CLEAR(py_types.main_name);
-    Py_CLEAR(py_types.builtins);
-    Py_CLEAR(py_types.traceback_format);
-    Py_CLEAR(py_types.code_cache);
+    Py_CLEAR(t->atom_type);
+    Py_CLEAR(t->pid_type);
+    Py_CLEAR(t->ref_type);
+    Py_CLEAR(t->term_type);
+    Py_CLEAR(t->interrupted);
+    atom_cache_clear(&t->atoms, 1);
+    atom_cache_clear(&t->names, 1);
+    atom_cache_clear(&t->modules, 1);
+    Py_CLEAR(t->str_etf);
+    Py_CLEAR(t->main_name);
+    Py_CLEAR(t->builtins);
+    Py_CLEAR(t->traceback_format);
+    Py_CLEAR(t->code_cache);
+}
+
+/* Own-GIL sub-interpreters refuse the extension modules not known to be
+ * safe there (erlang._owngil). */
+static int install_import_guard(void)
+{
+    PyObject *mod = PyImport_ImportModule("erlang._owngil");
+    PyObject *r = mod ? PyObject_CallMethod(mod, "install", NULL) : NULL;
+    Py_XDECREF(mod);
+    if (!r)
+        return set_python_error("erlang._owngil.install() failed");
+    Py_DECREF(r);
+    return 0;
 }
 
 static int add_paths(char *const *paths, unsigned npaths)
@@ -112,6 +131,24 @@ static int add_paths(char *const *paths, unsigned npaths)
         Py_DECREF(p);
     }
     return 0;
+}
+
+/* A copy of the start's sys.path entries (the runtime frees its own). */
+static void keep_paths(char *const *paths, unsigned npaths)
+{
+    for (unsigned i = 0; i < kept_npaths; i++)
+        enif_free(kept_paths[i]);
+    enif_free(kept_paths);
+    kept_paths = enif_alloc((npaths ? npaths : 1) * sizeof *kept_paths);
+    kept_npaths = 0;
+    for (unsigned i = 0; kept_paths && i < npaths; i++) {
+        size_t n = strlen(paths[i]) + 1;
+        char *p = enif_alloc(n);
+        if (!p)
+            break;
+        memcpy(p, paths[i], n);
+        kept_paths[kept_npaths++] = p;
+    }
 }
 
 /* The NIF loader opens py_nif.so with RTLD_LOCAL, so libpython's symbols
@@ -158,16 +195,48 @@ static int start_python(const char *executable, char *const *paths, unsigned npa
     PyConfig_Clear(&config);
     if (PyStatus_Exception(st))
         return set_error(st.err_msg ? st.err_msg : "Py_InitializeFromConfig failed");
-    if (add_paths(paths, npaths) < 0 || cache_types() < 0 ||
+    py_types_bind(&py_types_main);
+    if (add_paths(paths, npaths) < 0 || cache_types(&py_types_main) < 0 ||
         sandbox_install(errbuf, errlen) < 0 || install_python_side() < 0) {
-        drop_types();
+        drop_types(&py_types_main);
         Py_FinalizeEx();
         return -1;
     }
+    keep_paths(paths, npaths);
     return 0;
+}
+
+/* The context layer's hook for an own-GIL context: set up its new
+ * sub-interpreter (current, its GIL held) as the main one was, with the
+ * import guard besides, and fill t (registered for the interpreter's own
+ * threads).  0, or -1 with err saying why. */
+static int setup_subinterp(py_types_t *t, char *errbuf, size_t errlen)
+{
+    err.buf = errbuf;
+    err.len = errlen;
+    py_types_bind(t);
+    if (add_paths(kept_paths, kept_npaths) < 0 || cache_types(t) < 0 ||
+        sandbox_install_interp(errbuf, errlen) < 0 || install_python_side() < 0 ||
+        install_import_guard() < 0) {
+        drop_types(t);
+        return -1;
+    }
+    if (py_types_register(t) < 0) {
+        drop_types(t);
+        return set_error("too many own-GIL interpreters");
+    }
+    return 0;
+}
+
+/* Before the sub-interpreter ends: its objects go. */
+static void teardown_subinterp(py_types_t *t)
+{
+    py_types_unregister(t);
+    drop_types(t);
 }
 
 void start_init(void)
 {
     runtime_set_start(start_python);
+    context_set_interp_hooks(setup_subinterp, teardown_subinterp);
 }

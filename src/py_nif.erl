@@ -5,13 +5,13 @@
 -module(py_nif).
 
 -export([runtime_start/5, runtime_stop/0, runtime_status/0,
-         context_new/3, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, context_load/1,
+         context_new/3, context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, context_load/1,
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
          stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
 -export_type([ctx/0]).
 
 -nifs([runtime_start/5, runtime_stop/0, runtime_status/0,
-       context_new/3, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, context_load/1,
+       context_new/3, context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, context_load/1,
        ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
        stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
 -on_load(init/0).
@@ -49,6 +49,13 @@ runtime_status() -> ?NOT_LOADED.
 -spec context_new(pid(), non_neg_integer(), non_neg_integer()) ->
           {ok, ctx()} | {error, term()}.
 context_new(_Owner, _SpinUs, _ReplySpinNs) -> ?NOT_LOADED.
+
+%% @doc context_new/3 with the kind of interpreter: `worker' (the main
+%% one) or `owngil' (a sub-interpreter with its own GIL, Python 3.12+;
+%% `{error, owngil_unsupported}' before).
+-spec context_new(pid(), non_neg_integer(), non_neg_integer(), worker | owngil) ->
+          {ok, ctx()} | {error, term()}.
+context_new(_Owner, _SpinUs, _ReplySpinNs, _Mode) -> ?NOT_LOADED.
 
 %% @doc Stop a context: queued requests get `{error, closed}' (dirty IO).
 -spec context_stop(ctx()) -> ok.

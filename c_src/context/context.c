@@ -225,7 +225,10 @@ void context_defer_decref(context_t *ctx, PyObject *obj)
         return;
     }
     enif_mutex_unlock(ctx->lock);
-    runtime_defer_decref(ctx->generation, obj);
+    /* An own-GIL context's interpreter has ended (or is ending) with its
+     * objects; a worker context's live on in the main one. */
+    if (!ctx->owngil)
+        runtime_defer_decref(ctx->generation, obj);
 }
 
 void context_cancel(context_t *ctx, request_t *req)
@@ -315,14 +318,7 @@ int64_t context_expire(context_t *ctx, int64_t now)
  * CallInterrupted if req_id still runs. */
 static void raise_interrupt(void *resource, uint64_t req_id)
 {
-    context_t *ctx = resource;
-    enif_mutex_lock(ctx->lock);
-    request_t *cur = ctx->current;
-    if (cur && cur->id == req_id && !cur->parked && !cur->interrupted && ctx->py_ident) {
-        cur->interrupted = 1; /* once: its cleanup code must be able to run */
-        PyThreadState_SetAsyncExc(ctx->py_ident, py_types.interrupted);
-    }
-    enif_mutex_unlock(ctx->lock);
+    interp_raise_interrupt(resource, req_id);
 }
 
 /* --------------------------------------------------------------- namespaces */
@@ -407,16 +403,23 @@ void context_forget_pid(context_t *ctx, const ErlNifPid *pid)
  * far below a millisecond. */
 #define REPLY_SPIN_MAX_NS 100000
 
-/* (Owner :: pid(), SpinUs, ReplySpinNs :: non_neg_integer()) ->
- * {ok, Ctx} | {error, R}; dirty IO */
+/* (Owner :: pid(), SpinUs, ReplySpinNs :: non_neg_integer()[, Mode]) ->
+ * {ok, Ctx} | {error, R}; dirty IO.  Mode: worker (the main interpreter,
+ * the default) or owngil (a sub-interpreter with its own GIL, 3.12+). */
 NIF(context_new_nif)
 {
     UNUSED(argc);
     ErlNifPid owner;
     unsigned spin_us, reply_spin_ns;
+    int owngil = argc > 3 && enif_is_identical(argv[3], ATOM(owngil));
     if (!enif_get_local_pid(env, argv[0], &owner) || !enif_get_uint(env, argv[1], &spin_us) ||
-        !enif_get_uint(env, argv[2], &reply_spin_ns) || reply_spin_ns > REPLY_SPIN_MAX_NS)
+        !enif_get_uint(env, argv[2], &reply_spin_ns) || reply_spin_ns > REPLY_SPIN_MAX_NS ||
+        (argc > 3 && !owngil && !enif_is_identical(argv[3], ATOM(worker))))
         return enif_make_badarg(env);
+#if PY_VERSION_HEX < 0x030C0000
+    if (owngil)
+        return make_error(env, ATOM(owngil_unsupported));
+#endif
     if (!runtime_is_running(runtime_generation()))
         return make_error(env, ATOM(not_running));
     context_t *ctx = enif_alloc_resource(context_type, sizeof *ctx);
@@ -427,6 +430,7 @@ NIF(context_new_nif)
     ctx->spin_us = spin_us;
     ctx->reply_spin_ns = reply_spin_ns;
     ctx->generation = runtime_generation();
+    ctx->owngil = owngil;
     ctx->state = CTX_STOPPING; /* until the worker says it runs */
     ERL_NIF_TERM term = enif_make_resource(env, ctx);
     enif_release_resource(ctx); /* the term holds it now */
@@ -458,7 +462,10 @@ NIF(context_new_nif)
     enif_mutex_unlock(ctx->lock);
     if (!ok) {
         enif_thread_join(ctx->tid, NULL);
-        return make_error(env, ATOM(init_failed));
+        size_t n = strnlen(ctx->start_error, sizeof ctx->start_error);
+        ERL_NIF_TERM why;
+        memcpy(enif_make_new_binary(env, n, &why), ctx->start_error, n);
+        return make_error(env, enif_make_tuple2(env, ATOM(init_failed), why));
     }
     return make_ok(env, term);
 }

@@ -6,6 +6,7 @@
 #define PY_CONTEXT_H
 
 #include "core/nif.h"
+#include "runtime/types.h"
 
 /* request_t.deadline of a request that has none. */
 #define DEADLINE_NONE INT64_MAX
@@ -34,6 +35,14 @@ typedef struct request {
 typedef struct context context_t;
 
 int context_init(ErlNifEnv *env);
+
+/* How an own-GIL context's sub-interpreter is set up and torn down, given
+ * by the start layer (../start.c) at load: setup runs in the new
+ * interpreter (current, its GIL held) and fills types (0, or -1 with err
+ * saying why); teardown runs there before it ends. */
+typedef int (*context_interp_setup_fn)(py_types_t *types, char *err, size_t errlen);
+typedef void (*context_interp_teardown_fn)(py_types_t *types);
+void context_set_interp_hooks(context_interp_setup_fn setup, context_interp_teardown_fn teardown);
 
 /* Resource accessor: 1 and *out set when term is a context. */
 int context_get(ErlNifEnv *env, ERL_NIF_TERM term, context_t **out);

@@ -48,6 +48,16 @@ struct context {
     uint64_t sent_id;
     uint64_t sent_n;
     char replied_pad1[64];
+    /* Own-GIL contexts (interp.c): their sub-interpreter's objects, the
+     * main thread state the worker made it from, whether it still runs
+     * and how many interrupters are inside it (context lock). */
+    int owngil;
+    py_types_t types;
+    PyThreadState *main_ts;
+    PyInterpreterState *interp;
+    int interp_alive;
+    unsigned intr_users;
+    char start_error[256];
     /* worker thread only (GIL held) */
     unsigned long py_ident;
     PyThreadState *ts;
@@ -88,5 +98,16 @@ void context_forget_pid(context_t *ctx, const ErlNifPid *pid);
  * first request (env is the caller's); NULL when out of memory. */
 caller_t *context_caller(ErlNifEnv *env, context_t *ctx, const ErlNifPid *pid);
 void *worker_main(void *arg);
+
+/* interp.c.  Worker thread, at its start: attach to the context's
+ * interpreter (the main one, or a new own-GIL sub-interpreter), GIL held on
+ * return; 0, or -1 with ctx->start_error set and no GIL held. */
+int interp_attach(context_t *ctx);
+/* Worker thread, GIL held, at its end: detach (ending an own-GIL
+ * sub-interpreter); no GIL held on return. */
+void interp_detach(context_t *ctx);
+/* Runtime thread, main GIL held: raise CallInterrupted in the request
+ * req_id if it still runs Python (any kind of context). */
+void interp_raise_interrupt(context_t *ctx, uint64_t req_id);
 
 #endif

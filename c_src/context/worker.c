@@ -394,15 +394,17 @@ void worker_wake(context_t *ctx)
 
 static int worker_start(context_t *ctx)
 {
-    ctx->ts = PyThreadState_New(PyInterpreterState_Main());
-    if (!ctx->ts)
+    if (interp_attach(ctx) < 0)
         return -1;
-    PyEval_RestoreThread(ctx->ts);
     ctx->py_ident = PyThread_get_thread_ident();
     ctx->namespaces = PyDict_New();
     ctx->last_exc = PyDict_New();
     if (!ctx->namespaces || !ctx->last_exc) {
         PyErr_Clear();
+        Py_CLEAR(ctx->namespaces);
+        Py_CLEAR(ctx->last_exc);
+        snprintf(ctx->start_error, sizeof ctx->start_error, "out of memory");
+        interp_detach(ctx);
         return -1;
     }
     return 0;
@@ -434,11 +436,10 @@ void *worker_main(void *arg)
         wait_for_work(ctx);
         PyEval_RestoreThread(ts);
     }
-    if (ctx->ts) {
+    if (ok) {
         Py_CLEAR(ctx->namespaces);
         Py_CLEAR(ctx->last_exc);
-        PyThreadState_Clear(ctx->ts);
-        PyThreadState_DeleteCurrent();
+        interp_detach(ctx);
     }
     env_cache_free();
     enif_mutex_lock(ctx->lock);

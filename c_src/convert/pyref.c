@@ -11,6 +11,7 @@ typedef struct {
     PyObject *obj;
     struct context *ctx;
     uint64_t generation;
+    int64_t interp_id; /* the interpreter obj belongs to */
 } pyref_t;
 
 static ErlNifResourceType *pyref_type;
@@ -46,6 +47,7 @@ static pyref_t *pyref_new(struct context *ctx, PyObject *obj)
     ref->obj = obj;
     ref->ctx = ctx;
     ref->generation = owner_ops->generation(ctx);
+    ref->interp_id = py_types.interp_id;
     enif_keep_resource(ctx);
     return ref;
 }
@@ -67,13 +69,15 @@ ERL_NIF_TERM pyref_make_binary(ErlNifEnv *env, struct context *ctx, PyObject *ow
     return term;
 }
 
-int pyref_get(ErlNifEnv *env, ERL_NIF_TERM term, PyObject **obj, uint64_t *generation)
+int pyref_get(ErlNifEnv *env, ERL_NIF_TERM term, PyObject **obj, uint64_t *generation,
+              int64_t *interp_id)
 {
     pyref_t *ref;
     if (!enif_get_resource(env, term, pyref_type, (void **)&ref))
         return 0;
     *obj = ref->obj;
     *generation = ref->generation;
+    *interp_id = ref->interp_id;
     return 1;
 }
 

@@ -33,8 +33,10 @@ ERL_NIF_TERM pyref_make(ErlNifEnv *env, struct context *ctx, PyObject *obj);
 ERL_NIF_TERM pyref_make_binary(ErlNifEnv *env, struct context *ctx, PyObject *owner,
                                const char *data, size_t len);
 
-/* 1 when term is a PyRef; *obj borrowed, *generation its runtime's. */
-int pyref_get(ErlNifEnv *env, ERL_NIF_TERM term, PyObject **obj, uint64_t *generation);
+/* 1 when term is a PyRef; *obj borrowed, *generation its runtime's,
+ * *interp_id its interpreter's (PyInterpreterState_GetID). */
+int pyref_get(ErlNifEnv *env, ERL_NIF_TERM term, PyObject **obj, uint64_t *generation,
+              int64_t *interp_id);
 
 /* (Ref) -> {ok, Ctx} | {error, closed}; badarg when not a PyRef. */
 NIF(pyref_context_nif);

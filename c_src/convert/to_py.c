@@ -282,11 +282,20 @@ static PyObject *conv_reference(conv_t *c, ERL_NIF_TERM t)
 {
     PyObject *obj;
     uint64_t generation;
-    if (!pyref_get(c->env, t, &obj, &generation))
+    int64_t interp_id;
+    if (!pyref_get(c->env, t, &obj, &generation, &interp_id))
         return wrap_etf(c, py_types.ref_type, t);
     if (generation != runtime_generation()) {
         PyErr_SetString(PyExc_ValueError,
                         "a Python object reference from a stopped interpreter");
+        return NULL;
+    }
+    /* An own-GIL context's objects stay in its interpreter (and die with
+     * it); the main interpreter's stay out of sub-interpreters. */
+    if (interp_id != py_types.interp_id) {
+        PyErr_SetString(PyExc_ValueError,
+                        "a Python object reference from another interpreter (an own-GIL "
+                        "context's objects are used on that context, while it runs)");
         return NULL;
     }
     Py_INCREF(obj);

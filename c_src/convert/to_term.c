@@ -40,7 +40,10 @@ ERL_NIF_TERM make_binary(ErlNifEnv *env, const char *data, size_t len)
 
 static ERL_NIF_TERM bytes_term(conv_t *c, PyObject *owner, const char *data, size_t len)
 {
-    if (len >= ZERO_COPY_MIN && c->ctx)
+    /* Only the main interpreter's objects outlive their context: an
+     * own-GIL context's end with its sub-interpreter, so their bytes are
+     * copied. */
+    if (len >= ZERO_COPY_MIN && c->ctx && py_types.interp_id == py_types_main.interp_id)
         return pyref_make_binary(c->env, c->ctx, owner, data, len);
     return make_binary(c->env, data, len);
 }

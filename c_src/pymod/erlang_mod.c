@@ -173,18 +173,31 @@ static PyMethodDef erlang_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static int erlang_mod_exec(PyObject *m)
+{
+    return PyModule_AddIntConstant(m, "embedded", 1);
+}
+
+/* Multi-phase init, and stateless: each interpreter (an own-GIL context's
+ * too) gets its own instance, which only reads thread-local state. */
+static PyModuleDef_Slot erlang_slots[] = {
+    {Py_mod_exec, (void *)erlang_mod_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
 static struct PyModuleDef erlang_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_erlang",
     .m_doc = "C half of the erlang package; present only inside the Erlang VM.",
-    .m_size = -1,
+    .m_size = 0,
     .m_methods = erlang_methods,
+    .m_slots = erlang_slots,
 };
 
 PyObject *erlang_mod_init(void)
 {
-    PyObject *m = PyModule_Create(&erlang_module);
-    if (m && PyModule_AddIntConstant(m, "embedded", 1) < 0)
-        Py_CLEAR(m);
-    return m;
+    return PyModuleDef_Init(&erlang_module);
 }

@@ -19,7 +19,6 @@
 #include "runtime/runtime.h"
 #include "runtime/pyalloc.h"
 
-py_types_t py_types;
 runtime_limits_t runtime_limits = {.max_depth = 1000, .atom_cap = 10000};
 
 typedef enum { RT_DOWN, RT_STARTING, RT_RUNNING, RT_STOPPING } rt_state_t;
@@ -233,7 +232,7 @@ static void *runtime_thread(void *arg)
              * still convert terms: the cached types stay valid until it is
              * over, and are then forgotten (their memory went with it). */
             Py_FinalizeEx();
-            memset(&py_types, 0, sizeof py_types);
+            memset(&py_types_main, 0, sizeof py_types_main);
             rt.finalized = 1;
             enif_mutex_lock(rt.lock);
             break;

@@ -14,24 +14,7 @@
 #include "core/nif.h"
 #include "runtime/atom_cache.h"
 
-/* Python objects cached at start; valid while the runtime runs (GIL held). */
-typedef struct {
-    PyObject *atom_type;       /* erlang._types.Atom */
-    PyObject *pid_type;        /* erlang._types.Pid */
-    PyObject *ref_type;        /* erlang._types.Ref */
-    PyObject *term_type;       /* erlang._types.Term */
-    PyObject *interrupted;     /* erlang._types.CallInterrupted */
-    atom_cache_t atoms;        /* atom term -> erlang.Atom */
-    atom_cache_t names;        /* atom term -> interned str (module/function names) */
-    atom_cache_t modules;      /* module name atom -> the module last resolved by it */
-    PyObject *str_etf;         /* "_etf" */
-    PyObject *builtins;        /* the builtins module */
-    PyObject *main_name;       /* "__main__" */
-    PyObject *traceback_format;/* traceback.format_exception */
-    PyObject *code_cache;      /* (mode, source) -> code object */
-} py_types_t;
-
-extern py_types_t py_types;
+#include "runtime/types.h"
 
 /* Limits, set from Erlang options at start (policy lives in py_opts). */
 typedef struct {

@@ -526,6 +526,23 @@ int sandbox_install(char *err, size_t errlen)
     return 0;
 }
 
+int sandbox_install_interp(char *err, size_t errlen)
+{
+    if (!policy_loaded()) {
+        snprintf(err, errlen, "sandbox: the main interpreter's sandbox is not installed");
+        return -1;
+    }
+    /* The guards patch method tables, which every interpreter shares, and
+     * guard each extension module as it is created (guards.c): nothing to
+     * redo here but the error types. */
+    if (!error_type(ERR_SANDBOX) || !error_type(ERR_IMPORT)) {
+        PyErr_Clear();
+        snprintf(err, errlen, "sandbox: cannot create the SandboxError types");
+        return -1;
+    }
+    return 0;
+}
+
 /* (Policy :: default | strict, LogLimit :: non_neg_integer()) ->
  *     ok | {error, {already_running, InForce}}.
  * The policy applies from the next start of the interpreter; a running one

@@ -26,6 +26,10 @@ typedef int (*sandbox_caller_fn)(ErlNifPid *out);
 void sandbox_set_caller_hook(sandbox_caller_fn fn);
 void sandbox_preinit(void);
 int sandbox_install(char *err, size_t errlen);
+/* In a sub-interpreter (an own-GIL context's), current with its GIL held,
+ * after sandbox_install: its own error types (the audit hook, the policy,
+ * the guards and the interposition are the process's). */
+int sandbox_install_interp(char *err, size_t errlen);
 
 NIF(sandbox_configure_nif);
 

@@ -37,4 +37,5 @@ USAGE: dict[str, str] = {
     "_sha3": "import _sha3; assert len(_sha3.sha3_256(b'x').digest()) == 32",
     "_queue": "import queue; q = queue.SimpleQueue(); q.put(1); assert q.get() == 1",
     "grp": "import grp; grp.getgrgid(0)",
+    "_posixsubprocess": "import subprocess; assert subprocess.list2cmdline(['a b', 'c']) == '\"a b\" c'",
 }

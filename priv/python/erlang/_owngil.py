@@ -31,7 +31,10 @@ from types import ModuleType
 __all__ = ["SAFE_EXTENSIONS", "ExtensionGuard", "install", "safe_extensions"]
 
 # Extension modules (shared libraries) known to work in an own-GIL
-# sub-interpreter, by (major, minor): each was imported and used by two
+# sub-interpreter, by (major, minor) (_posixsubprocess because asyncio
+# imports subprocess; creating a process stays refused: the interpreter is
+# made with allow_fork and allow_exec off, and the sandbox denies it): each
+# was imported and used by two
 # own-GIL interpreters at once, 100 times each, on that version
 # (test/python/test_owngil.py, test/python/owngil_usage.py says how).
 # Left out after crashes there: _datetime, _decimal, _asyncio, _zoneinfo
@@ -42,7 +45,7 @@ _COMMON = frozenset({
     "_json", "_pickle", "math", "_struct", "array", "zlib", "_random",
     "_csv", "unicodedata", "_socket", "select", "_bisect", "_heapq",
     "_contextvars", "_opcode", "fcntl", "cmath", "_blake2", "_sha2",
-    "_md5", "_sha1", "_sha3", "_queue", "grp",
+    "_md5", "_sha1", "_sha3", "_queue", "grp", "_posixsubprocess",
 })
 
 SAFE_EXTENSIONS: dict[tuple[int, int], frozenset[str]] = {

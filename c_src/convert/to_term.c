@@ -298,7 +298,12 @@ static int conv_dict(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
             break;
         }
         Py_INCREF(v); /* converting the key may drop the dict's reference */
-        rc = conv_item(c, k, &keys[i]);
+        if (PyUnicode_CheckExact(k) && PyUnicode_IS_COMPACT_ASCII(k) &&
+            PyUnicode_GET_LENGTH(k) < ZERO_COPY_MIN) /* the common key: its bytes as they are */
+            keys[i] = make_binary(c->env, (const char *)PyUnicode_1BYTE_DATA(k),
+                                  PyUnicode_GET_LENGTH(k));
+        else
+            rc = conv_item(c, k, &keys[i]);
         if (rc == 0)
             rc = conv_item(c, v, &vals[i]);
         Py_DECREF(v);

@@ -23,6 +23,7 @@ static ErlNifFunc nif_funcs[] = {
     {"submit", 4, context_submit_nif, 0},
     {"submit", 5, context_submit_nif, 0},
     {"interrupt", 2, context_interrupt_nif, 0},
+    {"interrupt_running", 1, context_interrupt_running_nif, 0},
     {"reply_wait", 3, context_reply_wait_nif, 0},
     {"context_load", 1, context_load_nif, 0},
     {"stream_credit", 3, context_stream_credit_nif, 0},

@@ -5,13 +5,13 @@
 -module(py_nif).
 
 -export([runtime_start/5, runtime_stop/0, runtime_status/0,
-         context_new/3, context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, context_load/1,
+         context_new/3, context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, interrupt_running/1, context_load/1,
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
          stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
 -export_type([ctx/0]).
 
 -nifs([runtime_start/5, runtime_stop/0, runtime_status/0,
-       context_new/3, context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, context_load/1,
+       context_new/3, context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, interrupt_running/1, context_load/1,
        ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
        stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
 -on_load(init/0).
@@ -86,6 +86,12 @@ interrupt(_Ctx, _Ref) -> ?NOT_LOADED.
 
 %% @doc A context's load: the requests queued, and the age in microseconds
 %% (since its submit) of the oldest request running, 0 when none runs.
+%% @doc Interrupt the request that runs Python on Ctx now: it gets
+%% `erlang.CallInterrupted', and its caller `{error, interrupted}' as its
+%% reply; `not_running' when none runs.
+-spec interrupt_running(ctx()) -> ok | not_running.
+interrupt_running(_Ctx) -> ?NOT_LOADED.
+
 -spec context_load(ctx()) -> {non_neg_integer(), non_neg_integer()} | closed.
 context_load(_Ctx) -> ?NOT_LOADED.
 

@@ -254,16 +254,35 @@ typedef struct {
 } expired_t;
 
 /* ctx->lock held: r's caller gets {error, timeout} (sent after the unlock). */
-static void expire_one(expired_t *ex, request_t *r)
+static void end_one(expired_t *ex, request_t *r, ERL_NIF_TERM reason)
 {
     if (!ex->env)
         ex->env = enif_alloc_env();
     ex->to[ex->n] = r->caller;
     ex->msg[ex->n] = enif_make_tuple3(ex->env, enif_make_copy(ex->env, r->tag),
-                                      enif_make_copy(ex->env, r->ref),
-                                      make_error(ex->env, ATOM(timeout)));
+                                      enif_make_copy(ex->env, r->ref), make_error(ex->env, reason));
     ex->n++;
     r->deadline = DEADLINE_NONE;
+}
+
+static void expire_one(expired_t *ex, request_t *r)
+{
+    end_one(ex, r, ATOM(timeout));
+}
+
+/* After the unlock: send the messages, each from a copy (a send
+ * invalidates its environment, which is cleared for the next one). */
+static void send_ended(expired_t *ex)
+{
+    if (!ex->env)
+        return;
+    ErlNifEnv *out = enif_alloc_env();
+    for (unsigned i = 0; i < ex->n; i++) {
+        enif_send(NULL, &ex->to[i], out, enif_make_copy(out, ex->msg[i]));
+        enif_clear_env(out);
+    }
+    enif_free_env(out);
+    enif_free_env(ex->env);
 }
 
 int64_t context_expire(context_t *ctx, int64_t now)
@@ -300,17 +319,7 @@ int64_t context_expire(context_t *ctx, int64_t now)
         pp = &r->next;
     }
     enif_mutex_unlock(ctx->lock);
-    if (ex.env) {
-        /* A send invalidates its environment: each message leaves from a
-         * copy, and the environment is cleared for the next one. */
-        ErlNifEnv *out = enif_alloc_env();
-        for (unsigned i = 0; i < ex.n; i++) {
-            enif_send(NULL, &ex.to[i], out, enif_make_copy(out, ex.msg[i]));
-            enif_clear_env(out);
-        }
-        enif_free_env(out);
-        enif_free_env(ex.env);
-    }
+    send_ended(&ex);
     return min;
 }
 
@@ -492,6 +501,30 @@ NIF(context_stop_nif)
     if (join)
         enif_thread_join(ctx->tid, NULL);
     return ATOM(ok);
+}
+
+/* (Ctx) -> ok | not_running: interrupt the request that runs Python now
+ * (the innermost one): it gets erlang.CallInterrupted, and its caller
+ * {Tag, Ref, {error, interrupted}} as its one reply. */
+NIF(context_interrupt_running_nif)
+{
+    UNUSED(argc);
+    context_t *ctx;
+    if (!context_get(env, argv[0], &ctx))
+        return enif_make_badarg(env);
+    expired_t ex = {.env = NULL, .n = 0};
+    enif_mutex_lock(ctx->lock);
+    request_t *r = ctx->current;
+    while (r && r->cancelled)
+        r = r->outer;
+    if (r) {
+        context_cancel(ctx, r);
+        if (!r->noreply)
+            end_one(&ex, r, ATOM(interrupted));
+    }
+    enif_mutex_unlock(ctx->lock);
+    send_ended(&ex);
+    return r ? ATOM(ok) : ATOM(not_running);
 }
 
 /* (Ctx) -> {Queued, AgeUs} | closed: the requests waiting, and how long ago

@@ -111,5 +111,6 @@ NIF(context_interrupt_nif);
 NIF(context_load_nif);
 NIF(context_stream_credit_nif);
 NIF(context_callback_helper_nif);
+NIF(context_interrupt_running_nif);
 
 #endif

@@ -19,7 +19,7 @@
     X(py_callback) X(py_send) X(py_stream) X(data) X(done) X(list) X(stream) \
     X(py_fixup) X(ValueError) X(py_reply) X(py_parallel) X(finalized) \
     X(py_sandbox_log) X(py_sandbox_denied) X(default) X(strict) X(timeout) X(enomem) X(noproc) \
-    X(worker) X(owngil) X(owngil_unsupported)
+    X(worker) X(owngil) X(owngil_unsupported) X(interrupted)
 
 #define PY_ATOM_DECL(name) extern ERL_NIF_TERM atom_##name;
 PY_ATOM_LIST(PY_ATOM_DECL)

@@ -10,8 +10,9 @@
 %%
 %% Registrations (py:register_pool/2) send the calls of a module, or of one
 %% function of it, to a pool: `{M, F}' beats `{M, `_'}' beats `default'.
-%% Names are compared as binaries, so `json', `<<"json">>' and `"json"' are
-%% the same module.
+%% Names may be atoms, binaries or strings: `json', `<<"json">>' and
+%% `"json"' are the same module (the registry keeps atoms, made when a name
+%% is registered, so that the common call by atoms needs no conversion).
 %%
 %% py:call reads one persistent_term, `{Routes, Limit}': `Routes' is `none'
 %% while nothing is registered, `Limit' `infinity' or the semaphore
@@ -200,7 +201,8 @@ unregister_pool(Key) ->
 %% registration matches.
 -spec lookup_pool(py:py_module(), py:py_func()) -> pool().
 lookup_pool(Module, Func) ->
-    {M, F} = normalise({Module, Func}),
+    M = checked_key(module, Module),
+    F = checked_key(function, Func),
     case persistent_term:get(?HOT, ?IDLE) of
         {none, _} -> default;
         {Routes, _} -> match(Routes, M, F)
@@ -378,26 +380,44 @@ match(Routes, M, F) ->
             end
     end.
 
-%% A module or function name as the registry keeps it; raises badarg.
+%% A module or function name as the registry keeps it: an atom (made at
+%% registration, so that a call naming it by an atom, the common case, is
+%% looked up with no conversion); raises badarg.
 normalise({Module, '_'}) -> {name(module, Module), '_'};
 normalise({Module, Func}) -> {name(module, Module), name(function, Func)};
 normalise(Module) -> {name(module, Module), '_'}.
 
+name(_What, A) when is_atom(A) -> A;
 name(What, Name) ->
-    case key(Name) of
-        B when is_binary(B) -> B;
+    case unicode_name(Name) of
+        B when is_binary(B) -> binary_to_atom(B, utf8);
         _ -> erlang:error({badarg, {What, Name}})
     end.
 
-key(A) when is_atom(A) -> atom_to_binary(A, utf8);
-key(B) when is_binary(B) -> B;
-key(L) when is_list(L) ->
-    try unicode:characters_to_binary(L) of
-        B when is_binary(B) -> B;
+%% The registry key of a name in a call: names that were never registered
+%% are no atoms yet (and are not made into any).
+key(A) when is_atom(A) -> A;
+key(Name) ->
+    case unicode_name(Name) of
+        B when is_binary(B) ->
+            try binary_to_existing_atom(B, utf8)
+            catch error:badarg -> unregistered
+            end;
         _ -> invalid
+    end.
+
+checked_key(What, Name) ->
+    case key(Name) of
+        invalid -> erlang:error({badarg, {What, Name}});
+        Key -> Key
+    end.
+
+unicode_name(B) when is_binary(B) -> B;
+unicode_name(L) when is_list(L) ->
+    try unicode:characters_to_binary(L)
     catch error:badarg -> invalid
     end;
-key(_) -> invalid.
+unicode_name(_) -> invalid.
 
 known(Ctx) when is_pid(Ctx) ->
     case py_router:lookup(Ctx) of

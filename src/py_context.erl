@@ -233,7 +233,11 @@ delegate(Ctx, Id, Name, Args) ->
 
 new_helper() ->
     Route = py_router:cached(),
-    proc_lib:spawn_link(fun() -> ok = py_router:adopt(Route), helper_loop() end).
+    proc_lib:spawn_link(fun() ->
+                                ok = py_router:adopt(Route),
+                                ok = py_semaphore:exempt(),
+                                helper_loop()
+                        end).
 
 %% After answering, the helper spins for the request's next callback as the
 %% caller would (spin_for_reply/3): the context sends it, with each callback

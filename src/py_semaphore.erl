@@ -15,7 +15,7 @@
 -module(py_semaphore).
 
 -export([acquire/1, release/0, max_concurrent/0, current/0, set_max_concurrent/1]).
--export([take/2, give/1]).
+-export([take/2, give/1, exempt/0]).
 -export_type([token/0]).
 
 %% What give/1 needs to give a slot back.
@@ -40,12 +40,12 @@ acquire(Timeout) ->
 -spec release() -> ok.
 release() ->
     case get(?SLOTS) of
-        {Global, Own} ->
+        {Global, Own} when is_reference(Global) ->
             case atomics:get(Own, 1) of
                 N when N > 0 -> give({Global, Own});
                 _ -> ok
             end;
-        undefined ->
+        _ ->
             ok
     end.
 
@@ -81,7 +81,13 @@ set_max_concurrent(Max) ->
 take(infinity, Timeout) ->
     {ok, Timeout, none};
 take({Global, Max}, Timeout) ->
-    Own = own(Global),
+    case get(?SLOTS) of
+        {Global, Own} -> take(Global, Own, Max, Timeout);
+        exempt -> {ok, Timeout, none};
+        _ -> take(Global, own(Global), Max, Timeout)
+    end.
+
+take(Global, Own, Max, Timeout) ->
     %% Own first: a caller killed between the two is given back a slot it
     %% did not take (one extra call may run) rather than leaking one.
     atomics:add(Own, 1, 1),
@@ -95,6 +101,16 @@ take({Global, Max}, Timeout) ->
                 _ -> wait(Timeout, deadline(Timeout), 1)
             end
     end.
+
+%% @private
+%% @doc The calling process takes no slots: it runs Erlang functions called
+%% from Python (a callback helper, py_callback's processes), whose Python
+%% calls run inside a request that already holds one; taking another could
+%% wait for a slot its own caller holds.
+-spec exempt() -> ok.
+exempt() ->
+    _ = put(?SLOTS, exempt),
+    ok.
 
 %% @private
 %% @doc Give back the slot of take/2.
@@ -142,7 +158,10 @@ wait(Timeout, Deadline, Backoff) ->
                 infinity ->
                     {ok, left(Deadline, Timeout), none};
                 {Global, Max} = L2 ->
-                    Own = own(Global),
+                    Own = case get(?SLOTS) of
+                              {Global, O} -> O;
+                              _ -> own(Global)
+                          end,
                     atomics:add(Own, 1, 1),
                     case atomics:add_get(Global, 1, 1) of
                         N when N =< Max ->

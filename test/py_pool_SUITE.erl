@@ -12,7 +12,8 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([pool_lifecycle/1, pool_calls/1, pool_spread_and_sticky/1, default_pool/1,
          routing_priority/1, routing_names_normalised/1, bind_unbind/1, bind_unbind_pool/1,
-         overload/1, killed_caller_gives_slot_back/1, semaphore_api/1, unlimited/1,
+         overload/1, killed_caller_gives_slot_back/1, nested_calls_take_no_slot/1,
+         semaphore_api/1, unlimited/1,
          default_contexts_lifecycle/1, modes/1, execution_mode_and_subinterp/1,
          destroy/1, interrupt_idle/1, interrupt_running/1, bad_input/1]).
 
@@ -22,7 +23,8 @@ suite() ->
 all() ->
     [pool_lifecycle, pool_calls, pool_spread_and_sticky, default_pool,
      routing_priority, routing_names_normalised, bind_unbind, bind_unbind_pool,
-     overload, killed_caller_gives_slot_back, semaphore_api, unlimited,
+     overload, killed_caller_gives_slot_back, nested_calls_take_no_slot,
+     semaphore_api, unlimited,
      default_contexts_lifecycle, modes, execution_mode_and_subinterp,
      destroy, interrupt_idle, interrupt_running, bad_input].
 
@@ -264,6 +266,24 @@ killed_caller_gives_slot_back(_Config) ->
     exit(Holder, kill),
     receive {'DOWN', HMon, process, Holder, killed} -> ok end,
     ok = until(fun() -> py_semaphore:current() =:= 0 end, 1000).
+
+nested_calls_take_no_slot(_Config) ->
+    doc("py:call from an Erlang function Python called (a callback helper, or "
+        "py_callback for casts) takes no second slot: with one slot, ten levels "
+        "of Python -> Erlang -> Python run."),
+    ok = py_semaphore:set_max_concurrent(1),
+    ok = py:exec(<<"import erlang\ndef nest(n):\n    return erlang.call('pool_nest', n)\n">>),
+    ok = py:register_function(pool_nest, fun([N]) when N >= 10 -> N;
+                                            ([N]) -> {ok, R} = py:call('__main__', nest, [N + 1]), R
+                                         end),
+    {ok, 10} = py:call('__main__', nest, [0], #{}, 10000),
+    0 = py_semaphore:current(),
+    Self = self(),
+    ok = py:register_function(pool_cast, fun([]) -> Self ! {cast, py:call(math, sqrt, [4])} end),
+    ok = py:cast(erlang, call, [pool_cast]),
+    receive {cast, R} -> {ok, 2.0} = R end,
+    ok = py:unregister_function(pool_nest),
+    ok = py:unregister_function(pool_cast).
 
 semaphore_api(_Config) ->
     doc("acquire/release/current/max_concurrent/set_max_concurrent; a "

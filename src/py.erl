@@ -72,7 +72,10 @@ call(Module, Func, Args) ->
 call(Ctx, Module, Func, Args) when is_pid(Ctx) ->
     call(Ctx, Module, Func, Args, #{});
 call(Pool, Module, Func, Args) when is_atom(Pool), is_list(Args) ->
-    call(Pool, Module, Func, Args, #{});
+    case is_name(Func) of
+        true -> call(Pool, Module, Func, Args, #{});
+        false -> call(Pool, Module, Func, Args, ?TIMEOUT) %% bad keyword arguments
+    end;
 call(Module, Func, Args, Kwargs) ->
     call(Module, Func, Args, Kwargs, ?TIMEOUT).
 
@@ -89,9 +92,14 @@ call(Ctx, Module, Func, Args, Opts) when is_pid(Ctx), is_map(Opts) ->
     on(Ctx, call_payload(Module, Func, Args, Kw, Return), Timeout);
 call(Ctx, _Module, _Func, _Args, Opts) when is_pid(Ctx) ->
     erlang:error({badarg, {opts, Opts}});
-call(Pool, Module, Func, Args, Kwargs) when is_atom(Pool), is_list(Args) ->
-    Payload = call_payload(Module, Func, Args, Kwargs, term),
-    limited(Pool, py_context_router:limit(), Payload, ?TIMEOUT);
+call(Pool, Module, Func, Args, Kwargs) when is_atom(Pool), is_list(Args), is_map(Kwargs) ->
+    case is_name(Func) of
+        true ->
+            Payload = call_payload(Module, Func, Args, Kwargs, term),
+            limited(Pool, py_context_router:limit(), Payload, ?TIMEOUT);
+        false ->
+            erlang:error({badarg, {kwargs, Args}})
+    end;
 call(Module, Func, Args, Kwargs, Timeout) ->
     dispatch(Module, Func, call_payload(Module, Func, Args, Kwargs, term), timeout(Timeout)).
 
@@ -557,6 +565,14 @@ flush_stream(Ref) ->
 
 fname(Name) when is_atom(Name); is_binary(Name) -> Name;
 fname(Name) -> erlang:error({badarg, {name, Name}}).
+
+%% The third argument of call(Pool, M, F, A[, Kw]) names a function: an
+%% atom, a binary or a printable string. (A list of arguments in its place
+%% with a list fourth is call(M, F, Args, Kw) with keyword arguments that
+%% are not a map.)
+is_name(F) when is_atom(F); is_binary(F) -> true;
+is_name([_ | _] = F) -> io_lib:printable_unicode_list(F);
+is_name(_) -> false.
 
 %% A module call: to the registered pool and within the semaphore, unless
 %% nothing is registered and there is no limit (one persistent_term read).

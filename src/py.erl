@@ -74,7 +74,7 @@ call(Ctx, Module, Func, Args) when is_pid(Ctx) ->
 call(Pool, Module, Func, Args) when is_atom(Pool), is_list(Args) ->
     case is_name(Func) of
         true -> call(Pool, Module, Func, Args, #{});
-        false -> call(Pool, Module, Func, Args, ?TIMEOUT) %% bad keyword arguments
+        false -> erlang:error({badarg, {kwargs, Args}}) %% call(M, F, Args, NotAMap)
     end;
 call(Module, Func, Args, Kwargs) ->
     call(Module, Func, Args, Kwargs, ?TIMEOUT).

@@ -339,9 +339,11 @@ terminate(_Reason, Ctx) ->
 %% In a process of its own: the question leaves no namespace or route in
 %% the caller.
 ask_version() ->
-    {Pid, Mon} = spawn_monitor(fun() -> exit({version, ask_version_here()}) end),
+    Self = self(),
+    Tag = make_ref(),
+    {Pid, Mon} = spawn_monitor(fun() -> Self ! {Tag, ask_version_here()} end),
     receive
-        {'DOWN', Mon, process, Pid, {version, Result}} -> Result;
+        {Tag, Result} -> erlang:demonitor(Mon, [flush]), Result;
         {'DOWN', Mon, process, Pid, Reason} -> {error, Reason}
     end.
 

@@ -19,7 +19,7 @@
 -export_type([token/0]).
 
 %% What give/1 needs to give a slot back.
--opaque token() :: none | {atomics:atomics_ref(), atomics:atomics_ref()}.
+-type token() :: none | {atomics:atomics_ref(), atomics:atomics_ref()}.
 
 -define(SLOTS, '$py_slots').
 -define(MAX_BACKOFF, 50).
@@ -40,13 +40,15 @@ acquire(Timeout) ->
 -spec release() -> ok.
 release() ->
     case get(?SLOTS) of
-        {Global, Own} when is_reference(Global) ->
+        undefined ->
+            ok;
+        exempt ->
+            ok;
+        {Global, Own} ->
             case atomics:get(Own, 1) of
                 N when N > 0 -> give({Global, Own});
                 _ -> ok
-            end;
-        _ ->
-            ok
+            end
     end.
 
 %% @doc The maximum number of calls at once, or `infinity'.

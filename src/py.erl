@@ -22,6 +22,9 @@
 -export([call/3, call/4, call/5, cast/3, cast/4, spawn_call/3, spawn_call/4,
          await/1, await/2, eval/1, eval/2, eval/3, exec/1, exec/2, exec/3, parallel/1,
          version/0, memory_stats/0, gc/0, gc/1, context/0, context/1,
+         start_contexts/0, start_contexts/1, stop_contexts/0, contexts_started/0,
+         execution_mode/0, subinterp_supported/0, interrupt/1,
+         register_pool/2, unregister_pool/1,
          call_method/3, getattr/2, to_term/1, is_ref/1, last_traceback/0,
          register_function/2, register_function/3, unregister_function/1,
          stream/3, stream/4, stream_eval/1, stream_eval/2,
@@ -53,32 +56,52 @@
 %% API.
 
 %% @doc Call `Module.Func(*Args)'. `Module' `` '__main__' '' is the caller's own
-%% namespace (functions defined with exec/1).
+%% namespace (functions defined with exec/1). The call goes to the pool
+%% registered for it (register_pool/2), else to the caller's context, and
+%% takes a slot of py_semaphore while it runs.
 -spec call(py_module(), py_func(), py_args()) -> py_result().
 call(Module, Func, Args) ->
-    run(call_payload(Module, Func, Args, #{}, term), ?TIMEOUT).
+    dispatch(Module, Func, call_payload(Module, Func, Args, #{}, term), ?TIMEOUT).
 
-%% @doc `call(Module, Func, Args, KwArgs)', or `call(Ctx, Module, Func, Args)'
-%% on an explicit context.
+%% @doc `call(Module, Func, Args, KwArgs)', `call(Pool, Module, Func, Args)'
+%% on a pool (an atom; the fourth argument is then a list), or
+%% `call(Ctx, Module, Func, Args)' on an explicit context.
 -spec call(py_module(), py_func(), py_args(), py_kwargs()) -> py_result();
+          (atom(), py_module(), py_func(), py_args()) -> py_result();
           (pid(), py_module(), py_func(), py_args()) -> py_result().
 call(Ctx, Module, Func, Args) when is_pid(Ctx) ->
     call(Ctx, Module, Func, Args, #{});
+call(Pool, Module, Func, Args) when is_atom(Pool), is_list(Args) ->
+    case is_name(Func) of
+        true -> call(Pool, Module, Func, Args, #{});
+        false -> erlang:error({badarg, {kwargs, Args}}) %% call(M, F, Args, NotAMap)
+    end;
 call(Module, Func, Args, Kwargs) ->
     call(Module, Func, Args, Kwargs, ?TIMEOUT).
 
-%% @doc `call(Module, Func, Args, KwArgs, Timeout)', or
+%% @doc `call(Module, Func, Args, KwArgs, Timeout)',
+%% `call(Pool, Module, Func, Args, KwArgs)' on a pool (30 s; a pool that
+%% does not run gives `{error, {pool_not_started, Pool}}'), or
 %% `call(Ctx, Module, Func, Args, Opts)' with options `kwargs', `timeout'
 %% (default `infinity') and `return' (`ref' for an opaque object reference).
 -spec call(py_module(), py_func(), py_args(), py_kwargs(), timeout()) -> py_result();
+          (atom(), py_module(), py_func(), py_args(), py_kwargs()) -> py_result();
           (pid(), py_module(), py_func(), py_args(), call_opts()) -> py_result().
 call(Ctx, Module, Func, Args, Opts) when is_pid(Ctx), is_map(Opts) ->
     #{kwargs := Kw, timeout := Timeout, return := Return} = call_opts(Opts),
     on(Ctx, call_payload(Module, Func, Args, Kw, Return), Timeout);
 call(Ctx, _Module, _Func, _Args, Opts) when is_pid(Ctx) ->
     erlang:error({badarg, {opts, Opts}});
+call(Pool, Module, Func, Args, Kwargs) when is_atom(Pool), is_list(Args), is_map(Kwargs) ->
+    case is_name(Func) of
+        true ->
+            Payload = call_payload(Module, Func, Args, Kwargs, term),
+            limited(Pool, py_context_router:limit(), Payload, ?TIMEOUT);
+        false ->
+            erlang:error({badarg, {kwargs, Args}})
+    end;
 call(Module, Func, Args, Kwargs, Timeout) ->
-    run(call_payload(Module, Func, Args, Kwargs, term), timeout(Timeout)).
+    dispatch(Module, Func, call_payload(Module, Func, Args, Kwargs, term), timeout(Timeout)).
 
 %% @doc Call and forget the result.
 -spec cast(py_module(), py_func(), py_args()) -> ok.
@@ -241,6 +264,72 @@ context(N) when is_integer(N), N > 0 ->
     end;
 context(N) ->
     erlang:error({badarg, {context, N}}).
+
+%% @doc Start the default contexts: start_contexts(#{}).
+-spec start_contexts() -> {ok, [pid()]} | {error, term()}.
+start_contexts() ->
+    start_contexts(#{}).
+
+%% @doc (Re)start the default contexts (the `default' pool): options
+%% `contexts' (default app env `num_contexts') and `mode' (default app env
+%% `context_mode'; only `worker' can start for now, py_context:new/1).
+%% Processes served by the old ones move to new ones at their next call,
+%% without their namespaces.
+-spec start_contexts(#{contexts => pos_integer(), mode => py_opts:mode()}) ->
+          {ok, [pid()]} | {error, term()}.
+start_contexts(Opts) ->
+    #{contexts := N, mode := Mode} = py_opts:start_contexts(Opts),
+    case py_opts:mode(Mode, fun py_context:python_version/0) of
+        ok ->
+            try py_context_sup:start_defaults(N)
+            catch exit:{noproc, _} -> {error, not_running}
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc Stop the default contexts (until start_contexts/0,1).
+-spec stop_contexts() -> ok.
+stop_contexts() ->
+    try py_context_sup:stop_defaults()
+    catch exit:{noproc, _} -> ok
+    end.
+
+%% @doc Whether default contexts run.
+-spec contexts_started() -> boolean().
+contexts_started() ->
+    py_router:defaults() =/= [].
+
+%% @doc The default contexts' mode (app env `context_mode').
+-spec execution_mode() -> worker | owngil.
+execution_mode() ->
+    py_opts:context_mode().
+
+%% @doc Whether the embedded Python has subinterpreters with their own GIL
+%% (3.12 or later); asked once, then kept.
+-spec subinterp_supported() -> boolean().
+subinterp_supported() ->
+    case py_context:python_version() of
+        {ok, V} -> V >= {3, 12, 0};
+        {error, _} -> false
+    end.
+
+%% @doc Interrupt what runs on a context: py_context:interrupt/1.
+-spec interrupt(pid()) -> ok | not_running | {error, not_found | not_supported}.
+interrupt(Ctx) ->
+    py_context:interrupt(Ctx).
+
+%% @doc Send the calls (call/3-5) of a module, or of `{Module, Func}', to a
+%% pool: `{M, F}' beats `M' beats `default'. Names may be atoms, binaries
+%% or strings (`json' and `<<"json">>' are the same module).
+-spec register_pool(atom(), py_module() | {py_module(), py_func()}) -> ok | {error, not_running}.
+register_pool(Pool, Key) ->
+    py_context_router:register_pool(Pool, Key).
+
+%% @doc Remove a registration of register_pool/2.
+-spec unregister_pool(py_module() | {py_module(), py_func()}) -> ok | {error, not_running}.
+unregister_pool(Key) ->
+    py_context_router:unregister_pool(Key).
 
 %% @doc Call a method of a Python object reference.
 -spec call_method(reference(), py_func(), py_args()) -> py_result().
@@ -476,6 +565,51 @@ flush_stream(Ref) ->
 
 fname(Name) when is_atom(Name); is_binary(Name) -> Name;
 fname(Name) -> erlang:error({badarg, {name, Name}}).
+
+%% The third argument of call(Pool, M, F, A[, Kw]) names a function: an
+%% atom, a binary or a printable string. (A list of arguments in its place
+%% with a list fourth is call(M, F, Args, Kw) with keyword arguments that
+%% are not a map.)
+is_name(F) when is_atom(F); is_binary(F) -> true;
+is_name([_ | _] = F) -> io_lib:printable_unicode_list(F);
+is_name(_) -> false.
+
+%% A module call: to the registered pool and within the semaphore, unless
+%% nothing is registered and there is no limit (one persistent_term read).
+dispatch(Module, Func, Payload, Timeout) ->
+    case py_context_router:plan(Module, Func) of
+        direct -> run(Payload, Timeout);
+        {Pool, Limit} -> limited(Pool, Limit, Payload, Timeout)
+    end.
+
+limited(Pool, Limit, Payload, Timeout) ->
+    case py_semaphore:take(Limit, Timeout) of
+        {ok, Left, Token} ->
+            try on_pool(Pool, Payload, Left)
+            after py_semaphore:give(Token)
+            end;
+        Overloaded ->
+            Overloaded
+    end.
+
+on_pool(default, Payload, Timeout) ->
+    run(Payload, Timeout);
+on_pool(Pool, Payload, Timeout) ->
+    case py_context_router:route(Pool) of
+        none ->
+            {error, {pool_not_started, Pool}};
+        {_, Ctx} ->
+            case py_context:request(Ctx, Payload, Timeout) of
+                {error, closed} ->
+                    ok = py_context_router:forget(Pool),
+                    case py_context_router:route(Pool) of
+                        none -> {error, {pool_not_started, Pool}};
+                        {_, Ctx2} -> py_context:request(Ctx2, Payload, Timeout)
+                    end;
+                Result ->
+                    Result
+            end
+    end.
 
 %% with_route/1 for a request, without making a fun for every call.
 run(Payload, Timeout) ->

@@ -89,7 +89,10 @@ handle_cast(_Msg, State) ->
 %% @private
 -spec handle_info(term(), map()) -> {noreply, map()}.
 handle_info({py_callback, none, Id, Name, Args}, State) ->
-    _ = proc_lib:spawn(fun() -> py_context:callback_reply(Id, run(Name, Args)) end),
+    _ = proc_lib:spawn(fun() ->
+                               ok = py_semaphore:exempt(),
+                               py_context:callback_reply(Id, run(Name, Args))
+                       end),
     {noreply, State};
 handle_info({py_send, Dest, Msg}, State) ->
     _ = catch erlang:send(Dest, Msg, [noconnect]),

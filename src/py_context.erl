@@ -10,7 +10,7 @@
 -module(py_context).
 -behaviour(gen_server).
 
--export([new/1, stop/1, start_link/1, resource/1]).
+-export([new/1, stop/1, destroy/1, interrupt/1, python_version/0, start_link/1, resource/1]).
 -export([request/3, cast/2, async/3, cancel/2, for_ref/1, is_ref/1,
          callback_reply/2, publish_functions/1, stream_credit/3, result/1]).
 -export([init/1, handle_call/3, handle_cast/2, terminate/2]).
@@ -25,16 +25,76 @@
 
 %% API.
 
-%% @doc Start an extra, supervised context. Options: `spin_us'
-%% (microseconds its thread spins for new work before sleeping) and
-%% `reply_spin_us' (0..100: microseconds a caller spins for its reply
-%% before it waits in `receive'; 0 never).
+%% @doc Start an extra, supervised context. Options: `mode' (`worker', the
+%% default; `owngil' and `isolated' give `{error, {owngil_unsupported,
+%% Reason}}' / `{error, {isolated_unsupported, not_built}}' for now, any
+%% other `{error, {invalid_mode, Mode}}'), `spin_us' (microseconds its
+%% thread spins for new work before sleeping) and `reply_spin_us' (0..100:
+%% microseconds a caller spins for its reply before it waits in `receive';
+%% 0 never).
 -spec new(map()) -> {ok, pid()} | {error, term()}.
 new(Opts) when is_map(Opts) ->
-    _ = py_opts:context(Opts),
-    py_context_sup:start_context(Opts);
+    case py_opts:mode(maps:get(mode, Opts, worker), fun python_version/0) of
+        ok ->
+            Rest = maps:remove(mode, Opts),
+            _ = py_opts:context(Rest),
+            py_context_sup:start_context(Rest);
+        {error, _} = Error ->
+            Error
+    end;
 new(Opts) ->
     erlang:error({badarg, {opts, Opts}}).
+
+%% @doc The same as stop/1 (the 4.x name).
+-spec destroy(pid()) -> ok | {error, not_found}.
+destroy(Pid) when is_pid(Pid) ->
+    stop(Pid);
+destroy(Pid) ->
+    erlang:error({badarg, {context, Pid}}).
+
+%% @doc Interrupt the request running on a context: its Python code gets
+%% an exception at its next bytecode and its synchronous caller
+%% `{error, interrupted}'. `not_running' when nothing runs there.
+%%
+%% Needs the NIF `py_nif:interrupt_running/1' (cancel the running request
+%% and send its caller `{py_reply, Ref, {error, interrupted}}', as the
+%% deadline sends `{error, timeout}'); until the NIF has it, a context that
+%% is running something gives `{error, not_supported}'.
+-spec interrupt(pid()) -> ok | not_running | {error, not_found | not_supported}.
+interrupt(Pid) when is_pid(Pid) ->
+    case resource(Pid) of
+        {ok, Ctx} ->
+            case erlang:function_exported(py_nif, interrupt_running, 1) of
+                true ->
+                    Nif = nif_module(),
+                    Nif:interrupt_running(Ctx);
+                false ->
+                    case py_nif:context_load(Ctx) of
+                        {_, 0} -> not_running;
+                        closed -> not_running;
+                        {_, _} -> {error, not_supported}
+                    end
+            end;
+        {error, not_found} ->
+            {error, not_found}
+    end;
+interrupt(Pid) ->
+    erlang:error({badarg, {context, Pid}}).
+
+%% @doc The embedded Python's version `{Major, Minor, Micro}', asked once
+%% (of a running context, or of a context made for the question) and kept.
+-spec python_version() -> {ok, {non_neg_integer(), non_neg_integer(), non_neg_integer()}} |
+                          {error, term()}.
+python_version() ->
+    case persistent_term:get({?MODULE, python_version}, undefined) of
+        undefined ->
+            case ask_version() of
+                {ok, V} = Ok -> persistent_term:put({?MODULE, python_version}, V), Ok;
+                Error -> Error
+            end;
+        V ->
+            {ok, V}
+    end.
 
 %% @doc Stop a context made with new/1; requests still queued on it get
 %% `{error, closed}'.
@@ -173,7 +233,11 @@ delegate(Ctx, Id, Name, Args) ->
 
 new_helper() ->
     Route = py_router:cached(),
-    proc_lib:spawn_link(fun() -> ok = py_router:adopt(Route), helper_loop() end).
+    proc_lib:spawn_link(fun() ->
+                                ok = py_router:adopt(Route),
+                                ok = py_semaphore:exempt(),
+                                helper_loop()
+                        end).
 
 %% After answering, the helper spins for the request's next callback as the
 %% caller would (spin_for_reply/3): the context sends it, with each callback
@@ -234,7 +298,11 @@ cancel(Ctx, Ref) ->
 init(Opts0) ->
     process_flag(trap_exit, true),
     {Default, Opts} = case maps:take(default, Opts0) of
-                          error -> {false, Opts0};
+                          error ->
+                              case maps:take(pool, Opts0) of
+                                  error -> {false, Opts0};
+                                  {{Name, I}, Rest} -> {{pool, Name, I}, Rest}
+                              end;
                           {D, Rest} -> {D, Rest}
                       end,
     #{spin_us := Spin, reply_spin_us := ReplySpin} = py_opts:context(Opts),
@@ -265,6 +333,37 @@ terminate(_Reason, Ctx) ->
     py_nif:context_stop(Ctx).
 
 %% Internal.
+
+-define(VERSION_EXPR, <<"tuple(__import__('sys').version_info[:3])">>).
+
+%% In a process of its own: the question leaves no namespace or route in
+%% the caller.
+ask_version() ->
+    Self = self(),
+    Tag = make_ref(),
+    {Pid, Mon} = spawn_monitor(fun() -> Self ! {Tag, ask_version_here()} end),
+    receive
+        {Tag, Result} -> erlang:demonitor(Mon, [flush]), Result;
+        {'DOWN', Mon, process, Pid, Reason} -> {error, Reason}
+    end.
+
+ask_version_here() ->
+    Payload = {eval, ?VERSION_EXPR, #{}, term},
+    case py_router:defaults() of
+        [{_, Ctx} | _] ->
+            request(Ctx, Payload, 5000);
+        [] ->
+            case py_nif:runtime_status() of
+                running ->
+                    {ok, Ctx} = py_nif:context_new(self(), 0, 0),
+                    try request(Ctx, Payload, 5000) after py_nif:context_stop(Ctx) end;
+                stopped ->
+                    {error, not_running}
+            end
+    end.
+
+%% A variable module: the NIF may not have this function yet.
+nif_module() -> py_nif.
 
 %% A callback request sent before the interrupt is answered by nobody now.
 flush_callbacks(Ref) ->

@@ -8,7 +8,8 @@
 -module(py_context_sup).
 -behaviour(supervisor).
 
--export([start_link/0, start_context/1, stop_context/1, init/1]).
+-export([start_link/0, start_context/1, stop_context/1, start_defaults/1, stop_defaults/0,
+         init/1]).
 
 %% @doc Start the supervisor and the default contexts.
 -spec start_link() -> {ok, pid()} | ignore | {error, term()}.
@@ -36,11 +37,42 @@ stop_context(Pid) ->
         [] -> {error, not_found}
     end.
 
+%% @doc Start N default contexts (permanent children); the ones running
+%% are stopped first.
+-spec start_defaults(pos_integer()) -> {ok, [pid()]} | {error, term()}.
+start_defaults(N) ->
+    ok = stop_defaults(),
+    start_defaults(1, N, []).
+
+start_defaults(I, N, Acc) when I > N ->
+    {ok, lists:reverse(Acc)};
+start_defaults(I, N, Acc) ->
+    case supervisor:start_child(?MODULE, default_spec(I)) of
+        {ok, Pid} -> start_defaults(I + 1, N, [Pid | Acc]);
+        {error, Reason} -> ok = stop_defaults(), {error, Reason}
+    end.
+
+%% @doc Stop the default contexts.
+-spec stop_defaults() -> ok.
+stop_defaults() ->
+    Ids = [Id || {{default, _} = Id, _, _, _} <- supervisor:which_children(?MODULE)],
+    lists:foreach(fun(Id) ->
+                          _ = supervisor:terminate_child(?MODULE, Id),
+                          _ = supervisor:delete_child(?MODULE, Id)
+                  end, Ids).
+
 %% @private
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
     Flags = #{strategy => one_for_one, intensity => 10, period => 10},
-    Defaults = [#{id => {default, I}, start => {py_context, start_link, [#{default => I}]},
-                  shutdown => 10000}
-                || I <- lists:seq(1, py_opts:num_contexts())],
+    %% The default contexts' mode: only `worker' can start (py_opts:mode/2).
+    case py_opts:mode(py_opts:context_mode(), fun() -> {error, not_built} end) of
+        ok -> ok;
+        {error, Reason} -> exit(Reason)
+    end,
+    Defaults = [default_spec(I) || I <- lists:seq(1, py_opts:num_contexts())],
     {ok, {Flags, Defaults}}.
+
+default_spec(I) ->
+    #{id => {default, I}, start => {py_context, start_link, [#{default => I}]},
+      shutdown => 10000}.

@@ -3,11 +3,14 @@
 %% validated with typed defaults. Policy lives here, not in C.
 -module(py_opts).
 
--export([runtime/0, num_contexts/0, context/1, finalize_on_stop/0, sandbox/0]).
--export_type([context_opts/0]).
+-export([runtime/0, num_contexts/0, context/1, finalize_on_stop/0, sandbox/0,
+         context_mode/0, mode/2, max_concurrent/0, start_contexts/1]).
+-export_type([context_opts/0, mode/0]).
 
 -type context_opts() :: #{spin_us => non_neg_integer(),
-                          reply_spin_us => 0..100}.
+                          reply_spin_us => 0..100,
+                          mode => mode()}.
+-type mode() :: worker | owngil.
 
 %% @doc The runtime's start options, from the application environment.
 -spec runtime() -> #{python := binary(), python_path := [binary()],
@@ -53,6 +56,61 @@ num_contexts() ->
         N -> check_pos(num_contexts, N)
     end.
 
+%% @doc The default contexts' mode: app env `context_mode' (`worker',
+%% the default, or `owngil'); anything else raises `error({badarg, ...})'.
+-spec context_mode() -> mode().
+context_mode() ->
+    case env(context_mode, worker) of
+        M when M =:= worker; M =:= owngil -> M;
+        V -> erlang:error({badarg, {context_mode, V}})
+    end.
+
+%% @doc Whether contexts of a mode can be made here: `ok', or the reason
+%% they cannot. `Version' is the embedded Python's version
+%% (`{ok, {Major, Minor, Micro}}' or `{error, _}'), asked only for `owngil'.
+%% `worker' contexts share the interpreter; `owngil' (a subinterpreter with
+%% its own GIL, Python >= 3.12) and `isolated' are not built yet.
+-spec mode(term(), fun(() -> {ok, {integer(), integer(), integer()}} | {error, term()})) ->
+          ok | {error, {owngil_unsupported, term()} | {isolated_unsupported, not_built}
+                       | {invalid_mode, term()}}.
+mode(worker, _Version) ->
+    ok;
+mode(owngil, Version) ->
+    case Version() of
+        {ok, {Major, Minor, Micro} = V} when V < {3, 12, 0} ->
+            {error, {owngil_unsupported,
+                     {python_version, lists:flatten(io_lib:format("~b.~b.~b", [Major, Minor, Micro]))}}};
+        {ok, _} ->
+            {error, {owngil_unsupported, not_built}};
+        {error, Reason} ->
+            {error, {owngil_unsupported, Reason}}
+    end;
+mode(isolated, _Version) ->
+    {error, {isolated_unsupported, not_built}};
+mode(Mode, _Version) ->
+    {error, {invalid_mode, Mode}}.
+
+%% @doc Calls of py:call/3-5 running at once: app env `max_concurrent'
+%% (default `2 * schedulers + 1'; `infinity' for no limit).
+-spec max_concurrent() -> pos_integer() | infinity.
+max_concurrent() ->
+    case env(max_concurrent, default) of
+        default -> 2 * erlang:system_info(schedulers) + 1;
+        infinity -> infinity;
+        N -> check_pos(max_concurrent, N)
+    end.
+
+%% @doc Options of py:start_contexts/1 with defaults from the environment:
+%% `contexts' (count) and `mode'.
+-spec start_contexts(map()) -> #{contexts := pos_integer(), mode := term()}.
+start_contexts(Opts) when is_map(Opts) ->
+    maps:fold(fun(contexts, V, Acc) -> Acc#{contexts => check_pos(contexts, V)};
+                 (mode, V, Acc) -> Acc#{mode => V};
+                 (K, V, _) -> erlang:error({badarg, {K, V}})
+              end, #{contexts => num_contexts(), mode => context_mode()}, Opts);
+start_contexts(Opts) ->
+    erlang:error({badarg, {opts, Opts}}).
+
 %% @doc A context's options with defaults filled in; bad options raise
 %% `error({badarg, {Key, Value}})'.
 -spec context(map()) -> #{spin_us := non_neg_integer(), reply_spin_us := 0..100}.
@@ -61,6 +119,7 @@ context(Opts) when is_map(Opts) ->
                  reply_spin_us => reply_spin(env(reply_spin_us, default))},
     maps:fold(fun(spin_us, V, Acc) -> Acc#{spin_us => check_non_neg(spin_us, V)};
                  (reply_spin_us, V, Acc) -> Acc#{reply_spin_us => reply_spin(V)};
+                 (mode, worker, Acc) -> Acc;
                  (K, V, _) -> erlang:error({badarg, {K, V}})
               end, Defaults, Opts);
 context(Opts) ->

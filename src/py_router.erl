@@ -12,7 +12,7 @@
 -behaviour(gen_server).
 
 -export([start_link/0, register/3, unregister/1, lookup/1, route/0, forget/0,
-         defaults/0, cached/0, adopt/1]).
+         defaults/0, pool/1, choose/1, cached/0, adopt/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(TAB, py_contexts).
@@ -26,8 +26,9 @@ start_link() ->
     gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
 
 %% @doc Record a running context; `Default' is its slot among the default
-%% contexts, or `false' for one made with py_context:new/1.
--spec register(pid(), py_nif:ctx(), pos_integer() | false) -> ok.
+%% contexts, `{pool, Name, Slot}' in a named pool (py_context_router), or
+%% `false' for one made with py_context:new/1.
+-spec register(pid(), py_nif:ctx(), pos_integer() | {pool, atom(), pos_integer()} | false) -> ok.
 register(Pid, Ctx, Default) ->
     gen_server:call(?MODULE, {register, Pid, Ctx, Default}).
 
@@ -89,10 +90,19 @@ adopt({_, _} = Chosen) ->
 %% @doc The default contexts, in slot order.
 -spec defaults() -> [{pid(), py_nif:ctx()}].
 defaults() ->
-    try ets:select(?TAB, [{{'_', '_', '$1'}, [{'=/=', '$1', false}], ['$_']}]) of
+    try ets:select(?TAB, [{{'_', '_', '$1'}, [{is_integer, '$1'}], ['$_']}]) of
         Slots -> [{Pid, Ctx} || {Pid, Ctx, _} <- lists:keysort(3, Slots)]
     catch
         error:badarg -> [] %% the application is not running
+    end.
+
+%% @doc The contexts of a named pool, in slot order.
+-spec pool(atom()) -> [{pid(), py_nif:ctx()}].
+pool(Name) ->
+    try ets:select(?TAB, [{{'_', '_', {pool, Name, '_'}}, [], ['$_']}]) of
+        Slots -> [{Pid, Ctx} || {Pid, Ctx, _} <- lists:keysort(3, Slots)]
+    catch
+        error:badarg -> []
     end.
 
 %% gen_server.
@@ -136,7 +146,7 @@ handle_info(_Msg, Mons) ->
 %% held by a long call (or has a queue that long): new callers go elsewhere.
 -define(HELD_US, 1000).
 
-%% The contexts in turn (one counter for all callers), skipping those held
+%% @doc The contexts in turn (one counter for all callers), skipping those held
 %% by a long call; when every one is held, the one with the fewest requests
 %% waiting (ties in turn order).
 %%
@@ -155,6 +165,7 @@ handle_info(_Msg, Mons) ->
 %% rather than counts of past assignments: a count never forgets, and after
 %% 10,000 short-lived callers split 4,383 / 5,751, the next 1,368 new
 %% callers would all have gone to one context.
+-spec choose([{pid(), py_nif:ctx()}, ...]) -> {pid(), py_nif:ctx()}.
 choose(Contexts) ->
     Turn = atomics:add_get(turns(), 1, 1),
     {Before, After} = lists:split(Turn rem length(Contexts), Contexts),

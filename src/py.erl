@@ -272,7 +272,7 @@ start_contexts() ->
 
 %% @doc (Re)start the default contexts (the `default' pool): options
 %% `contexts' (default app env `num_contexts') and `mode' (default app env
-%% `context_mode'; only `worker' can start for now, py_context:new/1).
+%% `context_mode'; `worker' or `owngil', py_context:new/1).
 %% Processes served by the old ones move to new ones at their next call,
 %% without their namespaces.
 -spec start_contexts(#{contexts => pos_integer(), mode => py_opts:mode()}) ->
@@ -281,7 +281,7 @@ start_contexts(Opts) ->
     #{contexts := N, mode := Mode} = py_opts:start_contexts(Opts),
     case py_opts:mode(Mode, fun py_context:python_version/0) of
         ok ->
-            try py_context_sup:start_defaults(N)
+            try py_context_sup:start_defaults(N, Mode)
             catch exit:{noproc, _} -> {error, not_running}
             end;
         {error, _} = Error ->

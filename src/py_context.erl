@@ -26,9 +26,10 @@
 %% API.
 
 %% @doc Start an extra, supervised context. Options: `mode' (`worker', the
-%% default; `owngil' and `isolated' give `{error, {owngil_unsupported,
-%% Reason}}' / `{error, {isolated_unsupported, not_built}}' for now, any
-%% other `{error, {invalid_mode, Mode}}'), `spin_us' (microseconds its
+%% default, in the main interpreter; `owngil', a sub-interpreter with its
+%% own GIL, Python 3.12+, else `{error, {owngil_unsupported, Reason}}';
+%% `isolated' gives `{error, {isolated_unsupported, not_built}}' for now;
+%% any other `{error, {invalid_mode, Mode}}'), `spin_us' (microseconds its
 %% thread spins for new work before sleeping) and `reply_spin_us' (0..100:
 %% microseconds a caller spins for its reply before it waits in `receive';
 %% 0 never).
@@ -36,9 +37,8 @@
 new(Opts) when is_map(Opts) ->
     case py_opts:mode(maps:get(mode, Opts, worker), fun python_version/0) of
         ok ->
-            Rest = maps:remove(mode, Opts),
-            _ = py_opts:context(Rest),
-            py_context_sup:start_context(Rest);
+            _ = py_opts:context(Opts),
+            py_context_sup:start_context(Opts);
         {error, _} = Error ->
             Error
     end;
@@ -56,27 +56,13 @@ destroy(Pid) ->
 %% an exception at its next bytecode and its synchronous caller
 %% `{error, interrupted}'. `not_running' when nothing runs there.
 %%
-%% Needs the NIF `py_nif:interrupt_running/1' (cancel the running request
-%% and send its caller `{py_reply, Ref, {error, interrupted}}', as the
-%% deadline sends `{error, timeout}'); until the NIF has it, a context that
-%% is running something gives `{error, not_supported}'.
--spec interrupt(pid()) -> ok | not_running | {error, not_found | not_supported}.
+%% The innermost request is the one interrupted (a request that waits for
+%% an Erlang callback which called Python again runs that nested request).
+-spec interrupt(pid()) -> ok | not_running | {error, not_found}.
 interrupt(Pid) when is_pid(Pid) ->
     case resource(Pid) of
-        {ok, Ctx} ->
-            case erlang:function_exported(py_nif, interrupt_running, 1) of
-                true ->
-                    Nif = nif_module(),
-                    Nif:interrupt_running(Ctx);
-                false ->
-                    case py_nif:context_load(Ctx) of
-                        {_, 0} -> not_running;
-                        closed -> not_running;
-                        {_, _} -> {error, not_supported}
-                    end
-            end;
-        {error, not_found} ->
-            {error, not_found}
+        {ok, Ctx} -> py_nif:interrupt_running(Ctx);
+        {error, not_found} -> {error, not_found}
     end;
 interrupt(Pid) ->
     erlang:error({badarg, {context, Pid}}).
@@ -200,10 +186,10 @@ wait(Ctx, ReqId, Ref, Seen) ->
 %% A Python result is `{ok, _}' or `{error, {Name, _}}': `{error, timeout}'
 %% comes only from the deadline, which may have crossed a callback request,
 %% and may have left the helper running a function that outlived it.
-reply(Ref, {error, timeout} = Timeout) ->
+reply(Ref, {error, Why} = Ended) when Why =:= timeout; Why =:= interrupted ->
     flush_callbacks(Ref),
     retire_helper(),
-    Timeout;
+    Ended;
 reply(_Ref, Result) ->
     result(Result).
 
@@ -305,8 +291,8 @@ init(Opts0) ->
                               end;
                           {D, Rest} -> {D, Rest}
                       end,
-    #{spin_us := Spin, reply_spin_us := ReplySpin} = py_opts:context(Opts),
-    case py_nif:context_new(self(), Spin, ReplySpin * 1000) of
+    #{spin_us := Spin, reply_spin_us := ReplySpin, mode := Mode} = py_opts:context(Opts),
+    case py_nif:context_new(self(), Spin, ReplySpin * 1000, Mode) of
         {ok, Ctx} ->
             ok = py_router:register(self(), Ctx, Default),
             {ok, Ctx};
@@ -361,9 +347,6 @@ ask_version_here() ->
                     {error, not_running}
             end
     end.
-
-%% A variable module: the NIF may not have this function yet.
-nif_module() -> py_nif.
 
 %% A callback request sent before the interrupt is answered by nobody now.
 flush_callbacks(Ref) ->

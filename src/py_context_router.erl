@@ -110,8 +110,8 @@ unbind_context(Pool) ->
 start_pool(Pool, Size) ->
     start_pool(Pool, Size, worker).
 
-%% @doc Start a pool of Size contexts of mode Mode (`worker'; `owngil'
-%% gives `{error, {owngil_unsupported, Reason}}' for now):
+%% @doc Start a pool of Size contexts of mode Mode (`worker', or `owngil':
+%% `{error, {owngil_unsupported, Reason}}' before Python 3.12):
 %% `{error, already_started}' if it runs. The `default' pool is the
 %% default contexts (py:start_contexts/1).
 -spec start_pool(pool(), pos_integer(), py_opts:mode()) -> {ok, [pid()]} | {error, term()}.
@@ -124,7 +124,7 @@ start_pool(Pool, Size, Mode) when is_atom(Pool), is_integer(Size), Size > 0 ->
             end;
         ok ->
             case call({claim, Pool, Mode}) of
-                ok -> start_contexts(Pool, 1, Size, []);
+                ok -> start_contexts(Pool, Mode, 1, Size, []);
                 {error, _} = Error -> Error
             end;
         {error, _} = Error ->
@@ -427,12 +427,12 @@ known(Ctx) when is_pid(Ctx) ->
 known(Ctx) ->
     erlang:error({badarg, {context, Ctx}}).
 
-start_contexts(_Pool, I, Size, Acc) when I > Size ->
+start_contexts(_Pool, _Mode, I, Size, Acc) when I > Size ->
     {ok, lists:reverse(Acc)};
-start_contexts(Pool, I, Size, Acc) ->
-    case py_context_sup:start_context(#{pool => {Pool, I}}) of
+start_contexts(Pool, Mode, I, Size, Acc) ->
+    case py_context_sup:start_context(#{pool => {Pool, I}, mode => Mode}) of
         {ok, Pid} ->
-            start_contexts(Pool, I + 1, Size, [Pid | Acc]);
+            start_contexts(Pool, Mode, I + 1, Size, [Pid | Acc]);
         {error, _} = Error ->
             ok = stop_pool(Pool),
             Error

@@ -8,7 +8,7 @@
 -module(py_context_sup).
 -behaviour(supervisor).
 
--export([start_link/0, start_context/1, stop_context/1, start_defaults/1, stop_defaults/0,
+-export([start_link/0, start_context/1, stop_context/1, start_defaults/2, stop_defaults/0,
          init/1]).
 
 %% @doc Start the supervisor and the default contexts.
@@ -39,16 +39,16 @@ stop_context(Pid) ->
 
 %% @doc Start N default contexts (permanent children); the ones running
 %% are stopped first.
--spec start_defaults(pos_integer()) -> {ok, [pid()]} | {error, term()}.
-start_defaults(N) ->
+-spec start_defaults(pos_integer(), py_opts:mode()) -> {ok, [pid()]} | {error, term()}.
+start_defaults(N, Mode) ->
     ok = stop_defaults(),
-    start_defaults(1, N, []).
+    start_defaults(1, N, Mode, []).
 
-start_defaults(I, N, Acc) when I > N ->
+start_defaults(I, N, _Mode, Acc) when I > N ->
     {ok, lists:reverse(Acc)};
-start_defaults(I, N, Acc) ->
-    case supervisor:start_child(?MODULE, default_spec(I)) of
-        {ok, Pid} -> start_defaults(I + 1, N, [Pid | Acc]);
+start_defaults(I, N, Mode, Acc) ->
+    case supervisor:start_child(?MODULE, default_spec(I, Mode)) of
+        {ok, Pid} -> start_defaults(I + 1, N, Mode, [Pid | Acc]);
         {error, Reason} -> ok = stop_defaults(), {error, Reason}
     end.
 
@@ -65,14 +65,16 @@ stop_defaults() ->
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
     Flags = #{strategy => one_for_one, intensity => 10, period => 10},
-    %% The default contexts' mode: only `worker' can start (py_opts:mode/2).
-    case py_opts:mode(py_opts:context_mode(), fun() -> {error, not_built} end) of
+    %% The default contexts' mode (app env context_mode): what cannot start
+    %% here stops the application with the reason (py_opts:mode/2).
+    Mode = py_opts:context_mode(),
+    case py_opts:mode(Mode, fun py_context:python_version/0) of
         ok -> ok;
         {error, Reason} -> exit(Reason)
     end,
-    Defaults = [default_spec(I) || I <- lists:seq(1, py_opts:num_contexts())],
+    Defaults = [default_spec(I, Mode) || I <- lists:seq(1, py_opts:num_contexts())],
     {ok, {Flags, Defaults}}.
 
-default_spec(I) ->
-    #{id => {default, I}, start => {py_context, start_link, [#{default => I}]},
+default_spec(I, Mode) ->
+    #{id => {default, I}, start => {py_context, start_link, [#{default => I, mode => Mode}]},
       shutdown => 10000}.

@@ -68,8 +68,9 @@ context_mode() ->
 %% @doc Whether contexts of a mode can be made here: `ok', or the reason
 %% they cannot. `Version' is the embedded Python's version
 %% (`{ok, {Major, Minor, Micro}}' or `{error, _}'), asked only for `owngil'.
-%% `worker' contexts share the interpreter; `owngil' (a subinterpreter with
-%% its own GIL, Python >= 3.12) and `isolated' are not built yet.
+%% `worker' contexts share the interpreter; `owngil' contexts have a
+%% sub-interpreter with its own GIL (Python >= 3.12); `isolated' is not
+%% built yet.
 -spec mode(term(), fun(() -> {ok, {integer(), integer(), integer()}} | {error, term()})) ->
           ok | {error, {owngil_unsupported, term()} | {isolated_unsupported, not_built}
                        | {invalid_mode, term()}}.
@@ -81,7 +82,7 @@ mode(owngil, Version) ->
             {error, {owngil_unsupported,
                      {python_version, lists:flatten(io_lib:format("~b.~b.~b", [Major, Minor, Micro]))}}};
         {ok, _} ->
-            {error, {owngil_unsupported, not_built}};
+            ok;
         {error, Reason} ->
             {error, {owngil_unsupported, Reason}}
     end;
@@ -113,13 +114,15 @@ start_contexts(Opts) ->
 
 %% @doc A context's options with defaults filled in; bad options raise
 %% `error({badarg, {Key, Value}})'.
--spec context(map()) -> #{spin_us := non_neg_integer(), reply_spin_us := 0..100}.
+-spec context(map()) -> #{spin_us := non_neg_integer(), reply_spin_us := 0..100,
+                          mode := mode()}.
 context(Opts) when is_map(Opts) ->
     Defaults = #{spin_us => check_non_neg(spin_us, env(spin_us, 50)),
-                 reply_spin_us => reply_spin(env(reply_spin_us, default))},
+                 reply_spin_us => reply_spin(env(reply_spin_us, default)),
+                 mode => worker},
     maps:fold(fun(spin_us, V, Acc) -> Acc#{spin_us => check_non_neg(spin_us, V)};
                  (reply_spin_us, V, Acc) -> Acc#{reply_spin_us => reply_spin(V)};
-                 (mode, worker, Acc) -> Acc;
+                 (mode, M, Acc) when M =:= worker; M =:= owngil -> Acc#{mode => M};
                  (K, V, _) -> erlang:error({badarg, {K, V}})
               end, Defaults, Opts);
 context(Opts) ->

@@ -337,24 +337,37 @@ default_contexts_lifecycle(_Config) ->
     N = length(Restored).
 
 modes(_Config) ->
-    doc("py_context:new/1 and start_pool/3 with mode worker work; owngil, "
-        "isolated and others give a clear error, never a crash."),
+    doc("py_context:new/1, start_pool/3 and start_contexts/1 with mode worker work, and "
+        "with owngil from Python 3.12 (a clear error before); isolated and others give "
+        "a clear error, never a crash."),
     {ok, Ctx} = py_context:new(#{mode => worker}),
     {ok, 2} = py:eval(Ctx, <<"1 + 1">>),
     ok = py_context:stop(Ctx),
     {ok, {Major, Minor, Micro}} = py_context:python_version(),
-    Owngil = case {Major, Minor} >= {3, 12} of
-                 true -> not_built;
-                 false -> {python_version, lists:flatten(io_lib:format("~b.~b.~b",
-                                                                      [Major, Minor, Micro]))}
-             end,
-    {error, {owngil_unsupported, Owngil}} = py_context:new(#{mode => owngil}),
     {error, {isolated_unsupported, not_built}} = py_context:new(#{mode => isolated}),
     {error, {invalid_mode, shared}} = py_context:new(#{mode => shared}),
-    {error, {owngil_unsupported, Owngil}} = py_context_router:start_pool(p1, 2, owngil),
-    false = py_context_router:pool_started(p1),
     {error, {invalid_mode, foo}} = py_context_router:start_pool(p1, 2, foo),
-    {error, {owngil_unsupported, Owngil}} = py:start_contexts(#{mode => owngil}),
+    case {Major, Minor} >= {3, 12} of
+        true ->
+            {ok, Own} = py_context:new(#{mode => owngil}),
+            {ok, 2} = py:eval(Own, <<"1 + 1">>),
+            ok = py_context:stop(Own),
+            {ok, [_, _]} = py_context_router:start_pool(p0, 2, owngil),
+            {ok, 4.0} = py:call(p0, math, sqrt, [16]),
+            ok = py_context_router:stop_pool(p0),
+            Defaults = length(py_context_router:contexts()),
+            {ok, Owns} = py:start_contexts(#{mode => owngil}),
+            Defaults = length(Owns),
+            {ok, 6} = py_test_lib:in_new_process(fun() -> py:eval(<<"2 * 3">>) end),
+            {ok, _} = py:start_contexts(#{mode => worker});
+        false ->
+            Owngil = {python_version, lists:flatten(io_lib:format("~b.~b.~b",
+                                                                  [Major, Minor, Micro]))},
+            {error, {owngil_unsupported, Owngil}} = py_context:new(#{mode => owngil}),
+            {error, {owngil_unsupported, Owngil}} = py_context_router:start_pool(p1, 2, owngil),
+            false = py_context_router:pool_started(p1),
+            {error, {owngil_unsupported, Owngil}} = py:start_contexts(#{mode => owngil})
+    end,
     true = py:contexts_started(),
     {ok, [_]} = py_context_router:start_pool(p1, 1, worker).
 
@@ -391,17 +404,7 @@ interrupt_idle(_Config) ->
 interrupt_running(_Config) ->
     doc("py_context:interrupt/1 ends the running request: its caller gets "
         "{error, interrupted} and the context serves on."),
-    case erlang:function_exported(py_nif, interrupt_running, 1) of
-        false ->
-            {ok, Ctx} = py_context:new(#{}),
-            Self = self(),
-            Caller = spawn(fun() -> Self ! {done, block(Ctx, Self, 30)} end),
-            receive running -> ok end,
-            {error, not_supported} = py_context:interrupt(Ctx),
-            exit(Caller, kill),
-            ok = py_context:stop(Ctx),
-            {skip, "needs the NIF py_nif:interrupt_running/1 (cancel the running "
-                   "request, reply {error, interrupted} to its caller)"};
+    case true of
         true ->
             {ok, Ctx} = py_context:new(#{}),
             Self = self(),

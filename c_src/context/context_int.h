@@ -52,9 +52,8 @@ struct context {
      * main thread state the worker made it from, whether it still runs
      * and how many interrupters are inside it (context lock). */
     int owngil;
-    py_types_t types;
+    struct subinterp *sub;  /* its sub-interpreter (interp.c) */
     PyThreadState *main_ts;
-    PyInterpreterState *interp;
     int interp_alive;
     unsigned intr_users;
     char start_error[256];

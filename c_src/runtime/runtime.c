@@ -56,6 +56,13 @@ static struct {
     runtime_start_fn start; /* the start hook, set at load */
 } rt;
 
+static runtime_finalize_fn before_finalize;
+
+void runtime_set_before_finalize(runtime_finalize_fn fn)
+{
+    before_finalize = fn;
+}
+
 void runtime_set_start(runtime_start_fn start)
 {
     rt.start = start;
@@ -231,6 +238,8 @@ static void *runtime_thread(void *arg)
             /* Finalizing runs atexit handlers and thread cleanups that may
              * still convert terms: the cached types stay valid until it is
              * over, and are then forgotten (their memory went with it). */
+            if (before_finalize)
+                before_finalize();
             Py_FinalizeEx();
             memset(&py_types_main, 0, sizeof py_types_main);
             rt.finalized = 1;

@@ -45,6 +45,11 @@ typedef int (*runtime_start_fn)(const char *executable, char *const *paths, unsi
 
 /* At load, before any start. */
 void runtime_set_start(runtime_start_fn start);
+
+/* Run on the runtime thread, main GIL held, just before Py_FinalizeEx
+ * (context/ ends the sub-interpreters it keeps for reuse). */
+typedef void (*runtime_finalize_fn)(void);
+void runtime_set_before_finalize(runtime_finalize_fn fn);
 void runtime_unload(void);
 
 /* Current generation (bumped at each start) and whether it is running. */

@@ -165,11 +165,10 @@ static int utf8_check(const unsigned char *p, size_t n)
     return ascii ? UTF8_ASCII : UTF8_VALID;
 }
 
-static PyObject *conv_bitstring(conv_t *c, ERL_NIF_TERM t)
+/* A binary's bytes: str when valid UTF-8, else bytes. */
+static PyObject *binary_to_py(const ErlNifBinary *b)
 {
-    ErlNifBinary bin;
-    if (!enif_inspect_binary(c->env, t, &bin)) /* not a whole number of bytes */
-        return wrap_etf(c, py_types.term_type, t);
+    ErlNifBinary bin = *b;
     switch (utf8_check(bin.data, bin.size)) {
     case UTF8_ASCII: { /* checked already: a plain copy, no second decode */
         PyObject *s = PyUnicode_New(bin.size, 127);
@@ -182,6 +181,14 @@ static PyObject *conv_bitstring(conv_t *c, ERL_NIF_TERM t)
     default:
         return PyBytes_FromStringAndSize((const char *)bin.data, bin.size);
     }
+}
+
+static PyObject *conv_bitstring(conv_t *c, ERL_NIF_TERM t)
+{
+    ErlNifBinary bin;
+    if (!enif_inspect_binary(c->env, t, &bin)) /* not a whole number of bytes */
+        return wrap_etf(c, py_types.term_type, t);
+    return binary_to_py(&bin);
 }
 
 /* A map key; one Python cannot hash (a list or map) stays a Term. */
@@ -257,7 +264,11 @@ static PyObject *conv_map(conv_t *c, ERL_NIF_TERM t)
         return dict ? PyErr_NoMemory() : NULL;
     }
     while (enif_map_iterator_get_pair(c->env, &it, &k, &v)) {
-        PyObject *key = conv_item(c, k, 1);
+        /* A binary key (the common one after integers) straight to str or
+         * bytes: both hashable, and the dict computes the hash. */
+        ErlNifBinary kb;
+        PyObject *key = enif_inspect_binary(c->env, k, &kb) ? binary_to_py(&kb)
+                                                            : conv_item(c, k, 1);
         PyObject *val = key ? conv_item(c, v, 0) : NULL;
         int rc = val ? PyDict_SetItem(dict, key, val) : -1;
         Py_XDECREF(key);

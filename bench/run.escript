@@ -138,7 +138,8 @@ sections() ->
      {roundtrip, "round trips of large terms through an identity function", fun roundtrip/1},
      {callbacks, "Python calls Erlang: callbacks, messages, streams", fun callbacks/1},
      {asyncio, "asyncio: tasks from Erlang, wake-ups, timers, TCP echo, idle loop",
-      fun asyncio/1}].
+      fun asyncio/1},
+     {contexts, "own-GIL contexts against worker contexts (Python 3.12+)", fun contexts/1}].
 
 %% Targets (from the issue) and the best peer measured on this machine.
 %% {Better, Target | none, Peer | none}
@@ -153,6 +154,9 @@ spec(roundtrip_map_10k_binary_keys) -> {lower, 2, 6.6};
 spec(callback_roundtrip) -> {lower, 5, 11};
 spec(stream_eval_rate) -> {higher, 15000000, none};
 spec(asyncio_tcp_echo_vs_stdlib) -> {higher, 1.0, none};
+spec(parallel_cpu_2_owngil) -> {higher, 1.8, none};
+spec(sync_call_owngil_vs_worker) -> {lower, 1.5, none};
+spec(throughput_math_sqrt_64_owngil_pool) -> {higher, 250000, none};
 spec(_) -> none.
 
 %% Knobs of a full and a quick run.
@@ -560,6 +564,77 @@ ratio_row(Name, Num, Den, R, Desc) ->
     N = maps:get(Num, get(bench_n)),
     row(Name, ratio, median(Ratios), N, length(Ratios), Desc,
         lists:min(Ratios), lists:max(Ratios)).
+
+%% Own-GIL contexts against worker contexts: two CPU-bound calls (a pure
+%% Python loop of ~100 ms) made at once on two contexts of a kind, against
+%% the same two calls in a row, per round (the ratio is the speedup: 2.0 is
+%% two cores' worth); a sync call on each kind side by side; and 64 callers
+%% over a pool of own-GIL contexts (as many as schedulers). Skipped before
+%% Python 3.12.
+contexts(Cfg) ->
+    case py:subinterp_supported() of
+        false ->
+            io:format("contexts: own-GIL contexts need Python 3.12+; section skipped~n"),
+            [];
+        true ->
+            contexts_rows(Cfg)
+    end.
+
+contexts_rows(Cfg = #{tp_rounds := TpRounds, tp_round_ms := RoundMs}) ->
+    New = fun(Mode) -> {ok, C} = py_context:new(#{mode => Mode}), C end,
+    [W1, W2, O1, O2] = [New(M) || M <- [worker, worker, owngil, owngil]],
+    Code = <<"sum(i * i for i in range(1000000))">>,
+    Cpu = fun(C) -> {ok, _} = py:eval(C, Code) end,
+    Pairs = [{parallel_cpu_2_worker, W1, W2}, {parallel_cpu_2_owngil, O1, O2}],
+    _ = [par_round(Cpu, A, B) || {_, A, B} <- Pairs],
+    Par = [[{K, par_round(Cpu, A, B)} || {K, A, B} <- rotate(Pairs, I)]
+           || I <- lists:seq(1, max(5, TpRounds))],
+    ByKey = maps:groups_from_list(fun({K, _}) -> K end, fun({_, V}) -> V end,
+                                  lists:append(Par)),
+    ParRows = [row(K, ratio, median(maps:get(K, ByKey)), 2 * length(maps:get(K, ByKey)),
+                   length(maps:get(K, ByKey)),
+                   io_lib:format("two ~s contexts: two CPU-bound calls in a row / at once",
+                                 [Kind]),
+                   lists:min(maps:get(K, ByKey)), lists:max(maps:get(K, ByKey)))
+               || {K, Kind} <- [{parallel_cpu_2_worker, "worker"},
+                                {parallel_cpu_2_owngil, "own-GIL"}]],
+    R = interleave(Cfg, [{sync_call_worker_context,
+                          fun() -> {ok, _} = py:call(W1, math, sqrt, [2.0]) end},
+                         {sync_call_owngil_context,
+                          fun() -> {ok, _} = py:call(O1, math, sqrt, [2.0]) end}]),
+    Sync = [latency_row(sync_call_worker_context, R, "py:call(Ctx, math, sqrt, [2.0]), worker"),
+            latency_row(sync_call_owngil_context, R, "py:call(Ctx, math, sqrt, [2.0]), own-GIL"),
+            ratio_row(sync_call_owngil_vs_worker, sync_call_owngil_context,
+                      sync_call_worker_context, R, "own-GIL / worker, per round")],
+    _ = [py_context:stop(C) || C <- [W1, W2, O1, O2]],
+    N = erlang:system_info(schedulers),
+    {ok, _} = py_context_router:start_pool(bench_owngil, N, owngil),
+    Group = tp_group(64, {fun() -> py:call(bench_owngil, math, sqrt, [2.0]) end,
+                          fun() -> py_context_router:get_context(bench_owngil) end},
+                     "_owngil_pool"),
+    {Name, _, Pids, Workers, Spread} = Group,
+    _ = tp_round(Pids, RoundMs),
+    Rounds = [tp_round(Pids, RoundMs) || _ <- lists:seq(1, TpRounds)],
+    ok = tp_stop(Workers),
+    ok = py_context_router:stop_pool(bench_owngil),
+    Rates = [Calls / (Us / 1.0e6) || {Calls, Us} <- Rounds],
+    ParRows ++ Sync ++
+        [row(Name, calls_per_s, median(Rates), lists:sum([C || {C, _} <- Rounds]), TpRounds,
+             io_lib:format("64 callers over ~b own-GIL contexts, callers per context ~w",
+                           [N, Spread]),
+             lists:min(Rates), lists:max(Rates))].
+
+%% In a row / at once, for two calls on contexts A and B.
+par_round(Cpu, A, B) ->
+    T0 = erlang:monotonic_time(),
+    Cpu(A),
+    Cpu(B),
+    Seq = erlang:monotonic_time() - T0,
+    Self = self(),
+    T1 = erlang:monotonic_time(),
+    _ = [spawn_link(fun() -> Cpu(C), Self ! {par_done, C} end) || C <- [A, B]],
+    _ = [receive {par_done, C} -> ok end || C <- [A, B]],
+    Seq / (erlang:monotonic_time() - T1).
 
 %% Python -> Erlang. A request that makes N erlang.call()s of a no-op fun
 %% (per-call round trip: park, message to the caller, run, reply, resume);

@@ -92,11 +92,13 @@ mode(Mode, _Version) ->
     {error, {invalid_mode, Mode}}.
 
 %% @doc Calls of py:call/3-5 running at once: app env `max_concurrent'
-%% (default `2 * schedulers + 1'; `infinity' for no limit).
+%% (a positive integer; default `infinity', no limit). 4.x limits to
+%% `2 * schedulers + 1' by default; here a waiting call polls, and with 64
+%% callers of math.sqrt on two contexts that default cut throughput from
+%% ~570k to ~140k calls/s, so a limit is something to ask for.
 -spec max_concurrent() -> pos_integer() | infinity.
 max_concurrent() ->
-    case env(max_concurrent, default) of
-        default -> 2 * erlang:system_info(schedulers) + 1;
+    case env(max_concurrent, infinity) of
         infinity -> infinity;
         N -> check_pos(max_concurrent, N)
     end.

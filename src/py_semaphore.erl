@@ -1,7 +1,7 @@
 %% Copyright 2026 the erlang_python developers. Apache-2.0.
 %% @doc How many py:call/3-5 run at once (the 4.x `py_semaphore' API).
 %%
-%% App env `max_concurrent' (default `2 * schedulers + 1', `infinity' for
+%% App env `max_concurrent' (default `infinity'; a positive integer to
 %% none). A call takes a slot before it is submitted and gives it back when
 %% its result is in; when none is free it waits (polling with a backoff of
 %% 1 to 50 ms plus jitter) up to the call's own timeout, then returns

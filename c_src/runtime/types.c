@@ -10,7 +10,7 @@
 #include <pthread.h>
 
 py_types_t py_types_main;
-__thread py_types_t *py_types_tls;
+__thread py_types_t *py_types_tls __attribute__((tls_model("initial-exec")));
 
 #define TYPES_MAX 1024
 

@@ -37,7 +37,7 @@ typedef struct {
 extern py_types_t py_types_main;
 
 /* The set of the interpreter this thread serves, or NULL: unknown yet. */
-extern __thread py_types_t *py_types_tls;
+extern __thread py_types_t *py_types_tls __attribute__((tls_model("initial-exec")));
 
 /* GIL held: the set of the current interpreter (registered, or the main's),
  * remembered for this thread. */

@@ -17,7 +17,7 @@ static ErlNifFunc nif_funcs[] = {
     {"runtime_start", 5, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"runtime_stop", 0, runtime_stop_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"runtime_status", 0, runtime_status_nif, 0},
-    {"context_new", 3, context_new_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
+    {"python_version", 0, runtime_python_version_nif, 0},
     {"context_new", 4, context_new_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"context_stop", 1, context_stop_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
     {"submit", 4, context_submit_nif, 0},

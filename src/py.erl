@@ -306,13 +306,11 @@ execution_mode() ->
     py_opts:context_mode().
 
 %% @doc Whether the embedded Python has subinterpreters with their own GIL
-%% (3.12 or later); asked once, then kept.
+%% (3.12 or later).
 -spec subinterp_supported() -> boolean().
 subinterp_supported() ->
-    case py_context:python_version() of
-        {ok, V} -> V >= {3, 12, 0};
-        {error, _} -> false
-    end.
+    {ok, V} = py_context:python_version(),
+    V >= {3, 12, 0}.
 
 %% @doc Interrupt what runs on a context: py_context:interrupt/1.
 -spec interrupt(pid()) -> ok | not_running | {error, not_found | not_supported}.

@@ -67,20 +67,11 @@ interrupt(Pid) when is_pid(Pid) ->
 interrupt(Pid) ->
     erlang:error({badarg, {context, Pid}}).
 
-%% @doc The embedded Python's version `{Major, Minor, Micro}', asked once
-%% (of a running context, or of a context made for the question) and kept.
--spec python_version() -> {ok, {non_neg_integer(), non_neg_integer(), non_neg_integer()}} |
-                          {error, term()}.
+%% @doc The embedded Python's version `{Major, Minor, Micro}' (that of the
+%% libpython the NIF loaded; no interpreter needs to run).
+-spec python_version() -> {ok, {non_neg_integer(), non_neg_integer(), non_neg_integer()}}.
 python_version() ->
-    case persistent_term:get({?MODULE, python_version}, undefined) of
-        undefined ->
-            case ask_version() of
-                {ok, V} = Ok -> persistent_term:put({?MODULE, python_version}, V), Ok;
-                Error -> Error
-            end;
-        V ->
-            {ok, V}
-    end.
+    {ok, py_nif:python_version()}.
 
 %% @doc Stop a context made with new/1; requests still queued on it get
 %% `{error, closed}'.
@@ -319,34 +310,6 @@ terminate(_Reason, Ctx) ->
     py_nif:context_stop(Ctx).
 
 %% Internal.
-
--define(VERSION_EXPR, <<"tuple(__import__('sys').version_info[:3])">>).
-
-%% In a process of its own: the question leaves no namespace or route in
-%% the caller.
-ask_version() ->
-    Self = self(),
-    Tag = make_ref(),
-    {Pid, Mon} = spawn_monitor(fun() -> Self ! {Tag, ask_version_here()} end),
-    receive
-        {Tag, Result} -> erlang:demonitor(Mon, [flush]), Result;
-        {'DOWN', Mon, process, Pid, Reason} -> {error, Reason}
-    end.
-
-ask_version_here() ->
-    Payload = {eval, ?VERSION_EXPR, #{}, term},
-    case py_router:defaults() of
-        [{_, Ctx} | _] ->
-            request(Ctx, Payload, 5000);
-        [] ->
-            case py_nif:runtime_status() of
-                running ->
-                    {ok, Ctx} = py_nif:context_new(self(), 0, 0),
-                    try request(Ctx, Payload, 5000) after py_nif:context_stop(Ctx) end;
-                stopped ->
-                    {error, not_running}
-            end
-    end.
 
 %% A callback request sent before the interrupt is answered by nobody now.
 flush_callbacks(Ref) ->

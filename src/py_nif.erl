@@ -4,14 +4,14 @@
 %% else. Only py_runtime, py_context and py_router call it.
 -module(py_nif).
 
--export([runtime_start/5, runtime_stop/0, runtime_status/0,
-         context_new/3, context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, interrupt_running/1, context_load/1,
+-export([runtime_start/5, runtime_stop/0, runtime_status/0, python_version/0,
+         context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, interrupt_running/1, context_load/1,
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
          stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
 -export_type([ctx/0]).
 
--nifs([runtime_start/5, runtime_stop/0, runtime_status/0,
-       context_new/3, context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, interrupt_running/1, context_load/1,
+-nifs([runtime_start/5, runtime_stop/0, runtime_status/0, python_version/0,
+       context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, interrupt_running/1, context_load/1,
        ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
        stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
 -on_load(init/0).
@@ -40,19 +40,18 @@ runtime_start(_Executable, _Paths, _MaxDepth, _AtomCap, _AllocCache) -> ?NOT_LOA
 runtime_stop() -> ?NOT_LOADED.
 
 %% @doc Whether the runtime runs.
+%% @doc The version of the libpython the NIF loaded, without starting it.
+-spec python_version() -> {non_neg_integer(), non_neg_integer(), non_neg_integer()}.
+python_version() -> ?NOT_LOADED.
+
 -spec runtime_status() -> running | stopped.
 runtime_status() -> ?NOT_LOADED.
 
 %% @doc A new context owned (and monitored) by Owner (dirty IO): its thread
 %% spins SpinUs for new work; its callers spin up to ReplySpinNs
-%% (=< 100000) for a reply (reply_wait/3).
--spec context_new(pid(), non_neg_integer(), non_neg_integer()) ->
-          {ok, ctx()} | {error, term()}.
-context_new(_Owner, _SpinUs, _ReplySpinNs) -> ?NOT_LOADED.
-
-%% @doc context_new/3 with the kind of interpreter: `worker' (the main
-%% one) or `owngil' (a sub-interpreter with its own GIL, Python 3.12+;
-%% `{error, owngil_unsupported}' before).
+%% (=< 100000) for a reply (reply_wait/3). Mode is the kind of interpreter:
+%% `worker' (the main one) or `owngil' (a sub-interpreter with its own GIL,
+%% Python 3.12+; `{error, owngil_unsupported}' before).
 -spec context_new(pid(), non_neg_integer(), non_neg_integer(), worker | owngil) ->
           {ok, ctx()} | {error, term()}.
 context_new(_Owner, _SpinUs, _ReplySpinNs, _Mode) -> ?NOT_LOADED.

@@ -66,12 +66,13 @@ context_mode() ->
     end.
 
 %% @doc Whether contexts of a mode can be made here: `ok', or the reason
-%% they cannot. `Version' is the embedded Python's version
-%% (`{ok, {Major, Minor, Micro}}' or `{error, _}'), asked only for `owngil'.
+%% they cannot. `Version' gives the embedded Python's version
+%% (`{ok, {Major, Minor, Micro}}', py_context:python_version/0), asked only
+%% for `owngil'.
 %% `worker' contexts share the interpreter; `owngil' contexts have a
 %% sub-interpreter with its own GIL (Python >= 3.12); `isolated' is not
 %% built yet.
--spec mode(term(), fun(() -> {ok, {integer(), integer(), integer()}} | {error, term()})) ->
+-spec mode(term(), fun(() -> {ok, {integer(), integer(), integer()}})) ->
           ok | {error, {owngil_unsupported, term()} | {isolated_unsupported, not_built}
                        | {invalid_mode, term()}}.
 mode(worker, _Version) ->
@@ -82,9 +83,7 @@ mode(owngil, Version) ->
             {error, {owngil_unsupported,
                      {python_version, lists:flatten(io_lib:format("~b.~b.~b", [Major, Minor, Micro]))}}};
         {ok, _} ->
-            ok;
-        {error, Reason} ->
-            {error, {owngil_unsupported, Reason}}
+            ok
     end;
 mode(isolated, _Version) ->
     {error, {isolated_unsupported, not_built}};

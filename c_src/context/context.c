@@ -412,18 +412,18 @@ void context_forget_pid(context_t *ctx, const ErlNifPid *pid)
  * far below a millisecond. */
 #define REPLY_SPIN_MAX_NS 100000
 
-/* (Owner :: pid(), SpinUs, ReplySpinNs :: non_neg_integer()[, Mode]) ->
- * {ok, Ctx} | {error, R}; dirty IO.  Mode: worker (the main interpreter,
- * the default) or owngil (a sub-interpreter with its own GIL, 3.12+). */
+/* (Owner :: pid(), SpinUs, ReplySpinNs :: non_neg_integer(), Mode) ->
+ * {ok, Ctx} | {error, R}; dirty IO.  Mode: worker (the main interpreter)
+ * or owngil (a sub-interpreter with its own GIL, 3.12+). */
 NIF(context_new_nif)
 {
     UNUSED(argc);
     ErlNifPid owner;
     unsigned spin_us, reply_spin_ns;
-    int owngil = argc > 3 && enif_is_identical(argv[3], ATOM(owngil));
+    int owngil = enif_is_identical(argv[3], ATOM(owngil));
     if (!enif_get_local_pid(env, argv[0], &owner) || !enif_get_uint(env, argv[1], &spin_us) ||
         !enif_get_uint(env, argv[2], &reply_spin_ns) || reply_spin_ns > REPLY_SPIN_MAX_NS ||
-        (argc > 3 && !owngil && !enif_is_identical(argv[3], ATOM(worker))))
+        (!owngil && !enif_is_identical(argv[3], ATOM(worker))))
         return enif_make_badarg(env);
 #if PY_VERSION_HEX < 0x030C0000
     if (owngil)

@@ -385,6 +385,17 @@ NIF(runtime_stop_nif)
 }
 
 /* () -> running | stopped */
+/* () -> {Major, Minor, Micro}: the version of the libpython loaded (its
+ * Py_Version), known without starting it. */
+NIF(runtime_python_version_nif)
+{
+    UNUSED(argc);
+    UNUSED(argv);
+    return enif_make_tuple3(env, enif_make_uint(env, (Py_Version >> 24) & 0xff),
+                            enif_make_uint(env, (Py_Version >> 16) & 0xff),
+                            enif_make_uint(env, (Py_Version >> 8) & 0xff));
+}
+
 NIF(runtime_status_nif)
 {
     UNUSED(argc);

@@ -77,5 +77,6 @@ int runtime_take_atom_slot(void);
 NIF(runtime_start_nif);
 NIF(runtime_stop_nif);
 NIF(runtime_status_nif);
+NIF(runtime_python_version_nif);
 
 #endif

@@ -253,7 +253,7 @@ typedef struct {
     ERL_NIF_TERM msg[EXPIRE_BATCH];
 } expired_t;
 
-/* ctx->lock held: r's caller gets {error, timeout} (sent after the unlock). */
+/* ctx->lock held: r's caller gets {error, Reason} (sent after the unlock). */
 static void end_one(expired_t *ex, request_t *r, ERL_NIF_TERM reason)
 {
     if (!ex->env)
@@ -263,11 +263,6 @@ static void end_one(expired_t *ex, request_t *r, ERL_NIF_TERM reason)
                                       enif_make_copy(ex->env, r->ref), make_error(ex->env, reason));
     ex->n++;
     r->deadline = DEADLINE_NONE;
-}
-
-static void expire_one(expired_t *ex, request_t *r)
-{
-    end_one(ex, r, ATOM(timeout));
 }
 
 /* After the unlock: send the messages, each from a copy (a send
@@ -297,7 +292,7 @@ int64_t context_expire(context_t *ctx, int64_t now)
             r->deadline = DEADLINE_NONE; /* its caller died, or was answered */
         } else if (ex.n < EXPIRE_BATCH) {
             context_cancel(ctx, r);
-            expire_one(&ex, r);
+            end_one(&ex, r, ATOM(timeout));
         } else {
             min = now;
         }
@@ -308,7 +303,7 @@ int64_t context_expire(context_t *ctx, int64_t now)
         if (r->deadline > now) {
             min = r->deadline < min ? r->deadline : min;
         } else if (ex.n < EXPIRE_BATCH) {
-            expire_one(&ex, r);
+            end_one(&ex, r, ATOM(timeout));
             queue_unlink(ctx, pp, prev);
             request_put_locked(ctx, r);
             continue;

@@ -86,11 +86,16 @@ int worker_park(context_t *ctx, request_t *req, const int *done);
  * asynchronous one still pending for this thread. */
 void worker_raise_interrupted(context_t *ctx);
 
-/* Worker thread: send msg to req's caller (or, when to_helper, to the
- * caller's callback helper if it has one) unless req is cancelled (0), or
+/* Worker thread: send msg to req's caller unless req is cancelled (0), or
  * not (-1).  An interrupt never leaves such a message behind unseen. */
-int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg,
-                     int to_helper);
+int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg);
+
+/* Worker thread: worker_send_live of an erlang.call request
+ * {py_callback, Tag, Id, Name, Args}, to the caller's callback helper if it
+ * has one (Tag {Ctx, ReqId, Sent}: what the helper spins on), else to the
+ * caller (Tag: the request's reference). */
+int worker_send_callback(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM id,
+                         ERL_NIF_TERM name, ERL_NIF_TERM args);
 
 /* Worker thread, GIL held: send one stream item of the current request,
  * waiting (parked) for credit.  0, or -1 with a Python exception set. */

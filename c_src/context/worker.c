@@ -281,39 +281,14 @@ void worker_raise_interrupted(context_t *ctx)
     PyErr_SetNone(py_types.interrupted);
 }
 
-/* A callback message for the caller's helper: {py_callback, Spin, Id, Name,
- * Args} with Spin = {Ctx, ReqId, Sent}, what the helper needs to spin for
- * the request's next callback (py_nif:reply_wait/3) after answering this
- * one, instead of the request's reference. */
-static ERL_NIF_TERM for_helper(context_t *ctx, request_t *req, ErlNifEnv *env,
-                               ERL_NIF_TERM msg)
+/* ctx->lock held: send msg to `to' for req unless req is cancelled (0),
+ * or not (-1).  Under the lock, so that an interrupt either sees the
+ * message already sent (the caller flushes it) or stops it from being sent
+ * at all. */
+static int send_live_locked(context_t *ctx, request_t *req, const ErlNifPid *to,
+                            ErlNifEnv *msg_env, ERL_NIF_TERM msg)
 {
-    int arity;
-    const ERL_NIF_TERM *e;
-    if (!enif_get_tuple(env, msg, &arity, &e) || arity != 5)
-        return msg;
-    ERL_NIF_TERM parts[5] = {e[0], e[1], e[2], e[3], e[4]};
-    parts[1] = enif_make_tuple3(env, enif_make_resource(env, ctx),
-                                enif_make_uint64(env, req->id),
-                                enif_make_uint64(env, req->sent + 1));
-    return enif_make_tuple_from_array(env, parts, 5);
-}
-
-int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg,
-                     int to_helper)
-{
-    /* Under the lock, so that an interrupt either sees the message already
-     * sent (the caller flushes it) or stops it from being sent at all. */
-    enif_mutex_lock(ctx->lock);
     int live = !req->cancelled && ctx->state == CTX_RUNNING;
-    const ErlNifPid *to = &req->caller;
-    if (live && to_helper) {
-        caller_t *c = callers_find(&ctx->callers, &req->caller);
-        if (c && (c->flags & CALLER_HELPER)) {
-            to = &c->helper;
-            msg = for_helper(ctx, req, msg_env, msg);
-        }
-    }
     if (live)
         live = enif_send(NULL, to, msg_env, msg);
     else
@@ -325,8 +300,38 @@ int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF
         __atomic_store_n(&ctx->sent_n, ++req->sent, __ATOMIC_RELEASE);
         __atomic_store_n(&ctx->sent_id, req->id, __ATOMIC_RELEASE);
     }
-    enif_mutex_unlock(ctx->lock);
     return live ? 0 : -1;
+}
+
+int worker_send_live(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM msg)
+{
+    enif_mutex_lock(ctx->lock);
+    int rc = send_live_locked(ctx, req, &req->caller, msg_env, msg);
+    enif_mutex_unlock(ctx->lock);
+    return rc;
+}
+
+int worker_send_callback(context_t *ctx, request_t *req, ErlNifEnv *msg_env, ERL_NIF_TERM id,
+                         ERL_NIF_TERM name, ERL_NIF_TERM args)
+{
+    enif_mutex_lock(ctx->lock);
+    caller_t *c = callers_find(&ctx->callers, &req->caller);
+    const ErlNifPid *to = &req->caller;
+    ERL_NIF_TERM tag;
+    if (c && (c->flags & CALLER_HELPER)) {
+        /* What the helper needs to spin for the request's next callback
+         * (py_nif:reply_wait/3) after answering this one. */
+        to = &c->helper;
+        tag = enif_make_tuple3(msg_env, enif_make_resource(msg_env, ctx),
+                               enif_make_uint64(msg_env, req->id),
+                               enif_make_uint64(msg_env, req->sent + 1));
+    } else {
+        tag = enif_make_copy(msg_env, req->ref);
+    }
+    ERL_NIF_TERM msg = enif_make_tuple5(msg_env, ATOM(py_callback), tag, id, name, args);
+    int rc = send_live_locked(ctx, req, to, msg_env, msg);
+    enif_mutex_unlock(ctx->lock);
+    return rc;
 }
 
 int worker_stream_item(PyObject *item)
@@ -350,7 +355,7 @@ int worker_stream_item(PyObject *item)
         __atomic_sub_fetch(&req->credit, 1, __ATOMIC_ACQ_REL);
         ERL_NIF_TERM msg = enif_make_tuple3(env, ATOM(py_stream), enif_make_copy(env, req->ref),
                                             enif_make_tuple2(env, ATOM(data), term));
-        if (worker_send_live(ctx, req, env, msg, 0) < 0) {
+        if (worker_send_live(ctx, req, env, msg) < 0) {
             worker_raise_interrupted(ctx);
             rc = -1;
         }

@@ -78,9 +78,7 @@ static int send_request(ErlNifEnv *msg_env, context_t *worker_ctx, request_t *re
 {
     ERL_NIF_TERM id = enif_make_uint64(msg_env, slot->id);
     if (req && req->tag == ATOM(py_reply)) {
-        ERL_NIF_TERM msg = enif_make_tuple5(msg_env, ATOM(py_callback),
-                                            enif_make_copy(msg_env, req->ref), id, name, args);
-        if (worker_send_live(worker_ctx, req, msg_env, msg, 1) == 0)
+        if (worker_send_callback(worker_ctx, req, msg_env, id, name, args) == 0)
             return 0;
         if (req->cancelled)
             worker_raise_interrupted(worker_ctx);

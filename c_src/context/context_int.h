@@ -48,12 +48,10 @@ struct context {
     uint64_t sent_id;
     uint64_t sent_n;
     char replied_pad1[64];
-    /* Own-GIL contexts (interp.c): their sub-interpreter's objects, the
-     * main thread state the worker made it from, whether it still runs
-     * and how many interrupters are inside it (context lock). */
+    /* Own-GIL contexts (interp.c): their sub-interpreter, whether it still
+     * runs and how many interrupters are inside it (context lock). */
     int owngil;
     struct subinterp *sub;  /* its sub-interpreter (interp.c) */
-    PyThreadState *main_ts;
     int interp_alive;
     unsigned intr_users;
     char start_error[256];

@@ -4,9 +4,11 @@
  * its own GIL (own-GIL contexts, Python 3.12+), made and ended on the
  * context's own thread.
  *
- * An own-GIL sub-interpreter is made from a thread state of the main
- * interpreter (Py_NewInterpreterFromConfig releases the main GIL when the
- * new interpreter has its own) and set up by the start layer's hook
+ * An own-GIL sub-interpreter is made from a passing thread state of the
+ * main interpreter (Py_NewInterpreterFromConfig releases the main GIL when
+ * the new interpreter has its own; the thread state is dropped at once, so
+ * the context never touches the main GIL again) and set up by the start
+ * layer's hook
  * (sys.path, the erlang package's cached objects, the sandbox's error
  * types, the import guard of erlang._owngil).  When its context stops it is
  * kept for the next own-GIL context rather than ended: CPython 3.12.1 and
@@ -112,17 +114,26 @@ static int idle_put(subinterp_t *sub)
     return kept;
 }
 
-/* The main interpreter's GIL held by this thread's ts: a new
- * sub-interpreter, current with its own GIL (the main one released), set
- * up; or NULL with the main GIL still held. */
+/* main current (its GIL held): drop it; nothing current after. */
+static void drop_main(PyThreadState *main)
+{
+    PyThreadState_Clear(main);
+    PyThreadState_DeleteCurrent();
+}
+
+/* No thread state: a new sub-interpreter, current with its own GIL and set
+ * up (ctx->ts), or NULL with nothing current. */
 static subinterp_t *make_subinterp(context_t *ctx)
 {
     subinterp_t *sub = enif_alloc(sizeof *sub);
-    if (!sub) {
+    PyThreadState *main = sub ? PyThreadState_New(PyInterpreterState_Main()) : NULL;
+    if (!main) {
+        enif_free(sub);
         snprintf(ctx->start_error, sizeof ctx->start_error, "out of memory");
         return NULL;
     }
     memset(sub, 0, sizeof *sub);
+    PyEval_RestoreThread(main);
     PyInterpreterConfig cfg = {
         .use_main_obmalloc = 0,
         .allow_fork = 0,
@@ -132,20 +143,24 @@ static subinterp_t *make_subinterp(context_t *ctx)
         .check_multi_interp_extensions = 1,
         .gil = PyInterpreterConfig_OWN_GIL,
     };
-    PyThreadState *main = PyThreadState_Get();
     PyThreadState *ts = NULL;
     PyStatus st = Py_NewInterpreterFromConfig(&ts, &cfg);
     if (PyStatus_Exception(st) || !ts) {
         snprintf(ctx->start_error, sizeof ctx->start_error, "%s",
                  st.err_msg ? st.err_msg : "Py_NewInterpreterFromConfig failed");
         PyThreadState_Swap(main);
+        drop_main(main);
         enif_free(sub);
         return NULL;
     }
+    /* Back on the main GIL for a moment, to drop its thread state. */
+    PyEval_SaveThread();
+    PyEval_RestoreThread(main);
+    drop_main(main);
+    PyEval_RestoreThread(ts);
     sub->interp = PyThreadState_GetInterpreter(ts);
     if (interp_setup(&sub->types, ctx->start_error, sizeof ctx->start_error) < 0) {
         Py_EndInterpreter(ts);
-        PyEval_RestoreThread(main);
         enif_free(sub);
         return NULL;
     }
@@ -178,33 +193,19 @@ static int attach_owngil(context_t *ctx)
         snprintf(ctx->start_error, sizeof ctx->start_error, "no sub-interpreter set-up");
         return -1;
     }
-    ctx->main_ts = PyThreadState_New(PyInterpreterState_Main());
-    if (!ctx->main_ts) {
-        snprintf(ctx->start_error, sizeof ctx->start_error, "cannot make a thread state");
-        return -1;
-    }
     subinterp_t *sub = idle_take();
     if (sub) { /* a kept one: this thread gets a thread state of its own there */
         ctx->ts = PyThreadState_New(sub->interp);
         if (!ctx->ts) {
             idle_put(sub);
-            PyThreadState_Delete(ctx->main_ts);
-            ctx->main_ts = NULL;
             snprintf(ctx->start_error, sizeof ctx->start_error, "cannot make a thread state");
             return -1;
         }
         PyEval_RestoreThread(ctx->ts);
         unpark(sub);
         py_types_bind(&sub->types);
-    } else {
-        PyEval_RestoreThread(ctx->main_ts);
-        sub = make_subinterp(ctx);
-        if (!sub) {
-            PyThreadState_Clear(ctx->main_ts);
-            PyThreadState_DeleteCurrent();
-            ctx->main_ts = NULL;
-            return -1;
-        }
+    } else if (!(sub = make_subinterp(ctx))) {
+        return -1;
     }
     ctx->sub = sub;
     enif_mutex_lock(ctx->lock);
@@ -276,10 +277,6 @@ void interp_detach(context_t *ctx)
     } else {
         end_subinterp(sub, ts);
     }
-    PyEval_RestoreThread(ctx->main_ts);
-    PyThreadState_Clear(ctx->main_ts);
-    PyThreadState_DeleteCurrent();
-    ctx->main_ts = NULL;
     py_types_bind(NULL);
 #endif
 }

@@ -188,7 +188,7 @@ new_and_stop(_Config) ->
     ok = py_context:stop(Pid),
     Mon = monitor(process, Pid),
     receive {'DOWN', Mon, process, Pid, _} -> ok end,
-    {T, Results} = timed(fun() ->
+    {T, Results} = py_test_lib:timed(fun() ->
                                  [py:eval(Pid, <<"1">>),
                                   py:exec(Pid, <<"y = 1">>),
                                   py:call(Pid, math, sqrt, [4]),
@@ -249,12 +249,12 @@ timeout_interrupts_busy_loop(_Config) ->
         "caller's context then answers at once, and no late reply is left."),
     ok = py:exec(<<"def spin():\n    while True:\n        pass\n">>),
     Ctx = py:context(),
-    {T1, {error, timeout}} = timed(fun() -> py:call('__main__', spin, [], #{}, 200) end),
-    {T2, {ok, 2}} = timed(fun() -> py:eval(<<"1 + 1">>) end),
+    {T1, {error, timeout}} = py_test_lib:timed(fun() -> py:call('__main__', spin, [], #{}, 200) end),
+    {T2, {ok, 2}} = py_test_lib:timed(fun() -> py:eval(<<"1 + 1">>) end),
     Ctx = py:context(),
     {T3, {error, timeout}} =
-        timed(fun() -> py:eval(<<"exec('while True: pass')">>, #{}, 200) end),
-    {T4, {ok, 3}} = timed(fun() -> py:eval(<<"1 + 2">>) end),
+        py_test_lib:timed(fun() -> py:eval(<<"exec('while True: pass')">>, #{}, 200) end),
+    {T4, {ok, 3}} = py_test_lib:timed(fun() -> py:eval(<<"1 + 2">>) end),
     ct:pal("timeout after ~p ms, next call ~p ms; via eval: ~p ms, ~p ms", [T1, T2, T3, T4]),
     [?assert(T < 2000, {timeout_took_ms, T}) || T <- [T1, T3]],
     [?assert(T < 1000, {next_call_took_ms, T}) || T <- [T2, T4]],
@@ -269,8 +269,8 @@ timeout_interrupts_busy_loop_explicit(_Config) ->
                         "    while True:\n        pass\n">>),
     Times = [begin
                  {T1, {error, timeout}} =
-                     timed(fun() -> py:call(Ctx, '__main__', spin, [], #{timeout => 200}) end),
-                 {T2, {ok, I}} = timed(fun() -> py:eval(Ctx, <<"n">>) end),
+                     py_test_lib:timed(fun() -> py:call(Ctx, '__main__', spin, [], #{timeout => 200}) end),
+                 {T2, {ok, I}} = py_test_lib:timed(fun() -> py:eval(Ctx, <<"n">>) end),
                  {T1, T2}
              end || I <- [1, 2, 3]],
     ct:pal("timeout / next call (ms): ~p", [Times]),
@@ -285,8 +285,8 @@ timeout_during_sleep(_Config) ->
     %% runs again, so this checks that the interrupt also ends the sleep.
     {ok, Ctx} = py_context:new(#{}),
     {T1, {error, timeout}} =
-        timed(fun() -> py:call(Ctx, time, sleep, [10], #{timeout => 200}) end),
-    {T2, Next} = timed(fun() -> py:eval(Ctx, <<"1 + 1">>) end),
+        py_test_lib:timed(fun() -> py:call(Ctx, time, sleep, [10], #{timeout => 200}) end),
+    {T2, Next} = py_test_lib:timed(fun() -> py:eval(Ctx, <<"1 + 1">>) end),
     ct:pal("sleep: timeout after ~p ms; next call ~p after ~p ms", [T1, Next, T2]),
     {messages, []} = process_info(self(), messages),
     ok = py_context:stop(Ctx),
@@ -307,7 +307,7 @@ killed_caller_is_interrupted(_Config) ->
     {ok, true} = py:eval(Watch, <<"__import__('sys')._ct_started.wait(10)">>),
     exit(Victim, kill),
     receive {'DOWN', Mon, process, Victim, killed} -> ok end,
-    {T, {ok, 2}} = in_new_process(fun() -> timed(fun() -> py:eval(Ctx, <<"1 + 1">>) end) end),
+    {T, {ok, 2}} = in_new_process(fun() -> py_test_lib:timed(fun() -> py:eval(Ctx, <<"1 + 1">>) end) end),
     ct:pal("next call after the kill: ~p ms", [T]),
     ?assert(T < 2000, {next_call_took_ms, T}),
     ok = py_context:stop(Ctx),
@@ -384,11 +384,6 @@ await_probes(Ctxs, Count, Extra) ->
 sync(Ctxs) ->
     [{ok, 0} = py:eval(C, <<"0">>) || C <- Ctxs],
     ok.
-
-timed(Fun) ->
-    T0 = erlang:monotonic_time(millisecond),
-    R = Fun(),
-    {erlang:monotonic_time(millisecond) - T0, R}.
 
 %% N processes at once exec Code and exit; returns once all are down.
 memory_batch(Code, N) ->

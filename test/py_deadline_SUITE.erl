@@ -41,7 +41,7 @@ queued_request_times_out(_Config) ->
     Long = blocker(Ctx, 0.5, long),
     %% Had it run, the queued call would have set sys._ct_ran.
     {T, {error, timeout}} =
-        timed(fun() -> py:call(Ctx, builtins, exec, [<<"import sys; sys._ct_ran = 1">>],
+        py_test_lib:timed(fun() -> py:call(Ctx, builtins, exec, [<<"import sys; sys._ct_ran = 1">>],
                                #{timeout => 50})
               end),
     receive {long, Result} -> {ok, none} = Result end,
@@ -89,7 +89,7 @@ short_next_to_long(_Config) ->
     doc("A 5 ms timeout while many 30 s calls are in flight still fires "
         "(short deadlines wake the deadline thread early)."),
     Callers = [spawn_monitor(fun() -> loop_calls(200) end) || _ <- lists:seq(1, 4)],
-    {T, {error, timeout}} = timed(fun() -> py:call(time, sleep, [5], #{}, 5) end),
+    {T, {error, timeout}} = py_test_lib:timed(fun() -> py:call(time, sleep, [5], #{}, 5) end),
     [receive {'DOWN', M, process, P, done} -> ok end || {P, M} <- Callers],
     {messages, []} = process_info(self(), messages),
     ct:log("5 ms timeout fired after ~b ms", [T]),
@@ -100,7 +100,7 @@ after_idle(_Config) ->
         "sleeps until kicked: a later call still times out."),
     %% Letting time pass is what is tested here, not a synchronisation.
     receive after 1500 -> ok end,
-    {T, {error, timeout}} = timed(fun() -> py:call(time, sleep, [5], #{}, 100) end),
+    {T, {error, timeout}} = py_test_lib:timed(fun() -> py:call(time, sleep, [5], #{}, 100) end),
     ct:log("timeout after idle fired after ~b ms", [T]),
     ?assert(T >= 100 andalso T < 2000, {timeout_took_ms, T}).
 
@@ -144,9 +144,4 @@ loop_calls(N) ->
     loop_calls(N - 1).
 
 %% Fun's result and how long it took, in milliseconds.
-timed(Fun) ->
-    T0 = erlang:monotonic_time(millisecond),
-    R = Fun(),
-    {erlang:monotonic_time(millisecond) - T0, R}.
-
 doc(_) -> ok.

@@ -64,11 +64,11 @@ python_calls_do_not_block_schedulers(_Config) ->
     {Loaded, Occupancy} =
         measure(fun() ->
             Busy = [spawn_link(fun() ->
-                                       Self ! {done, self(), timed(fun() -> py:exec(?BUSY_LOOP) end)}
+                                       Self ! {done, self(), py_test_lib:timed(fun() -> py:exec(?BUSY_LOOP) end)}
                                end) || _ <- lists:seq(1, 4)],
             Sleeper = spawn_link(fun() ->
                                          Self ! {done, self(),
-                                                 timed(fun() -> py:call(time, sleep, [2]) end)}
+                                                 py_test_lib:timed(fun() -> py:call(time, sleep, [2]) end)}
                                  end),
             [receive {done, P, R} -> R end || P <- [Sleeper | Busy]]
         end),
@@ -104,11 +104,6 @@ big_arguments_do_not_block_schedulers(_Config) ->
 %% Helpers.
 
 doc(_) -> ok.
-
-timed(Fun) ->
-    T0 = erlang:monotonic_time(millisecond),
-    R = Fun(),
-    {erlang:monotonic_time(millisecond) - T0, R}.
 
 send_big(List, Bin, Until, Rounds) ->
     case erlang:monotonic_time(millisecond) >= Until andalso Rounds >= 3 of

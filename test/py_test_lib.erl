@@ -3,7 +3,7 @@
 %% namespace between steps, and running a fun in a fresh process.
 -module(py_test_lib).
 
--export([in_new_process/1, worker/0, run/2, stop_worker/1, blocker/3]).
+-export([in_new_process/1, worker/0, run/2, stop_worker/1, blocker/3, timed/1]).
 
 %% @doc Run Fun in a fresh process (a fresh namespace) and return its value;
 %% the case fails if the process crashes.
@@ -54,3 +54,10 @@ blocker(Ctx, Secs, Tag) ->
                              Self ! {Tag, py:call(Ctx, '__main__', block, [Self, Secs])}
                      end),
     receive running -> Pid end.
+
+%% @doc Run Fun; {Milliseconds it took, its value}.
+-spec timed(fun(() -> T)) -> {integer(), T}.
+timed(Fun) ->
+    T0 = erlang:monotonic_time(millisecond),
+    R = Fun(),
+    {erlang:monotonic_time(millisecond) - T0, R}.

@@ -76,7 +76,7 @@ killed_callers_storm(_Config) ->
     doc("500 callers, one after another, each killed 20 ms into a 200 ms "
         "call: two seconds after the last kill, 16 fresh callers are each "
         "answered at once, and process count and memory are back."),
-    [{ok, 2} = run_fresh(fun() -> py:eval(<<"1 + 1">>) end) || _ <- lists:seq(1, 4)],
+    [{ok, 2} = py_test_lib:in_new_process(fun() -> py:eval(<<"1 + 1">>) end) || _ <- lists:seq(1, 4)],
     Procs0 = erlang:system_info(process_count),
     Mem0 = erlang:memory(total),
     Victims = [kill_after(20) || _ <- lists:seq(1, 500)],
@@ -87,7 +87,7 @@ killed_callers_storm(_Config) ->
     Self = self(),
     Fresh = [spawn_monitor(fun() ->
                                    receive go -> ok end,
-                                   exit({result, timed(fun() -> py:eval(<<"1 + 1">>) end)})
+                                   exit({result, py_test_lib:timed(fun() -> py:eval(<<"1 + 1">>) end)})
                            end) || _ <- lists:seq(1, 16)],
     _ = [P ! go || {P, _} <- Fresh],
     Answers = [receive {'DOWN', M, process, P, {result, R}} -> R end || {P, M} <- Fresh],
@@ -113,12 +113,12 @@ slow_callback_times_out(_Config) ->
     ok = run(W, fun() -> py:exec(?SLOW_PY) end),
     Test = self(),
     {T1, R1, Left1} = run(W, fun() ->
-                                     {T, R} = timed(fun() -> py:call('__main__', wedge_f, [Test],
+                                     {T, R} = py_test_lib:timed(fun() -> py:call('__main__', wedge_f, [Test],
                                                                      #{}, 500) end),
                                      {messages, M} = process_info(self(), messages),
                                      {T, R, M}
                              end),
-    {T2, R2} = run(W, fun() -> timed(fun() -> py:eval(<<"1 + 1">>) end) end),
+    {T2, R2} = run(W, fun() -> py_test_lib:timed(fun() -> py:eval(<<"1 + 1">>) end) end),
     StillRunning = receive {slow_done, _} -> false after 0 -> true end,
     ct:pal("timeout after ~b ms (target ~~500); next call ~b ms (target < 100); "
            "callback still running then: ~p", [T1, T2, StillRunning]),
@@ -214,8 +214,8 @@ simultaneous_first_callers(_Config) ->
 exec_timeout(_Config) ->
     doc("py:exec(Code, #{timeout => 200}) on a busy loop returns {error, timeout} "
         "in about 200 ms and the caller's context answers the next call at once."),
-    {T1, R1} = timed(fun() -> py:exec(<<"while True: pass">>, #{timeout => 200}) end),
-    {T2, R2} = timed(fun() -> py:eval(<<"1 + 1">>) end),
+    {T1, R1} = py_test_lib:timed(fun() -> py:exec(<<"while True: pass">>, #{timeout => 200}) end),
+    {T2, R2} = py_test_lib:timed(fun() -> py:eval(<<"1 + 1">>) end),
     ct:pal("exec timeout after ~p ms (target ~~200); next call ~p ms", [T1, T2]),
     {error, timeout} = R1,
     ?assert(T1 < 1000, {timeout_took_ms, T1}),
@@ -226,8 +226,8 @@ exec_timeout(_Config) ->
 exec_timeout_explicit(_Config) ->
     doc("py:exec(Ctx, Code, #{timeout => 200}) on an explicit context: the same."),
     {ok, Ctx} = py_context:new(#{}),
-    {T1, R1} = timed(fun() -> py:exec(Ctx, <<"while True: pass">>, #{timeout => 200}) end),
-    {T2, R2} = timed(fun() -> py:eval(Ctx, <<"1 + 1">>) end),
+    {T1, R1} = py_test_lib:timed(fun() -> py:exec(Ctx, <<"while True: pass">>, #{timeout => 200}) end),
+    {T2, R2} = py_test_lib:timed(fun() -> py:eval(Ctx, <<"1 + 1">>) end),
     ct:pal("exec timeout after ~p ms (target ~~200); next call ~p ms", [T1, T2]),
     ok = py_context:stop(Ctx),
     {error, timeout} = R1,
@@ -291,13 +291,6 @@ parallel_all_succeed(_Config) ->
 
 doc(_) -> ok.
 
-timed(Fun) ->
-    T0 = erlang:monotonic_time(millisecond),
-    R = Fun(),
-    {erlang:monotonic_time(millisecond) - T0, R}.
-
-run_fresh(Fun) ->
-    py_test_lib:in_new_process(Fun).
 
 %% A caller that starts a 200 ms call and is killed Ms after it says so.
 kill_after(Ms) ->
@@ -351,7 +344,7 @@ first_callers_round() ->
 %% py:parallel(Calls) fails with a ValueError (within PromptMs), and no
 %% reply of the other calls reaches the mailbox, then or once they are over.
 parallel_fails(Calls, PromptMs) ->
-    {T, R} = timed(fun() -> py:parallel(Calls) end),
+    {T, R} = py_test_lib:timed(fun() -> py:parallel(Calls) end),
     {messages, Left} = process_info(self(), messages),
     ct:pal("py:parallel returned ~p after ~b ms; mailbox ~p", [R, T, Left]),
     {error, {'ValueError', _}} = R,

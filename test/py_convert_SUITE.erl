@@ -18,7 +18,8 @@ all() ->
      map_keys_colliding_in_python, pids, references, funs_ports_and_others,
      python_objects_as_refs, return_ref, dict_keys_colliding, nesting_limit,
      self_referencing, big_dict_from_python, big_map_to_python, random_terms,
-     large_arguments_read_in_place, large_arguments_on_a_busy_context,
+     large_arguments_copied, large_arguments_same_objects,
+     large_arguments_on_a_busy_context,
      collection_during_argument_conversion, caller_killed_during_argument_conversion].
 
 init_per_suite(Config) ->
@@ -405,15 +406,61 @@ random_terms_body() ->
     ct:log("~b mismatches; first: ~ts", [length(Bad), ascii(lists:sublist(Bad, 5))]),
     [] = Bad.
 
-%% A call whose arguments pass 4,096 cells, on an idle context, has them
-%% converted straight from the caller's heap while the caller waits in its
-%% (dirty) submit; the cases below exercise that path.
+%% A call whose payload passes 4,096 cells is submitted on a dirty scheduler,
+%% where it is copied into the request; the cases below exercise that path.
 
-large_arguments_read_in_place(_) ->
-    doc("Large arguments converted in place from the caller's heap: random terms, "
-        "a big map, Python object references, and errors (bad keys, an unknown "
-        "function, an improper argument list) leave the caller and context fine."),
+large_arguments_copied(_) ->
+    doc("Large arguments, copied on a dirty scheduler: random terms, a big map, Python "
+        "object references, and errors (bad keys, an unknown function, an "
+        "improper argument list) leave the caller and context fine."),
     safely(fun large_arguments_body/0).
+
+large_arguments_same_objects(_) ->
+    doc("Large arguments (copied on a dirty scheduler) give Python the same "
+        "objects, and the same errors, as the same terms in a small call."),
+    safely(fun large_arguments_same_objects_body/0).
+
+large_arguments_same_objects_body() ->
+    ok = py:exec(<<"def shape(pad, x):\n"
+                   "    return repr(x) + ' ' + repr(type(x))\n">>),
+    Pad = lists:seq(1, 5000),
+    Big = rand:bytes(100000),
+    Unicode = list_to_atom([26085, 26412]),
+    Xs = [0, -1, 255, (1 bsl 59) - 1, -(1 bsl 59), 1 bsl 59, -(1 bsl 59) - 1,
+          (1 bsl 63) - 1, -(1 bsl 63), 1 bsl 63, 1 bsl 70, -(1 bsl 70),
+          0.0, -0.0, 1.5e300, 5.0e-324,
+          true, false, none, nil, undefined, nan, infinity, neg_infinity, ok, Unicode,
+          <<>>, <<"abc">>, <<"\xc3\xa9">>, <<255, 254>>, <<1:3>>, <<"ab", 1:4>>,
+          binary:copy(<<"a">>, 64), binary:copy(<<"a">>, 65),
+          binary:copy(<<"\xc3\xa9">>, 100), Big, binary:part(Big, 3, 1000),
+          {bytes, <<"x">>}, {bytes, binary:copy(<<1>>, 200)}, {bytes, notbin}, {bytes},
+          {bytes, <<"x">>, 1}, {bytes, <<1:3>>}, {}, {1, {2, [3]}},
+          [], [[]], [1 | 2], "abc", [a, [b, {c}]],
+          #{}, #{1 => a, 1.5 => b, ok => c, <<"k">> => d, <<255>> => e, true => f},
+          #{{1, 2} => x}, #{[1] => x}, #{#{} => x}, #{a => #{b => #{c => [1, 2.0]}}},
+          maps:from_list([{<<"key_", (integer_to_binary(I))/binary>>, I}
+                          || I <- lists:seq(1, 40)]),
+          self(), make_ref(), [self(), 1], fun erlang:abs/1,
+          #{1 => a, 1.0 => b}, #{ok => 1, <<"ok">> => 2}],
+    Mismatch = [{X, Small, Large}
+                || X <- Xs,
+                   Small <- [py:call('__main__', shape, [[], X])],
+                   Large <- [py:call('__main__', shape, [Pad, X])],
+                   Small =/= Large],
+    [] = Mismatch,
+    %% The round trip, through the flat form and back: what the small call
+    %% gives back.
+    RoundTrips = [{X, Small, Large}
+                  || X <- Xs,
+                     Small <- [case rt(X) of {ok, B} -> {ok, [B | Pad]}; E -> E end],
+                     Large <- [rt([X | Pad])],
+                     Small =/= Large],
+    [] = RoundTrips,
+    %% Nesting at and beyond max_depth (1000): the same answer both ways.
+    _ = [{D, true} = {D, py:call('__main__', shape, [[], nest(D)]) =:=
+                             py:call('__main__', shape, [Pad, nest(D)])}
+         || D <- [997, 998, 999, 1000, 1001]],
+    {ok, 0} = py:call(builtins, len, [[]]).
 
 large_arguments_body() ->
     _ = rand:seed(exsss, {16#b0, 5, 3}),

@@ -139,7 +139,8 @@ sections() ->
      {callbacks, "Python calls Erlang: callbacks, messages, streams", fun callbacks/1},
      {asyncio, "asyncio: tasks from Erlang, wake-ups, timers, TCP echo, idle loop",
       fun asyncio/1},
-     {contexts, "own-GIL contexts against worker contexts (Python 3.12+)", fun contexts/1}].
+     {contexts, "own-GIL contexts against worker contexts (Python 3.12+)", fun contexts/1},
+     {distributed, "a context on a peer node (Distributed Erlang)", fun distributed/1}].
 
 %% Targets (from the issue) and the best peer measured on this machine.
 %% {Better, Target | none, Peer | none}
@@ -157,6 +158,7 @@ spec(asyncio_tcp_echo_vs_stdlib) -> {higher, 1.0, none};
 spec(parallel_cpu_2_owngil) -> {higher, 1.8, none};
 spec(sync_call_owngil_vs_worker) -> {lower, 1.5, none};
 spec(throughput_math_sqrt_64_owngil_pool) -> {higher, 250000, none};
+spec(remote_sync_call_vs_erpc) -> {lower, 1.3, none};
 spec(_) -> none.
 
 %% Knobs of a full and a quick run.
@@ -623,6 +625,33 @@ contexts_rows(Cfg = #{tp_rounds := TpRounds, tp_round_ms := RoundMs}) ->
              io_lib:format("64 callers over ~b own-GIL contexts, callers per context ~w",
                            [N, Spread]),
              lists:min(Rates), lists:max(Rates))].
+
+%% A context on a peer node on this machine: a sync call on it, side by
+%% side with a bare erpc:call of an Erlang function to the same node (the
+%% round trip the issue compares against). Makes this node distributed for
+%% the section when it is not.
+distributed(Cfg) ->
+    _ = os:cmd("epmd -daemon"),
+    Started = case node() of
+                  nonode@nohost -> {ok, _} = net_kernel:start([py_bench, shortnames]), true;
+                  _ -> false
+              end,
+    Paths = lists:usort([filename:dirname(code:which(M)) || M <- [py]]),
+    {ok, Peer, Node} = peer:start_link(#{name => peer:random_name(),
+                                         args => lists:append([["-pa", P] || P <- Paths])}),
+    {ok, _} = erpc:call(Node, application, ensure_all_started, [erlang_python]),
+    {ok, Ctx} = py_context:new(#{node => Node}),
+    R = interleave(Cfg, [{remote_sync_call,
+                          fun() -> {ok, _} = py:call(Ctx, math, sqrt, [2.0]) end},
+                         {erpc_call_reference,
+                          fun() -> _ = erpc:call(Node, math, sqrt, [2.0]) end}]),
+    ok = py_context:stop(Ctx),
+    ok = peer:stop(Peer),
+    Started andalso net_kernel:stop(),
+    [latency_row(remote_sync_call, R, "py:call(RemoteCtx, math, sqrt, [2.0]), peer node"),
+     latency_row(erpc_call_reference, R, "reference: erpc:call(Node, math, sqrt, [2.0])"),
+     ratio_row(remote_sync_call_vs_erpc, remote_sync_call, erpc_call_reference, R,
+               "remote sync call / bare erpc:call, per round")].
 
 %% In a row / at once, for two calls on contexts A and B.
 par_round(Cpu, A, B) ->

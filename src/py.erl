@@ -641,10 +641,7 @@ retry_closed(Result, _Fun) ->
     Result.
 
 on(Pid, Payload, Timeout) ->
-    case py_context:resource(Pid) of
-        {ok, Ctx} -> py_context:request(Ctx, Payload, Timeout);
-        {error, not_found} -> {error, closed}
-    end.
+    py_context:request_pid(Pid, Payload, Timeout).
 
 on_ref(Ref, Payload) ->
     case py_context:is_ref(Ref) of

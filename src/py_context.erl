@@ -11,7 +11,7 @@
 -behaviour(gen_server).
 
 -export([new/1, stop/1, destroy/1, interrupt/1, python_version/0, start_link/1, resource/1]).
--export([request/3, cast/2, async/3, cancel/2, for_ref/1, is_ref/1,
+-export([request/3, request_pid/3, cast/2, async/3, cancel/2, for_ref/1, is_ref/1,
          callback_reply/2, publish_functions/1, stream_credit/3, result/1]).
 -export([init/1, handle_call/3, handle_cast/2, terminate/2]).
 -export_type([payload/0]).
@@ -22,6 +22,7 @@
 
 -define(HELPER, '$py_callback_helper').
 -define(RETIRE, '$py_callback_helper_retire').
+-define(ORIGIN, '$py_remote_origin').
 
 %% API.
 
@@ -33,7 +34,17 @@
 %% thread spins for new work before sleeping) and `reply_spin_us' (0..100:
 %% microseconds a caller spins for its reply before it waits in `receive';
 %% 0 never).
+%%
+%% With `node => Node' (another node, where erlang_python runs) the context
+%% starts there, owned by the caller: it stops when the caller dies, and
+%% calls on it work as on a local one (py_remote, docs/distributed.md).
 -spec new(map()) -> {ok, pid()} | {error, term()}.
+new(#{node := Node} = Opts) when is_atom(Node), Node =/= node() ->
+    py_remote:new_context(Node, maps:remove(node, Opts));
+new(#{node := Node} = Opts) when is_atom(Node) ->
+    new(maps:remove(node, Opts));
+new(#{node := Node}) ->
+    erlang:error({badarg, {node, Node}});
 new(Opts) when is_map(Opts) ->
     case py_opts:mode(maps:get(mode, Opts, worker), fun python_version/0) of
         ok ->
@@ -46,7 +57,7 @@ new(Opts) ->
     erlang:error({badarg, {opts, Opts}}).
 
 %% @doc The same as stop/1 (the 4.x name).
--spec destroy(pid()) -> ok | {error, not_found}.
+-spec destroy(pid()) -> ok | {error, term()}.
 destroy(Pid) when is_pid(Pid) ->
     stop(Pid);
 destroy(Pid) ->
@@ -58,7 +69,9 @@ destroy(Pid) ->
 %%
 %% The innermost request is the one interrupted (a request that waits for
 %% an Erlang callback which called Python again runs that nested request).
--spec interrupt(pid()) -> ok | not_running | {error, not_found}.
+-spec interrupt(pid()) -> ok | not_running | {error, term()}.
+interrupt(Pid) when is_pid(Pid), node(Pid) =/= node() ->
+    py_remote:interrupt(Pid);
 interrupt(Pid) when is_pid(Pid) ->
     case resource(Pid) of
         {ok, Ctx} -> py_nif:interrupt_running(Ctx);
@@ -75,7 +88,9 @@ python_version() ->
 
 %% @doc Stop a context made with new/1; requests still queued on it get
 %% `{error, closed}'.
--spec stop(pid()) -> ok | {error, not_found}.
+-spec stop(pid()) -> ok | {error, term()}.
+stop(Pid) when is_pid(Pid), node(Pid) =/= node() ->
+    py_remote:stop(Pid);
 stop(Pid) when is_pid(Pid) ->
     py_context_sup:stop_context(Pid).
 
@@ -97,6 +112,15 @@ resource(Pid) ->
 -spec request(py_nif:ctx(), payload(), timeout()) -> term().
 request(Ctx, Payload, Timeout) ->
     note(Ctx, raw_request(Ctx, Payload, Timeout)).
+
+%% @doc Run a request on the context Pid (local or on another node) and
+%% wait for its result, in the caller's process; `{error, closed}' when no
+%% such context runs.
+-spec request_pid(pid(), payload(), timeout()) -> term().
+request_pid(Pid, Payload, Timeout) when node(Pid) =/= node() ->
+    py_remote:request(Pid, Payload, Timeout);
+request_pid(Pid, Payload, Timeout) ->
+    py_remote:local_request(Pid, Payload, Timeout).
 
 %% @doc The context of a Python object reference.
 -spec for_ref(reference()) -> {ok, py_nif:ctx()} | {error, closed}.
@@ -210,7 +234,9 @@ delegate(Ctx, Id, Name, Args) ->
 
 new_helper() ->
     Route = py_router:cached(),
+    Origin = get(?ORIGIN),
     proc_lib:spawn_link(fun() ->
+                                _ = put(?ORIGIN, Origin),
                                 ok = py_router:adopt(Route),
                                 ok = py_semaphore:exempt(),
                                 helper_loop()
@@ -243,9 +269,14 @@ retire_helper() ->
             ok
     end.
 
-%% Run a callback here and answer it.
+%% Run a callback here and answer it; for a proxy of a process on another
+%% node (py_remote), run it there.
 answer(Id, Name, Args) ->
-    _ = py_nif:callback_reply(Id, py_callback:run(Name, Args)),
+    Result = case get(?ORIGIN) of
+                 undefined -> py_callback:run(Name, Args);
+                 Origin -> py_remote:forward_callback(Origin, Name, Args)
+             end,
+    _ = py_nif:callback_reply(Id, Result),
     ok.
 
 %% @doc Run a request and forget its result.

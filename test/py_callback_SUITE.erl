@@ -395,7 +395,7 @@ send_remote() ->
     [{doc, "erlang.send to a pid on another node and to (Name, Node) there: the message "
       "arrives (checked by a process on a peer node that echoes it back)."}].
 send_remote(_Config) ->
-    case ensure_distributed() of
+    case py_test_lib:ensure_distributed(cb_suite) of
         {skip, _} = Skip -> Skip;
         Started ->
             {ok, Peer, Node} = peer:start_link(#{name => peer:random_name(),
@@ -538,21 +538,3 @@ collect_traces(Acc) ->
 
 echo_loop(Test) ->
     receive Msg -> Test ! {echoed, Msg}, echo_loop(Test) end.
-
-%% Make this node distributed for send_remote: `started' (stop it after),
-%% `already', or a skip when no epmd can be reached or started.
-ensure_distributed() ->
-    case node() of
-        nonode@nohost ->
-            case net_kernel:start([cb_suite, shortnames]) of
-                {ok, _} -> started;
-                {error, _} ->
-                    _ = os:cmd("epmd -daemon"),
-                    case net_kernel:start([cb_suite, shortnames]) of
-                        {ok, _} -> started;
-                        {error, R} -> {skip, {no_distribution, R}}
-                    end
-            end;
-        _ ->
-            already
-    end.

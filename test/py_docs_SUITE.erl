@@ -10,11 +10,17 @@
 
 all() -> [readme, docs].
 
+%% Distributed, as docs/distributed.md's examples need (a node started with
+%% -sname).
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
-    Config.
+    case py_test_lib:ensure_distributed(py_docs) of
+        {skip, _} = Skip -> Skip;
+        Started -> [{started, Started} | Config]
+    end.
 
-end_per_suite(_Config) ->
+end_per_suite(Config) ->
+    _ = ?config(started, Config) =:= started andalso net_kernel:stop(),
     ok = application:stop(erlang_python).
 
 readme() -> [{doc, "Every erlang block of README.md runs and its matches hold."}].

@@ -3,7 +3,8 @@
 %% namespace between steps, and running a fun in a fresh process.
 -module(py_test_lib).
 
--export([in_new_process/1, worker/0, run/2, stop_worker/1, blocker/3, timed/1]).
+-export([in_new_process/1, worker/0, run/2, stop_worker/1, blocker/3, timed/1,
+         ensure_distributed/1, peer_with_app/0]).
 
 %% @doc Run Fun in a fresh process (a fresh namespace) and return its value;
 %% the case fails if the process crashes.
@@ -61,3 +62,44 @@ timed(Fun) ->
     T0 = erlang:monotonic_time(millisecond),
     R = Fun(),
     {erlang:monotonic_time(millisecond) - T0, R}.
+
+%% @doc Make this node distributed (short names, epmd started if needed):
+%% `started' (stop it with net_kernel:stop/0 when done), `already', or
+%% `{skip, Reason}'.
+-spec ensure_distributed(atom()) -> started | already | {skip, term()}.
+ensure_distributed(Name) ->
+    case node() of
+        nonode@nohost ->
+            case net_kernel:start([Name, shortnames]) of
+                {ok, _} -> started;
+                {error, _} ->
+                    _ = os:cmd("epmd -daemon"),
+                    ok = epmd_up(50),
+                    case net_kernel:start([Name, shortnames]) of
+                        {ok, _} -> started;
+                        {error, R} -> {skip, {no_distribution, R}}
+                    end
+            end;
+        _ ->
+            already
+    end.
+
+%% @doc A peer node (linked to the caller) with this node's code paths and
+%% erlang_python started: `{ok, Peer, Node}'.
+-spec peer_with_app() -> {ok, pid(), node()}.
+peer_with_app() ->
+    Paths = lists:usort([filename:dirname(code:which(M)) || M <- [py, ?MODULE]]),
+    {ok, Peer, Node} = peer:start_link(#{name => peer:random_name(),
+                                         args => lists:append([["-pa", P] || P <- Paths])}),
+    {ok, _} = erpc:call(Node, application, ensure_all_started, [erlang_python]),
+    {ok, Peer, Node}.
+
+%% `epmd -daemon' returns before epmd listens: ask it until it answers (an
+%% outside daemon sends no message to wait for).
+epmd_up(0) ->
+    ok;
+epmd_up(Tries) ->
+    case erl_epmd:names() of
+        {ok, _} -> ok;
+        {error, _} -> receive after 100 -> epmd_up(Tries - 1) end
+    end.

@@ -1,0 +1,204 @@
+%% Copyright 2026 the erlang_python developers. Apache-2.0.
+%% @doc Contexts on other nodes (`py_context:new(#{node => Node})'): the
+%% same calls, namespaces, callbacks (run in the caller, on the caller's
+%% node), sends, timeouts and interrupts as a local context; the owner's and
+%% a caller's death; a node that goes down. Peer nodes on this machine.
+-module(py_remote_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+
+-export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2,
+         end_per_testcase/2]).
+-export([call_eval_exec/1, namespaces/1, conversion/1, callbacks/1, reentrant/1,
+         sends/1, timeouts/1, interrupt/1, owner_death/1, caller_death/1, nodedown/1,
+         bad_input/1]).
+
+all() ->
+    [call_eval_exec, namespaces, conversion, callbacks, reentrant, sends, timeouts,
+     interrupt, owner_death, caller_death, nodedown, bad_input].
+
+init_per_suite(Config) ->
+    {ok, _} = application:ensure_all_started(erlang_python),
+    case py_test_lib:ensure_distributed(py_remote_suite) of
+        {skip, _} = Skip ->
+            Skip;
+        Started ->
+            {ok, Peer, Node} = py_test_lib:peer_with_app(),
+            unlink(Peer),
+            [{started, Started}, {peer, Peer}, {node, Node} | Config]
+    end.
+
+end_per_suite(Config) ->
+    _ = peer:stop(?config(peer, Config)),
+    _ = ?config(started, Config) =:= started andalso net_kernel:stop(),
+    ok.
+
+%% Each case runs in its own process, which owns the context.
+init_per_testcase(_Case, Config) ->
+    {ok, Ctx} = py_context:new(#{node => ?config(node, Config)}),
+    [{ctx, Ctx} | Config].
+
+end_per_testcase(_Case, Config) ->
+    _ = py_context:stop(?config(ctx, Config)),
+    ok.
+
+doc(Text) ->
+    ct:comment("~ts", [Text]).
+
+%% Cases.
+
+call_eval_exec(Config) ->
+    doc("call/eval/exec with kwargs and locals run on the other node."),
+    Ctx = ?config(ctx, Config),
+    Node = ?config(node, Config),
+    Node = node(Ctx),
+    {ok, 4.0} = py:call(Ctx, math, sqrt, [16]),
+    {ok, <<"{\"a\": 1}">>} = py:call(Ctx, json, dumps, [#{a => 1}], #{kwargs => #{}}),
+    {ok, <<"[1, 2]">>} = py:call(Ctx, json, dumps, [[1, 2]], #{kwargs => #{indent => none}}),
+    {ok, 25} = py:eval(Ctx, <<"x * y">>, #{x => 5, y => 5}),
+    ok = py:exec(Ctx, <<"import os\npid = os.getpid()\n">>),
+    {ok, RemoteOsPid} = py:eval(Ctx, <<"pid">>),
+    true = RemoteOsPid =/= list_to_integer(os:getpid()),
+    {error, {'ZeroDivisionError', _}} = py:eval(Ctx, <<"1/0">>),
+    {error, {'SyntaxError', _}} = py:exec(Ctx, <<"def (">>).
+
+namespaces(Config) ->
+    doc("Each calling process has its own namespace on the remote context."),
+    Ctx = ?config(ctx, Config),
+    ok = py:exec(Ctx, <<"mine = 1\n">>),
+    {ok, 1} = py:eval(Ctx, <<"mine">>),
+    {error, {'NameError', _}} =
+        py_test_lib:in_new_process(fun() -> py:eval(Ctx, <<"mine">>) end),
+    ok = py:exec(Ctx, <<"def double(x):\n    return 2 * x\n">>),
+    {ok, 42} = py:call(Ctx, '__main__', double, [21]).
+
+conversion(Config) ->
+    doc("Terms cross as Erlang terms and convert on the node that runs Python: pids "
+        "and references of this node come back as they went."),
+    Ctx = ?config(ctx, Config),
+    Ref = make_ref(),
+    Term = #{<<"k">> => [1, 2.5, <<"s">>, {t, self()}], ref => Ref, big => 1 bsl 100},
+    {ok, Term} = py:eval(Ctx, <<"x">>, #{x => Term}),
+    {ok, true} = py:eval(Ctx, <<"type(x).__name__ == 'Pid'">>, #{x => self()}).
+
+callbacks(Config) ->
+    doc("erlang.call on the remote node runs the function registered on the caller's "
+        "node, in the caller."),
+    Ctx = ?config(ctx, Config),
+    Node = ?config(node, Config),
+    Self = self(),
+    ok = py:register_function(remote_ct_fun, fun([X]) -> {node(), self(), X} end),
+    ok = erpc:call(Node, py, register_function, [remote_ct_fun, fun([_]) -> wrong_node end]),
+    Here = node(),
+    {ok, {Here, Self, 5}} = py:eval(Ctx, <<"__import__('erlang').call('remote_ct_fun', 5)">>),
+    ok = py:exec(Ctx, <<"from erlang import remote_ct_fun\n">>),
+    {ok, {Here, Self, 6}} = py:call(Ctx, '__main__', remote_ct_fun, [6]),
+    ok = py:unregister_function(remote_ct_fun).
+
+reentrant(Config) ->
+    doc("A callback that calls the same remote context again sees the caller's "
+        "namespace there, at any depth."),
+    Ctx = ?config(ctx, Config),
+    ok = py:exec(Ctx, <<"import erlang\nsecret = 7\n"
+                        "def down(n):\n"
+                        "    return secret if n == 0 else erlang.call('remote_ct_down', n - 1)\n">>),
+    ok = py:register_function(remote_ct_down,
+                              fun([N]) -> {ok, V} = py:call(Ctx, '__main__', down, [N]), V end),
+    {ok, 7} = py:call(Ctx, '__main__', down, [3]),
+    ok = py:unregister_function(remote_ct_down).
+
+sends(Config) ->
+    doc("erlang.send from the remote node reaches a pid on this node, and what Python "
+        "sends to erlang.self() reaches the caller."),
+    Ctx = ?config(ctx, Config),
+    Self = self(),
+    {ok, none} = py:eval(Ctx, <<"__import__('erlang').send(p, ('hi', p))">>, #{p => Self}),
+    receive {<<"hi">>, Self} -> ok after 10000 -> ct:fail(no_message) end,
+    {ok, none} = py:eval(Ctx, <<"__import__('erlang').send(__import__('erlang').self(), 'me')">>),
+    receive <<"me">> -> ok after 10000 -> ct:fail(no_relayed_message) end.
+
+timeouts(Config) ->
+    doc("A timeout holds on a remote context: {error, timeout} on time, the context "
+        "answers the next call."),
+    Ctx = ?config(ctx, Config),
+    {Ms, {error, timeout}} = py_test_lib:timed(fun() ->
+        py:call(Ctx, time, sleep, [5], #{timeout => 200})
+    end),
+    ct:log("timed out after ~b ms", [Ms]),
+    true = Ms < 1500,
+    {error, timeout} = py:exec(Ctx, <<"while True: pass">>, #{timeout => 200}),
+    {ok, 2} = py:eval(Ctx, <<"1 + 1">>),
+    {messages, []} = process_info(self(), messages).
+
+interrupt(Config) ->
+    doc("py:interrupt/1 of a remote context interrupts the running call."),
+    Ctx = ?config(ctx, Config),
+    Self = self(),
+    _ = spawn(fun() ->
+                      Self ! {done, py:eval(Ctx, <<"__import__('erlang').send(p, 'running') "
+                                                   "or [0 for _ in iter(int, 1)]">>,
+                                            #{p => Self})}
+              end),
+    receive <<"running">> -> ok after 10000 -> ct:fail(not_running) end,
+    ok = py:interrupt(Ctx),
+    receive {done, {error, interrupted}} -> ok after 10000 -> ct:fail(not_interrupted) end,
+    {ok, 2} = py:eval(Ctx, <<"1 + 1">>).
+
+owner_death(Config) ->
+    doc("A remote context stops when the process that made it dies."),
+    Node = ?config(node, Config),
+    Ctx = py_test_lib:in_new_process(fun() ->
+                                             {ok, C} = py_context:new(#{node => Node}),
+                                             {ok, 2} = py:eval(C, <<"1 + 1">>),
+                                             C
+                                     end),
+    Mon = monitor(process, Ctx),
+    receive {'DOWN', Mon, process, Ctx, _} -> ok after 10000 -> ct:fail(context_kept) end.
+
+caller_death(Config) ->
+    doc("A caller killed during a remote call has its request interrupted: the "
+        "context answers the next caller at once."),
+    Ctx = ?config(ctx, Config),
+    Self = self(),
+    {Pid, Mon} = spawn_monitor(fun() -> sleep_on(Ctx, Self, 30) end),
+    receive <<"sleeping">> -> ok end,
+    exit(Pid, kill),
+    receive {'DOWN', Mon, process, Pid, killed} -> ok end,
+    {Ms, {ok, 2}} = py_test_lib:timed(fun() -> py:eval(Ctx, <<"1 + 1">>) end),
+    ct:log("next call answered in ~b ms", [Ms]),
+    true = Ms < 5000.
+
+nodedown(_Config) ->
+    doc("A node that goes down ends the calls on it at once with "
+        "{error, {nodedown, Node}}."),
+    {ok, Peer, Node} = py_test_lib:peer_with_app(),
+    unlink(Peer),
+    {ok, Ctx} = py_context:new(#{node => Node}),
+    Self = self(),
+    _ = spawn(fun() -> Self ! {result, sleep_on(Ctx, Self, 60)} end),
+    receive <<"sleeping">> -> ok end,
+    {Ms, _} = py_test_lib:timed(fun() ->
+        ok = peer:stop(Peer),
+        receive {result, {error, {nodedown, Node}}} -> ok after 10000 -> ct:fail(no_nodedown) end
+    end),
+    ct:log("nodedown seen after ~b ms", [Ms]),
+    {error, {nodedown, Node}} = py:eval(Ctx, <<"1">>),
+    {error, {nodedown, Node}} = py_context:new(#{node => Node}).
+
+bad_input(_Config) ->
+    doc("Bad node options are badarg; a node without erlang_python running is a "
+        "clear error."),
+    {'EXIT', {{badarg, {node, "x"}}, _}} = (catch py_context:new(#{node => "x"})),
+    {ok, Peer, Node} = peer:start_link(#{name => peer:random_name()}),
+    try
+        {error, _} = py_context:new(#{node => Node})
+    after
+        peer:stop(Peer)
+    end.
+
+%% Internal.
+
+%% Sleep Secs on Ctx, having told Test it sleeps.
+sleep_on(Ctx, Test, Secs) ->
+    py:eval(Ctx, <<"__import__('erlang').send(p, 'sleeping') or __import__('time').sleep(s)">>,
+            #{p => Test, s => Secs}).

@@ -646,12 +646,31 @@ distributed(Cfg) ->
                          {erpc_call_reference,
                           fun() -> _ = erpc:call(Node, math, sqrt, [2.0]) end}]),
     ok = py_context:stop(Ctx),
+    Size = 2 * erlang:system_info(schedulers),
+    Pools = [{"_1_node_pool", [node()]}, {"_2_node_pool", [node(), Node]}],
+    PoolRows = [pool_rate(Cfg, Suffix, Size, Nodes) || {Suffix, Nodes} <- Pools],
     ok = peer:stop(Peer),
     Started andalso net_kernel:stop(),
     [latency_row(remote_sync_call, R, "py:call(RemoteCtx, math, sqrt, [2.0]), peer node"),
      latency_row(erpc_call_reference, R, "reference: erpc:call(Node, math, sqrt, [2.0])"),
      ratio_row(remote_sync_call_vs_erpc, remote_sync_call, erpc_call_reference, R,
-               "remote sync call / bare erpc:call, per round")].
+               "remote sync call / bare erpc:call, per round") | PoolRows].
+
+%% 64 callers of math.sqrt over a pool of Size contexts placed on Nodes.
+pool_rate(#{tp_rounds := TpRounds, tp_round_ms := RoundMs}, Suffix, Size, Nodes) ->
+    {ok, _} = py_context_router:start_pool(bench_span, Size, #{nodes => Nodes}),
+    {Name, _, Pids, Workers, Spread} =
+        tp_group(64, {fun() -> py:call(bench_span, math, sqrt, [2.0]) end,
+                      fun() -> py_context_router:get_context(bench_span) end}, Suffix),
+    _ = tp_round(Pids, RoundMs),
+    Rounds = [tp_round(Pids, RoundMs) || _ <- lists:seq(1, TpRounds)],
+    ok = tp_stop(Workers),
+    ok = py_context_router:stop_pool(bench_span),
+    Rates = [Calls / (Us / 1.0e6) || {Calls, Us} <- Rounds],
+    row(Name, calls_per_s, median(Rates), lists:sum([C || {C, _} <- Rounds]), TpRounds,
+        io_lib:format("64 callers over ~b contexts on ~b node(s), callers per context ~w",
+                      [Size, length(Nodes), Spread]),
+        lists:min(Rates), lists:max(Rates)).
 
 %% In a row / at once, for two calls on contexts A and B.
 par_round(Cpu, A, B) ->

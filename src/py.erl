@@ -604,6 +604,11 @@ on_pool(Pool, Payload, Timeout) ->
                         none -> {error, {pool_not_started, Pool}};
                         {_, Ctx2} -> py_context:request(Ctx2, Payload, Timeout)
                     end;
+                {error, {nodedown, _}} = Down ->
+                    %% The request may have run: not retried; the next call
+                    %% of this process chooses a context that runs.
+                    ok = py_context_router:forget(Pool),
+                    Down;
                 Result ->
                     Result
             end

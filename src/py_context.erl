@@ -109,7 +109,9 @@ resource(Pid) ->
 
 %% @doc Run a request on a context and wait for its result. Runs in the
 %% caller's process.
--spec request(py_nif:ctx(), payload(), timeout()) -> term().
+-spec request(py_nif:ctx() | {py_remote, pid()}, payload(), timeout()) -> term().
+request({py_remote, Pid}, Payload, Timeout) ->
+    py_remote:request(Pid, Payload, Timeout);
 request(Ctx, Payload, Timeout) ->
     note(Ctx, raw_request(Ctx, Payload, Timeout)).
 

@@ -39,6 +39,8 @@
 -define(POOLS, py_pools).
 -define(POOL_PDICT(P), {'$py_pool', P}).
 -define(UNBOUND, '$py_unbound').
+%% A node that comes back may not run erlang_python yet: tries, 500 ms apart.
+-define(RESTORE_TRIES, 20).
 
 %% API: contexts of the caller.
 
@@ -114,7 +116,37 @@ start_pool(Pool, Size) ->
 %% `{error, {owngil_unsupported, Reason}}' before Python 3.12):
 %% `{error, already_started}' if it runs. The `default' pool is the
 %% default contexts (py:start_contexts/1).
--spec start_pool(pool(), pos_integer(), py_opts:mode()) -> {ok, [pid()]} | {error, term()}.
+%%
+%% `start_pool(Pool, Size, #{mode => Mode, nodes => Nodes})' places the
+%% contexts across Nodes in turn (each runs erlang_python; `node()' is this
+%% one): contexts on other nodes are owned by this server and routed to
+%% like local ones (py_remote). A node that goes down leaves the pool (its
+%% callers' calls there end with `{error, {nodedown, Node}}' and their next
+%% call chooses again); when it comes back, its contexts are started again.
+-spec start_pool(pool(), pos_integer(), py_opts:mode() | #{mode => py_opts:mode(),
+                                                           nodes => [node(), ...]}) ->
+          {ok, [pid()]} | {error, term()}.
+start_pool(Pool, Size, #{} = Opts) when is_atom(Pool), Pool =/= default, is_integer(Size),
+                                        Size > 0 ->
+    Mode = maps:get(mode, Opts, worker),
+    Nodes = case maps:get(nodes, Opts, [node()]) of
+                [_ | _] = Ns -> [N || N <- Ns, is_atom(N)] =:= Ns orelse
+                                    erlang:error({badarg, {nodes, Ns}}),
+                                Ns;
+                Bad -> erlang:error({badarg, {nodes, Bad}})
+            end,
+    _ = [erlang:error({badarg, {option, K}}) || K <- maps:keys(Opts), K =/= mode, K =/= nodes],
+    case py_opts:mode(Mode, fun py_context:python_version/0) of
+        ok ->
+            Slots = [{I, lists:nth((I - 1) rem length(Nodes) + 1, Nodes)}
+                     || I <- lists:seq(1, Size)],
+            case call({claim, Pool, Mode}) of
+                ok -> start_slots(Pool, Mode, Slots, []);
+                {error, _} = Error -> Error
+            end;
+        {error, _} = Error ->
+            Error
+    end;
 start_pool(Pool, Size, Mode) when is_atom(Pool), is_integer(Size), Size > 0 ->
     case py_opts:mode(Mode, fun py_context:python_version/0) of
         ok when Pool =:= default ->
@@ -142,7 +174,9 @@ stop_pool(default) ->
     py:stop_contexts();
 stop_pool(Pool) when is_atom(Pool) ->
     _ = call({drop, Pool}),
-    lists:foreach(fun({Pid, _}) -> _ = py_context_sup:stop_context(Pid) end,
+    lists:foreach(fun({Pid, {py_remote, _}}) -> _ = py_context:stop(Pid);
+                     ({Pid, _}) -> _ = py_context_sup:stop_context(Pid)
+                  end,
                   py_router:pool(Pool));
 stop_pool(Pool) ->
     erlang:error({badarg, {pool, Pool}}).
@@ -283,7 +317,7 @@ init([]) ->
     process_flag(trap_exit, true),
     _ = ets:new(?POOLS, [named_table, protected, set, {read_concurrency, true}]),
     State = #{global => atomics:new(1, [{signed, true}]), max => py_opts:max_concurrent(),
-              routes => #{}, keys => #{}, holders => #{}},
+              routes => #{}, keys => #{}, holders => #{}, spans => #{}},
     ok = publish(State),
     {ok, State}.
 
@@ -294,9 +328,19 @@ handle_call({claim, Pool, Mode}, _From, State) ->
         true -> {reply, ok, State};
         false -> {reply, {error, already_started}, State}
     end;
-handle_call({drop, Pool}, _From, State) ->
+handle_call({drop, Pool}, _From, #{spans := Spans} = State) ->
     true = ets:delete(?POOLS, Pool),
-    {reply, ok, State};
+    {reply, ok, State#{spans => maps:remove(Pool, Spans)}};
+handle_call({start_remote, Pool, Mode, I, Node}, _From, #{spans := Spans} = State) ->
+    %% Started from here: this server owns the context (py_remote).
+    ok = case State of
+             #{nodes_watched := true} -> ok;
+             #{} -> net_kernel:monitor_nodes(true)
+         end,
+    Span = maps:get(Pool, Spans, #{mode => Mode, slots => #{}}),
+    New = State#{spans => Spans#{Pool => Span#{slots => (maps:get(slots, Span))#{I => Node}}},
+                 nodes_watched => true},
+    {reply, start_remote(Pool, Mode, I, Node), New};
 handle_call({register, Norm, Key, Pool}, _From, #{routes := R, keys := K} = State) ->
     New = State#{routes => R#{Norm => Pool}, keys => K#{Norm => Key}},
     ok = publish(New),
@@ -344,6 +388,10 @@ handle_info({'DOWN', _, process, Pid, _}, #{global := Global, holders := H} = St
         error ->
             {noreply, State}
     end;
+handle_info({nodeup, Node}, State) ->
+    {noreply, restore(Node, ?RESTORE_TRIES, State)};
+handle_info({restore, Node, Tries}, State) ->
+    {noreply, restore(Node, Tries, State)};
 handle_info(_Msg, State) ->
     {noreply, State}.
 
@@ -437,3 +485,49 @@ start_contexts(Pool, Mode, I, Size, Acc) ->
             ok = stop_pool(Pool),
             Error
     end.
+
+%% The slots of a pool spread over nodes: those of this node start as
+%% start_contexts/5 does, the others from this server (start_remote/4).
+start_slots(_Pool, _Mode, [], Acc) ->
+    {ok, [Pid || {_, Pid} <- lists:keysort(1, Acc)]};
+start_slots(Pool, Mode, [{I, Node} | Rest], Acc) ->
+    Started = case Node =:= node() of
+                  true -> py_context_sup:start_context(#{pool => {Pool, I}, mode => Mode});
+                  false -> call({start_remote, Pool, Mode, I, Node})
+              end,
+    case Started of
+        {ok, Pid} ->
+            start_slots(Pool, Mode, Rest, [{I, Pid} | Acc]);
+        {error, _} = Error ->
+            ok = stop_pool(Pool),
+            Error
+    end.
+
+%% A context of slot I of Pool on Node, registered with py_router (which
+%% monitors it: it leaves the pool when it stops or its node goes down).
+start_remote(Pool, Mode, I, Node) ->
+    case py_remote:new_context(Node, #{mode => Mode}) of
+        {ok, Pid} ->
+            ok = py_router:register(Pid, {py_remote, Pid}, {pool, Pool, I}),
+            {ok, Pid};
+        {error, _} = Error ->
+            Error
+    end.
+
+%% Node is up again: start the contexts its slots lack, trying again later
+%% while erlang_python does not run there yet.
+restore(Node, Tries, #{spans := Spans} = State) ->
+    Missing = [{Pool, Mode, I}
+               || {Pool, #{mode := Mode, slots := Slots}} <- maps:to_list(Spans),
+                  {I, N} <- maps:to_list(Slots), N =:= Node,
+                  not lists:keymember(I, 1, slots_running(Pool))],
+    Failed = [M || {Pool, Mode, I} = M <- Missing,
+                   element(1, start_remote(Pool, Mode, I, Node)) =:= error],
+    _ = Failed =/= [] andalso Tries > 1 andalso
+        erlang:send_after(500, self(), {restore, Node, Tries - 1}),
+    State.
+
+%% The slots of Pool that have a running context.
+slots_running(Pool) ->
+    [{I, Pid} || {Pid, I} <- py_router:pool_slots(Pool)].
+

@@ -12,7 +12,7 @@
 -behaviour(gen_server).
 
 -export([start_link/0, register/3, unregister/1, lookup/1, route/0, forget/0,
-         defaults/0, pool/1, choose/1, cached/0, adopt/1]).
+         defaults/0, pool/1, pool_slots/1, choose/1, cached/0, adopt/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(TAB, py_contexts).
@@ -28,7 +28,8 @@ start_link() ->
 %% @doc Record a running context; `Default' is its slot among the default
 %% contexts, `{pool, Name, Slot}' in a named pool (py_context_router), or
 %% `false' for one made with py_context:new/1.
--spec register(pid(), py_nif:ctx(), pos_integer() | {pool, atom(), pos_integer()} | false) -> ok.
+-spec register(pid(), py_nif:ctx() | {py_remote, pid()},
+               pos_integer() | {pool, atom(), pos_integer()} | false) -> ok.
 register(Pid, Ctx, Default) ->
     gen_server:call(?MODULE, {register, Pid, Ctx, Default}).
 
@@ -101,6 +102,14 @@ defaults() ->
 pool(Name) ->
     try ets:select(?TAB, [{{'_', '_', {pool, Name, '_'}}, [], ['$_']}]) of
         Slots -> [{Pid, Ctx} || {Pid, Ctx, _} <- lists:keysort(3, Slots)]
+    catch
+        error:badarg -> []
+    end.
+
+%% @doc The slots of a named pool that have a running context: `{Pid, Slot}'.
+-spec pool_slots(atom()) -> [{pid(), pos_integer()}].
+pool_slots(Name) ->
+    try ets:select(?TAB, [{{'$1', '_', {pool, Name, '$2'}}, [], [{{'$1', '$2'}}]}])
     catch
         error:badarg -> []
     end.
@@ -190,6 +199,10 @@ turns() ->
             Turns
     end.
 
+%% A context on another node (py_remote) reports no load here: the turn
+%% alone places callers on it.
+load({py_remote, _}) ->
+    {0, 0};
 load(Ctx) ->
     case py_nif:context_load(Ctx) of
         closed -> {infinity, infinity}; %% an atom: above every integer

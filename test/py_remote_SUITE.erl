@@ -11,11 +11,12 @@
          end_per_testcase/2]).
 -export([call_eval_exec/1, namespaces/1, conversion/1, callbacks/1, reentrant/1,
          sends/1, timeouts/1, interrupt/1, owner_death/1, caller_death/1, nodedown/1,
-         bad_input/1]).
+         bad_input/1, pool_across_nodes/1, pool_node_down_and_back/1, pool_bad_input/1]).
 
 all() ->
     [call_eval_exec, namespaces, conversion, callbacks, reentrant, sends, timeouts,
-     interrupt, owner_death, caller_death, nodedown, bad_input].
+     interrupt, owner_death, caller_death, nodedown, bad_input, pool_across_nodes,
+     pool_node_down_and_back, pool_bad_input].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -196,9 +197,107 @@ bad_input(_Config) ->
         peer:stop(Peer)
     end.
 
+pool_across_nodes(Config) ->
+    doc("A pool placed across two nodes: contexts in turn on each, calls spread over "
+        "both, registrations route to it, stop_pool stops the remote ones too."),
+    Node = ?config(node, Config),
+    {ok, Pids} = py_context_router:start_pool(ct_span, 4, #{mode => worker,
+                                                          nodes => [node(), Node]}),
+    Here = node(),
+    [Here, Node, Here, Node] = [node(P) || P <- Pids],
+    Pids = py_context_router:contexts(ct_span),
+    OsPids = lists:usort([py_test_lib:in_new_process(fun() ->
+                                                         {ok, P} = py:call(ct_span, os, getpid, []),
+                                                         P
+                                                     end)
+                          || _ <- lists:seq(1, 8)]),
+    2 = length(OsPids),
+    ok = py:register_pool(ct_span, {json, dumps}),
+    {ok, <<"[1]">>} = py:call(json, dumps, [[1]]),
+    ok = py:unregister_pool({json, dumps}),
+    Mons = [monitor(process, P) || P <- Pids],
+    ok = py_context_router:stop_pool(ct_span),
+    _ = [receive {'DOWN', M, process, _, _} -> ok end || M <- Mons],
+    false = py_context_router:pool_started(ct_span).
+
+pool_node_down_and_back(_Config) ->
+    doc("A node of a pool goes down: calls on it end with {error, {nodedown, Node}}, "
+        "the pool routes to the other node; when the node is back, its contexts are "
+        "started again."),
+    {ok, Peer, Node} = py_test_lib:peer_with_app(),
+    unlink(Peer),
+    {ok, _} = py_context_router:start_pool(ct_down, 2, #{nodes => [node(), Node]}),
+    Self = self(),
+    %% Callers until one is routed to the peer's context.
+    Remote = remote_caller(Self, Node),
+    receive {remote_sleeping, Remote} -> ok end,
+    ok = peer:stop(Peer),
+    receive {remote_result, Remote, {error, {nodedown, Node}}} -> ok
+    after 10000 -> ct:fail(no_nodedown)
+    end,
+    %% py_router sees the context's monitor fire on its own.
+    ok = until(fun() -> py_context_router:num_contexts(ct_down) =:= 1 end, 200),
+    Mine = list_to_integer(os:getpid()),
+    _ = [{ok, Mine} = py_test_lib:in_new_process(fun() -> py:call(ct_down, os, getpid, []) end)
+         || _ <- lists:seq(1, 4)],
+    %% The node comes back (same name), with erlang_python started.
+    Name = hd(string:split(atom_to_list(Node), "@")),
+    Paths = lists:usort([filename:dirname(code:which(M)) || M <- [py, ?MODULE]]),
+    {ok, Peer2, Node} = peer:start(#{name => Name,
+                                     args => lists:append([["-pa", P] || P <- Paths])}),
+    {ok, _} = erpc:call(Node, application, ensure_all_started, [erlang_python]),
+    ok = until(fun() -> py_context_router:num_contexts(ct_down) =:= 2 end, 200),
+    [_, Back] = py_context_router:contexts(ct_down),
+    Node = node(Back),
+    {ok, _} = py:call(Back, math, sqrt, [4]),
+    ok = py_context_router:stop_pool(ct_down),
+    ok = peer:stop(Peer2).
+
+pool_bad_input(_Config) ->
+    doc("Bad pool options are badarg or {error, _}."),
+    {'EXIT', {{badarg, {nodes, []}}, _}} =
+        (catch py_context_router:start_pool(ct_bad, 2, #{nodes => []})),
+    {'EXIT', {{badarg, {nodes, [1]}}, _}} =
+        (catch py_context_router:start_pool(ct_bad, 2, #{nodes => [1]})),
+    {'EXIT', {{badarg, {option, size}}, _}} =
+        (catch py_context_router:start_pool(ct_bad, 2, #{size => 2})),
+    {error, {nodedown, 'nowhere@nohost'}} =
+        py_context_router:start_pool(ct_bad, 2, #{nodes => [node(), 'nowhere@nohost']}),
+    false = py_context_router:pool_started(ct_bad).
+
 %% Internal.
 
 %% Sleep Secs on Ctx, having told Test it sleeps.
 sleep_on(Ctx, Test, Secs) ->
     py:eval(Ctx, <<"__import__('erlang').send(p, 'sleeping') or __import__('time').sleep(s)">>,
             #{p => Test, s => Secs}).
+
+%% A process of pool ct_down that is served by the context on Node, sleeping
+%% there (it tells Test), then sending Test its result.
+remote_caller(Test, Node) ->
+    Pid = spawn(fun() ->
+                        {Ctx, _} = py_context_router:route(ct_down),
+                        case node(Ctx) of
+                            Node ->
+                                Test ! {remote_sleeping, self()},
+                                Test ! {remote_result, self(),
+                                        py:call(ct_down, time, sleep, [60])};
+                            _ ->
+                                Test ! {not_remote, self()}
+                        end
+                end),
+    receive
+        {not_remote, Pid} -> remote_caller(Test, Node);
+        {remote_sleeping, Pid} = Msg -> self() ! Msg, Pid
+    end.
+
+%% Until Fun() holds, asking every 50 ms at most Tries times: a node that
+%% comes back gets its contexts from the router at its own pace, with no
+%% message to this process.
+until(_Fun, 0) ->
+    {error, gave_up};
+until(Fun, Tries) ->
+    case Fun() of
+        true -> ok;
+        false -> receive after 50 -> until(Fun, Tries - 1) end
+    end.

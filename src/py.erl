@@ -19,7 +19,8 @@
 %% traceback. Arguments of the wrong type raise `error({badarg, What})'.
 -module(py).
 
--export([call/3, call/4, call/5, cast/3, cast/4, spawn_call/3, spawn_call/4,
+-export([call/3, call/4, call/5, cast/3, cast/4, cast/5, spawn_call/3, spawn_call/4,
+         spawn_call/5,
          await/1, await/2, eval/1, eval/2, eval/3, exec/1, exec/2, exec/3, parallel/1,
          version/0, memory_stats/0, gc/0, gc/1, context/0, context/1,
          start_contexts/0, start_contexts/1, stop_contexts/0, contexts_started/0,
@@ -108,12 +109,24 @@ call(Module, Func, Args, Kwargs, Timeout) ->
 cast(Module, Func, Args) ->
     cast(Module, Func, Args, #{}).
 
-%% @doc Call with keyword arguments and forget the result.
--spec cast(py_module(), py_func(), py_args(), py_kwargs()) -> ok.
+%% @doc Call with keyword arguments and forget the result, or
+%% `cast(Ctx, Module, Func, Args)' on an explicit context.
+-spec cast(py_module(), py_func(), py_args(), py_kwargs()) -> ok;
+          (pid(), py_module(), py_func(), py_args()) -> ok.
+cast(Ctx, Module, Func, Args) when is_pid(Ctx) ->
+    cast(Ctx, Module, Func, Args, #{});
 cast(Module, Func, Args, Kwargs) ->
     Payload = call_payload(Module, Func, Args, Kwargs, term),
     _ = with_route(fun(Ctx) -> py_context:cast(Ctx, Payload) end),
     ok.
+
+%% @doc `cast(Ctx, Module, Func, Args, Kwargs)': forget the result of a call
+%% on an explicit context (local, or on another node).
+-spec cast(pid(), py_module(), py_func(), py_args(), py_kwargs()) -> ok.
+cast(Ctx, Module, Func, Args, Kwargs) when is_pid(Ctx) ->
+    py_context:cast_pid(Ctx, call_payload(Module, Func, Args, Kwargs, term));
+cast(Ctx, _Module, _Func, _Args, _Kwargs) ->
+    erlang:error({badarg, {context, Ctx}}).
 
 %% @doc Start a call; its result arrives as `{py_response, Ref, Result}'
 %% (await/1,2 receives it).
@@ -121,8 +134,12 @@ cast(Module, Func, Args, Kwargs) ->
 spawn_call(Module, Func, Args) ->
     spawn_call(Module, Func, Args, #{}).
 
-%% @doc Start a call with keyword arguments; see spawn_call/3.
--spec spawn_call(py_module(), py_func(), py_args(), py_kwargs()) -> reference().
+%% @doc Start a call with keyword arguments, or `spawn_call(Ctx, Module,
+%% Func, Args)' on an explicit context; see spawn_call/3.
+-spec spawn_call(py_module(), py_func(), py_args(), py_kwargs()) -> reference();
+                (pid(), py_module(), py_func(), py_args()) -> reference().
+spawn_call(Ctx, Module, Func, Args) when is_pid(Ctx) ->
+    spawn_call(Ctx, Module, Func, Args, #{});
 spawn_call(Module, Func, Args, Kwargs) ->
     Payload = call_payload(Module, Func, Args, Kwargs, term),
     case with_route(fun(Ctx) -> py_context:async(Ctx, py_response, Payload) end) of
@@ -134,7 +151,16 @@ spawn_call(Module, Func, Args, Kwargs) ->
             Ref
     end.
 
-%% @doc Wait (30 s) for the result of spawn_call/3,4.
+%% @doc `spawn_call(Ctx, Module, Func, Args, Kwargs)' on an explicit context
+%% (local, or on another node): the result arrives as
+%% `{py_response, Ref, Result}'.
+-spec spawn_call(pid(), py_module(), py_func(), py_args(), py_kwargs()) -> reference().
+spawn_call(Ctx, Module, Func, Args, Kwargs) when is_pid(Ctx) ->
+    py_context:async_pid(Ctx, py_response, call_payload(Module, Func, Args, Kwargs, term));
+spawn_call(Ctx, _Module, _Func, _Args, _Kwargs) ->
+    erlang:error({badarg, {context, Ctx}}).
+
+%% @doc Wait (30 s) for the result of spawn_call/3,4,5.
 -spec await(reference()) -> py_result().
 await(Ref) ->
     await(Ref, ?TIMEOUT).

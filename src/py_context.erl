@@ -11,7 +11,7 @@
 -behaviour(gen_server).
 
 -export([new/1, stop/1, destroy/1, interrupt/1, python_version/0, start_link/1, resource/1]).
--export([request/3, request_pid/3, cast/2, async/3, cancel/2, for_ref/1, is_ref/1,
+-export([request/3, request_pid/3, cast_pid/2, async_pid/3, cast/2, async/3, cancel/2, for_ref/1, is_ref/1,
          callback_reply/2, publish_functions/1, stream_credit/3, result/1]).
 -export([init/1, handle_call/3, handle_cast/2, terminate/2]).
 -export_type([payload/0]).
@@ -123,6 +123,43 @@ request_pid(Pid, Payload, Timeout) when node(Pid) =/= node() ->
     py_remote:request(Pid, Payload, Timeout);
 request_pid(Pid, Payload, Timeout) ->
     py_remote:local_request(Pid, Payload, Timeout).
+
+%% @doc Run a request on the context Pid (local or on another node) and
+%% forget its result.
+-spec cast_pid(pid(), payload()) -> ok.
+cast_pid(Pid, Payload) when node(Pid) =/= node() ->
+    _ = spawn(fun() -> py_remote:request(Pid, Payload, infinity) end),
+    ok;
+cast_pid(Pid, Payload) ->
+    _ = case resource(Pid) of
+            {ok, Ctx} -> cast(Ctx, Payload);
+            {error, not_found} -> ok
+        end,
+    ok.
+
+%% @doc Run a request on the context Pid (local or on another node); its
+%% result comes to the caller as `{Tag, Ref, Result}'.
+-spec async_pid(pid(), atom(), payload()) -> reference().
+async_pid(Pid, Tag, Payload) when node(Pid) =/= node() ->
+    Ref = make_ref(),
+    Caller = self(),
+    _ = spawn(fun() -> Caller ! {Tag, Ref, py_remote:request(Pid, Payload, infinity)} end),
+    Ref;
+async_pid(Pid, Tag, Payload) ->
+    case resource(Pid) of
+        {ok, Ctx} ->
+            case async(Ctx, Tag, Payload) of
+                {ok, Ref} -> Ref;
+                {error, _} = Error -> sent_now(Tag, Error)
+            end;
+        {error, not_found} ->
+            sent_now(Tag, {error, closed})
+    end.
+
+sent_now(Tag, Result) ->
+    Ref = make_ref(),
+    self() ! {Tag, Ref, Result},
+    Ref.
 
 %% @doc The context of a Python object reference.
 -spec for_ref(reference()) -> {ok, py_nif:ctx()} | {error, closed}.

@@ -11,11 +11,11 @@
          end_per_testcase/2]).
 -export([call_eval_exec/1, namespaces/1, conversion/1, callbacks/1, reentrant/1,
          sends/1, timeouts/1, interrupt/1, owner_death/1, caller_death/1, nodedown/1,
-         bad_input/1, pool_across_nodes/1, pool_node_down_and_back/1, pool_bad_input/1]).
+         bad_input/1, async_forms/1, pool_across_nodes/1, pool_node_down_and_back/1, pool_bad_input/1]).
 
 all() ->
     [call_eval_exec, namespaces, conversion, callbacks, reentrant, sends, timeouts,
-     interrupt, owner_death, caller_death, nodedown, bad_input, pool_across_nodes,
+     interrupt, owner_death, caller_death, nodedown, bad_input, async_forms, pool_across_nodes,
      pool_node_down_and_back, pool_bad_input].
 
 init_per_suite(Config) ->
@@ -196,6 +196,30 @@ bad_input(_Config) ->
     after
         peer:stop(Peer)
     end.
+
+async_forms(Config) ->
+    doc("py:spawn_call/4,5 and py:cast/4,5 on a remote context (as on a local one): "
+        "the result arrives as {py_response, Ref, Result}; a cast runs."),
+    Ctx = ?config(ctx, Config),
+    {ok, Local} = py_context:new(#{}),
+    _ = [begin
+             Ref = py:spawn_call(C, math, sqrt, [16]),
+             {ok, 4.0} = py:await(Ref, 10000),
+             Ref2 = py:spawn_call(C, json, dumps, [[1]], #{separators => {<<",">>, <<":">>}}),
+             {ok, <<"[1]">>} = py:await(Ref2, 10000),
+             ok = py:cast(C, erlang, send, [self(), {cast_ran, node(C)}]),
+             receive {<<"cast_ran">>, _} -> ok; {cast_ran, _} -> ok
+             after 10000 -> ct:fail({cast_did_not_run, C})
+             end,
+             ok = py:cast(C, erlang, send, [self(), kw], #{})
+         end || C <- [Ctx, Local]],
+    receive kw -> ok after 10000 -> ct:fail(no_kw_cast) end,
+    ok = py_context:stop(Local),
+    {error, closed} = py:await(py:spawn_call(Local, math, sqrt, [1]), 1000),
+    {error, closed} = py:await(py:spawn_call(self(), m, f, [], #{}), 1000),
+    {'EXIT', {{badarg, {context, not_a_pid}}, _}} =
+        (catch py:cast(not_a_pid, m, f, [], #{})),
+    ok.
 
 pool_across_nodes(Config) ->
     doc("A pool placed across two nodes: contexts in turn on each, calls spread over "

@@ -11,11 +11,12 @@
          end_per_testcase/2]).
 -export([call_eval_exec/1, namespaces/1, conversion/1, callbacks/1, reentrant/1,
          sends/1, timeouts/1, interrupt/1, owner_death/1, caller_death/1, nodedown/1,
-         bad_input/1, async_forms/1, pool_across_nodes/1, pool_node_down_and_back/1, pool_bad_input/1]).
+         bad_input/1, async_forms/1, proxy_lost_between_calls/1, pool_across_nodes/1, pool_node_down_and_back/1, pool_bad_input/1]).
 
 all() ->
     [call_eval_exec, namespaces, conversion, callbacks, reentrant, sends, timeouts,
-     interrupt, owner_death, caller_death, nodedown, bad_input, async_forms, pool_across_nodes,
+     interrupt, owner_death, caller_death, nodedown, bad_input, async_forms,
+     proxy_lost_between_calls, pool_across_nodes,
      pool_node_down_and_back, pool_bad_input].
 
 init_per_suite(Config) ->
@@ -220,6 +221,21 @@ async_forms(Config) ->
     {'EXIT', {{badarg, {context, not_a_pid}}, _}} =
         (catch py:cast(not_a_pid, m, f, [], #{})),
     ok.
+
+proxy_lost_between_calls(Config) ->
+    doc("A caller's proxy that goes away between calls leaves no message in the "
+        "caller's mailbox; the next call starts a new one (a fresh namespace)."),
+    Ctx = ?config(ctx, Config),
+    ok = py:exec(Ctx, <<"kept = 1\n">>),
+    #{} = Proxies = get('$py_remote_proxies'),
+    [{Proxy, Relay}] = maps:values(Proxies),
+    RelayMon = monitor(process, Relay),
+    exit(Proxy, kill),
+    receive {'DOWN', RelayMon, process, Relay, {proxy_down, killed}} -> ok end,
+    {messages, []} = process_info(self(), messages),
+    {error, {'NameError', _}} = py:eval(Ctx, <<"kept">>),
+    {ok, 2} = py:eval(Ctx, <<"1 + 1">>),
+    {messages, []} = process_info(self(), messages).
 
 pool_across_nodes(Config) ->
     doc("A pool placed across two nodes: contexts in turn on each, calls spread over "

@@ -11,12 +11,12 @@
          end_per_testcase/2]).
 -export([call_eval_exec/1, namespaces/1, conversion/1, callbacks/1, reentrant/1,
          sends/1, timeouts/1, interrupt/1, owner_death/1, caller_death/1, nodedown/1,
-         bad_input/1, async_forms/1, proxy_lost_between_calls/1, pool_across_nodes/1, pool_node_down_and_back/1, pool_bad_input/1]).
+         bad_input/1, async_forms/1, proxy_lost_between_calls/1, modes/1, pool_across_nodes/1, pool_node_down_and_back/1, pool_bad_input/1]).
 
 all() ->
     [call_eval_exec, namespaces, conversion, callbacks, reentrant, sends, timeouts,
      interrupt, owner_death, caller_death, nodedown, bad_input, async_forms,
-     proxy_lost_between_calls, pool_across_nodes,
+     proxy_lost_between_calls, modes, pool_across_nodes,
      pool_node_down_and_back, pool_bad_input].
 
 init_per_suite(Config) ->
@@ -236,6 +236,20 @@ proxy_lost_between_calls(Config) ->
     {error, {'NameError', _}} = py:eval(Ctx, <<"kept">>),
     {ok, 2} = py:eval(Ctx, <<"1 + 1">>),
     {messages, []} = process_info(self(), messages).
+
+modes(Config) ->
+    doc("A remote context of another mode: own-GIL where the remote Python has it "
+        "(3.12+), else that node's clear error."),
+    Node = ?config(node, Config),
+    case erpc:call(Node, py, subinterp_supported, []) of
+        true ->
+            {ok, Ctx} = py_context:new(#{node => Node, mode => owngil}),
+            {ok, 4.0} = py:call(Ctx, math, sqrt, [16]),
+            ok = py_context:stop(Ctx);
+        false ->
+            {error, {owngil_unsupported, _}} = py_context:new(#{node => Node, mode => owngil})
+    end,
+    {error, {invalid_mode, bogus}} = py_context:new(#{node => Node, mode => bogus}).
 
 pool_across_nodes(Config) ->
     doc("A pool placed across two nodes: contexts in turn on each, calls spread over "

@@ -123,7 +123,19 @@ static int check_symbol(const view_t *v)
     return sandbox_deny(op, hit->cls, s);
 }
 
-/* Before the original runs: -1 (denied, exception set) or 0. */
+/* input() reading the VM's own stdin (sys.stdin still on fd 0). */
+static int check_stdin(const rule_t *r)
+{
+    PyObject *in = PySys_GetObject("stdin"); /* borrowed */
+    PyObject *fd = in && in != Py_None ? PyObject_CallMethod(in, "fileno", NULL) : NULL;
+    long n = fd && PyLong_Check(fd) ? PyLong_AsLong(fd) : -1;
+    Py_XDECREF(fd);
+    PyErr_Clear(); /* a StringIO or a closed stream: not the VM's stdin */
+    return n >= 0 && host_fd_stdin((int)n) ? deny_num(r, "fd", n) : 0;
+}
+
+/* Before the original runs: -1 (denied, exception set), 1 (skip it: the
+ * call returns None) or 0. */
 static int check_before(const rule_t *r, const view_t *v)
 {
     long a, b;
@@ -137,6 +149,14 @@ static int check_before(const rule_t *r, const view_t *v)
         return arg_long(v, 0, "fd", &a) && host_fd_protected((int)a) ? deny_num(r, "fd", a) : 0;
     case CK_FD_INTERNAL:
         return arg_long(v, 0, "fd", &a) && host_fd_internal((int)a) ? deny_num(r, "fd", a) : 0;
+    case CK_FD_READ:
+        if (arg_long(v, 0, "fd", &a) && (host_fd_internal((int)a) || host_fd_stdin((int)a)))
+            return deny_num(r, "fd", a);
+        return 0;
+    case CK_STDIN:
+        return check_stdin(r);
+    case CK_IGNORE:
+        return 1;
     case CK_FD2:
         return arg_long(v, 1, "fd2", &a) && host_fd_protected((int)a) ? deny_num(r, "fd", a)
                                                                          : 0;
@@ -206,16 +226,18 @@ static PyObject *check_after(const rule_t *r, const view_t *v, PyObject *result)
 static PyObject *run_noargs(int i, PyObject *self, PyObject *unused)
 {
     view_t v = {self, NULL, 0, NULL, NULL};
-    if (check_before(slots[i].rule, &v) < 0)
-        return NULL;
+    int rc = check_before(slots[i].rule, &v);
+    if (rc)
+        return rc < 0 ? NULL : Py_NewRef(Py_None);
     return check_after(slots[i].rule, &v, slots[i].orig(self, unused));
 }
 
 static PyObject *run_o(int i, PyObject *self, PyObject *a)
 {
     view_t v = {self, &a, 1, NULL, NULL};
-    if (check_before(slots[i].rule, &v) < 0)
-        return NULL;
+    int rc = check_before(slots[i].rule, &v);
+    if (rc)
+        return rc < 0 ? NULL : Py_NewRef(Py_None);
     return check_after(slots[i].rule, &v, slots[i].orig(self, a));
 }
 
@@ -223,8 +245,9 @@ static PyObject *run_var(int i, PyObject *self, PyObject *args, PyObject *kwargs
 {
     view_t v = {self, ((PyTupleObject *)args)->ob_item, PyTuple_GET_SIZE(args), NULL, kwargs};
     const slot_t *s = &slots[i];
-    if (check_before(s->rule, &v) < 0)
-        return NULL;
+    int rc = check_before(s->rule, &v);
+    if (rc)
+        return rc < 0 ? NULL : Py_NewRef(Py_None);
     PyObject *r = s->flags & METH_KEYWORDS
                       ? ((varkw_fn)(void (*)(void))s->orig)(self, args, kwargs)
                       : s->orig(self, args);
@@ -236,8 +259,9 @@ static PyObject *run_fast(int i, PyObject *self, PyObject *const *args, Py_ssize
 {
     view_t v = {self, args, n, kwnames, NULL};
     const slot_t *s = &slots[i];
-    if (check_before(s->rule, &v) < 0)
-        return NULL;
+    int rc = check_before(s->rule, &v);
+    if (rc)
+        return rc < 0 ? NULL : Py_NewRef(Py_None);
     PyObject *r = s->flags & METH_KEYWORDS
                       ? ((fastkw_fn)(void (*)(void))s->orig)(self, args, n, kwnames)
                       : ((fast_fn)(void (*)(void))s->orig)(self, args, n);

@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -112,7 +113,7 @@ static int w_dup3(int fd, int fd2, int flags)
 
 static int w_kill(pid_t pid, int sig)
 {
-    if (host_kill_hits_vm(pid, sig)) {
+    if (host_kill_denied(pid, sig)) {
         refuse_n("kill", C_KILL, "pid", pid);
         return -1;
     }
@@ -121,7 +122,7 @@ static int w_kill(pid_t pid, int sig)
 
 static int w_killpg(pid_t pgid, int sig)
 {
-    if (host_killpg_hits_vm(pgid, sig)) {
+    if (host_killpg_denied(pgid, sig)) {
         refuse_n("killpg", C_KILL, "process group", pgid);
         return -1;
     }
@@ -176,11 +177,22 @@ static int w_prlimit(pid_t pid, int res, const struct rlimit *rl, struct rlimit 
         }                                                       \
         return real_##name args;                                \
     }
-FD_CALL(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n))
+/* Reads, besides: the VM's stdin (its shell's input). */
+#define FD_READ(ret, name, params, args)                        \
+    static ret(*real_##name) params;                            \
+    static ret w_##name params                                  \
+    {                                                           \
+        if (host_fd_internal(fd) || host_fd_stdin(fd)) {        \
+            refuse_n(#name, C_FD, "fd", fd);                    \
+            return (ret)-1;                                     \
+        }                                                       \
+        return real_##name args;                                \
+    }
+FD_READ(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n))
 FD_CALL(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n))
-FD_CALL(ssize_t, readv, (int fd, const struct iovec *v, int n), (fd, v, n))
+FD_READ(ssize_t, readv, (int fd, const struct iovec *v, int n), (fd, v, n))
 FD_CALL(ssize_t, writev, (int fd, const struct iovec *v, int n), (fd, v, n))
-FD_CALL(ssize_t, pread64, (int fd, void *b, size_t n, off_t o), (fd, b, n, o))
+FD_READ(ssize_t, pread64, (int fd, void *b, size_t n, off_t o), (fd, b, n, o))
 FD_CALL(ssize_t, pwrite64, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o))
 FD_CALL(int, ftruncate64, (int fd, off_t len), (fd, len))
 FD_CALL(ssize_t, send, (int fd, const void *b, size_t n, int f), (fd, b, n, f))
@@ -232,6 +244,29 @@ static int fcntl_reads_only(int cmd)
            cmd == F_GETSIG || cmd == F_GETLEASE || cmd == F_GETPIPE_SZ || cmd == F_OFD_GETLK;
 }
 
+/* The VM's stdio (its terminal, when it has one): Python may query it, not
+ * reconfigure it (non-blocking mode, terminal modes, window size, the
+ * controlling terminal).  TIOCSTI, which types into a terminal, is refused
+ * on every descriptor. */
+static int stdio_protected(int fd)
+{
+    return fd >= 0 && fd <= 2 && host_fd_protected(fd);
+}
+
+static int tty_request_changes(unsigned long req)
+{
+    switch (req) {
+    case TIOCSTI: case TIOCSWINSZ: case TCSETS: case TCSETSW: case TCSETSF: case TCSETA:
+    case TCSETAW: case TCSETAF: case TIOCSCTTY: case TIOCNOTTY: case TIOCSPGRP: case TIOCCONS:
+    case TIOCEXCL: case TIOCNXCL: case FIONBIO: case FIOASYNC: case TCFLSH: case TCXONC:
+    case TIOCSETD: case TIOCVHANGUP: case TCSBRK: case TCSBRKP: case TIOCSBRK: case TIOCCBRK:
+    case TIOCMSET: case TIOCMBIS: case TIOCMBIC: case TIOCSSOFTCAR: case TIOCSLCKTRMIOS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static int (*real_fcntl)(int, int, ...);
 static int w_fcntl(int fd, int cmd, ...)
 {
@@ -239,7 +274,8 @@ static int w_fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    if (host_fd_internal(fd) && !fcntl_reads_only(cmd)) {
+    if ((host_fd_internal(fd) && !fcntl_reads_only(cmd)) ||
+        (stdio_protected(fd) && (cmd == F_SETFL || cmd == F_SETOWN || cmd == F_SETSIG))) {
         refuse_n("fcntl", C_FD, "fd", fd);
         return -1;
     }
@@ -253,8 +289,9 @@ static int w_ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    if (host_fd_internal(fd)) {
-        refuse_n("ioctl", C_FD, "fd", fd);
+    if (host_fd_internal(fd) || req == TIOCSTI ||
+        (stdio_protected(fd) && tty_request_changes(req))) {
+        refuse_n(req == TIOCSTI ? "ioctl(TIOCSTI)" : "ioctl", C_FD, "fd", fd);
         return -1;
     }
     return real_ioctl(fd, req, arg);
@@ -355,7 +392,7 @@ static long w_syscall(long nr, ...)
     case SYS_clone: case SYS_execve:
         c = C_PROCESS; break;
     case SYS_kill:
-        c = host_kill_hits_vm(a[0], (int)a[1]) ? C_KILL : -1; break;
+        c = host_kill_denied(a[0], (int)a[1]) ? C_KILL : -1; break;
 #ifdef SYS_pidfd_send_signal
     case SYS_pidfd_send_signal:
 #endif

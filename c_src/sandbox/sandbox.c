@@ -318,11 +318,11 @@ static int check_event(const rule_t *r, PyObject *args)
     case CK_DENY:
         return sandbox_deny(r->op, r->cls, NULL);
     case CK_KILL_TARGET:
-        if (arg_long(args, 0, &a) && arg_long(args, 1, &b) && host_kill_hits_vm(a, (int)b))
+        if (arg_long(args, 0, &a) && arg_long(args, 1, &b) && host_kill_denied(a, (int)b))
             return deny_detail(r, "pid %ld, signal %ld", a, b);
         return 0;
     case CK_KILLPG_TARGET:
-        if (arg_long(args, 0, &a) && arg_long(args, 1, &b) && host_killpg_hits_vm(a, (int)b))
+        if (arg_long(args, 0, &a) && arg_long(args, 1, &b) && host_killpg_denied(a, (int)b))
             return deny_detail(r, "process group %ld, signal %ld", a, b);
         return 0;
     case CK_THREAD_SIGNAL:

@@ -134,6 +134,11 @@ int host_fd_internal(int fd)
     return fd > 2 && host_fd_protected(fd);
 }
 
+int host_fd_stdin(int fd)
+{
+    return fd == 0 && host_fd_protected(0);
+}
+
 /* A pipe or socket that is one of the VM's internal channels, under a new
  * number (reopened through /proc/self/fd, say). */
 int host_same_channel(int fd)
@@ -180,31 +185,25 @@ static long parent_of(long pid)
     return close && sscanf(close + 1, " %c %ld", &state, &ppid) == 2 ? ppid : -1;
 }
 
-static int is_own_thread(long tid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%ld", tid);
-    return access(path, F_OK) == 0;
-}
-
-int host_killpg_hits_vm(long pgid, int sig)
+/* Python in the VM has no child processes of its own (programs run through
+ * ports are children of erl_child_setup), so every signal to another process
+ * hits the VM, its kin (its parent, erl_child_setup, port programs) or a
+ * stranger: all are denied.  Only signal 0 to the VM itself or its own
+ * group, an existence probe of itself, is let through. */
+int host_killpg_denied(long pgid, int sig)
 {
     const host_t *p = cur();
-    if (!p || sig == 0)
+    if (!p)
         return 0;
-    return pgid <= 0 || pgid == p->pgid || pgid == p->pid || parent_of(pgid) == p->pid;
+    return !(sig == 0 && (pgid == 0 || pgid == p->pgid));
 }
 
-int host_kill_hits_vm(long pid, int sig)
+int host_kill_denied(long pid, int sig)
 {
     const host_t *p = cur();
-    if (!p || sig == 0)
+    if (!p)
         return 0;
-    if (pid == 0 || pid == -1)
-        return 1;
-    if (pid < -1)
-        return host_killpg_hits_vm(-pid, sig);
-    return pid == p->pid || is_own_thread(pid) || parent_of(pid) == p->pid;
+    return !(sig == 0 && (pid == 0 || pid == p->pid || pid == -p->pgid));
 }
 
 int host_rlimit_lowers(long pid, int resource, rlim_t soft, rlim_t hard)

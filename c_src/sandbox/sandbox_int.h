@@ -25,7 +25,8 @@ typedef enum {
     CK_DENY, CK_KILL_TARGET, CK_KILLPG_TARGET, CK_THREAD_SIGNAL, CK_RLIMIT,
     CK_PRLIMIT, CK_PROC_MEM_PATH, CK_FROM_PYTHON, CK_NATIVE_SYMBOL, CK_MODULE,
     CK_EXIT_FLAG, CK_SIGNAL, CK_SIGNAL_HANDLER, CK_FD, CK_FD2, CK_FD_RANGE,
-    CK_PROC_MEM_FD, CK_EXTENSION, CK_SETLOCALE, CK_FD_INTERNAL, CK_EXTENSION_EXEC, CK_COUNT
+    CK_PROC_MEM_FD, CK_EXTENSION, CK_SETLOCALE, CK_FD_INTERNAL, CK_EXTENSION_EXEC,
+    CK_IGNORE, CK_STDIN, CK_FD_READ, CK_COUNT
 } check_t;
 
 typedef struct {
@@ -75,9 +76,11 @@ int host_fd_range_protected(long lo, long hi);  /* [lo, hi) */
 /* The VM's own channels: protected and not stdio (Python may write to 1). */
 int host_fd_internal(int fd);
 int host_same_channel(int fd);
+/* fd is the VM's standard input (0, still the file it was at start). */
+int host_fd_stdin(int fd);
 int host_signal_protected(int sig);
-int host_kill_hits_vm(long pid, int sig);
-int host_killpg_hits_vm(long pgid, int sig);
+int host_kill_denied(long pid, int sig);
+int host_killpg_denied(long pgid, int sig);
 int host_rlimit_lowers(long pid, int resource, rlim_t soft, rlim_t hard);
 int host_proc_mem_path(const char *path); /* callers: only for writing */
 int host_proc_mem_fd(int fd);

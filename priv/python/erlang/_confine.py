@@ -1,0 +1,106 @@
+"""Process-wide state kept out of reach of one Erlang process's Python code.
+
+The C sandbox (``c_src/sandbox/``) denies the operations that would change
+the state of the VM's OS process.  Three of them are so common in ordinary
+code that a plain denial would break it; here they are confined instead:
+
+- **the environment**: ``os.environ[k] = v`` (and ``setdefault``, ``pop``,
+  ``update``...) changes Python's ``os.environ`` mapping only, never the
+  process environment that the VM and its ports inherit.  ``os.getenv`` and
+  ``erlang.subprocess`` (its default ``env``) see the change; C code calling
+  ``getenv()`` does not.  ``os.putenv``/``os.unsetenv`` themselves are denied.
+- **builtins**: each Erlang process's namespace gets its own ``__builtins__``
+  (a copy of the builtins module), and ``import builtins`` in that
+  namespace's code returns that copy, so ``builtins.open = ...`` stays in
+  the namespace.  The real module, reached through ``sys.modules`` or an
+  attribute of a builtin function, is not guarded: see docs/security.md.
+- **the sandbox's own module**: the public names of ``erlang._sandbox``
+  cannot be rebound, and inside the VM ``is_sandboxed``/``policy`` are the
+  C module's own functions (no ``__code__`` to replace).
+
+:func:`install` runs once per interpreter, from ``erlang._runtime.install``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import sys
+from types import ModuleType
+from typing import Any
+
+__all__ = ["install", "namespace_builtins"]
+
+_real_import = builtins.__import__
+
+
+def _environ_setitem(self: Any, key: str, value: str) -> None:
+    self._data[self.encodekey(key)] = self.encodevalue(value)
+
+
+def _environ_delitem(self: Any, key: str) -> None:
+    encoded = self.encodekey(key)
+    try:
+        del self._data[encoded]
+    except KeyError:
+        raise KeyError(key) from None
+
+
+def _confine_environ() -> None:
+    """``os.environ`` writes stay in Python (see the module docstring)."""
+    cls = type(os.environ)
+    cls.__setitem__ = _environ_setitem  # type: ignore[method-assign]
+    cls.__delitem__ = _environ_delitem  # type: ignore[method-assign]
+
+
+def namespace_builtins() -> dict[str, Any]:
+    """A new ``__builtins__`` for one Erlang process's namespace (called by
+    the NIF when it makes the namespace): a copy of the builtins module
+    whose ``__import__`` hands out the copy for ``import builtins``."""
+    module = ModuleType("builtins", builtins.__doc__)
+    ns = module.__dict__
+    ns.update(builtins.__dict__)
+
+    def __import__(name: str, globals: Any = None, locals: Any = None,  # noqa: A001,A002
+                   fromlist: Any = (), level: int = 0) -> Any:
+        if name == "builtins" and level == 0:
+            return module
+        return _real_import(name, globals, locals, fromlist, level)
+
+    __import__.__doc__ = _real_import.__doc__
+    ns["__import__"] = __import__
+    return ns
+
+
+class _ReadOnlyModule(ModuleType):
+    """A module whose public names cannot be rebound or deleted."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            super().__setattr__(name, value)
+            return
+        from erlang._sandbox import blocked
+
+        raise blocked(f"rebinding erlang._sandbox.{name}", "sandbox")
+
+    def __delattr__(self, name: str) -> None:
+        self.__setattr__(name, None)
+
+
+def _protect_sandbox_module() -> None:
+    module = sys.modules.get("erlang._sandbox")
+    if module is not None and type(module) is ModuleType:
+        module.__class__ = _ReadOnlyModule
+
+
+def install() -> None:
+    """Confine the environment and protect ``erlang._sandbox`` (inside the
+    VM only: a plain interpreter is left as it is)."""
+    try:
+        import _erlang_sandbox  # noqa: F401  (the C half: only inside the VM)
+    except ImportError:
+        return
+    _confine_environ()
+    import erlang._sandbox  # noqa: F401
+
+    _protect_sandbox_module()

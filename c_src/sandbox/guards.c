@@ -48,6 +48,7 @@ typedef struct {
     Py_ssize_t nargs;
     PyObject *kwnames; /* vectorcall keywords (values follow args) */
     PyObject *kwargs;  /* or a dict */
+    objset_t loaded;   /* CK_EXTENSION, CK_LOADER: the objects before the call */
 } view_t;
 
 static slot_t slots[NSLOTS];
@@ -185,7 +186,11 @@ static int check_before(const rule_t *r, const view_t *v)
         o = arg(v, 1, "locale");
         return o && o != Py_None ? sandbox_deny(r->op, r->cls, NULL) : 0;
     case CK_EXTENSION:
+        interpose_snapshot(&((view_t *)v)->loaded);
         return check_extension(r, v);
+    case CK_LOADER:
+        interpose_snapshot(&((view_t *)v)->loaded);
+        return 0;
     case CK_NATIVE_SYMBOL:
         return check_symbol(v);
     default:
@@ -208,11 +213,14 @@ static PyObject *check_after(const rule_t *r, const view_t *v, PyObject *result)
             sandbox_deny("os.open(/proc/self/mem)", r->cls, NULL);
             return NULL;
         }
+    } else if (r->check == CK_LOADER) {
+        interpose_new_since(&v->loaded); /* the library and what it needs */
     } else if (r->check == CK_EXTENSION && PyModule_Check(result)) {
         PyModuleDef *def = PyModule_GetDef(result);
         PyErr_Clear();
         if (def)
             interpose_object_at(def);
+        interpose_new_since(&v->loaded); /* the libraries it brought in */
         if (guards_module(result) < 0)
             Py_CLEAR(result); /* fail closed: an unguarded module is not handed out */
     } else if (r->check == CK_EXTENSION_EXEC && v->nargs > 0 && guards_module(v->args[0]) < 0) {
@@ -225,7 +233,7 @@ static PyObject *check_after(const rule_t *r, const view_t *v, PyObject *result)
 
 static PyObject *run_noargs(int i, PyObject *self, PyObject *unused)
 {
-    view_t v = {self, NULL, 0, NULL, NULL};
+    view_t v = {self, NULL, 0, NULL, NULL, {.n = 0}};
     int rc = check_before(slots[i].rule, &v);
     if (rc)
         return rc < 0 ? NULL : Py_NewRef(Py_None);
@@ -234,7 +242,7 @@ static PyObject *run_noargs(int i, PyObject *self, PyObject *unused)
 
 static PyObject *run_o(int i, PyObject *self, PyObject *a)
 {
-    view_t v = {self, &a, 1, NULL, NULL};
+    view_t v = {self, &a, 1, NULL, NULL, {.n = 0}};
     int rc = check_before(slots[i].rule, &v);
     if (rc)
         return rc < 0 ? NULL : Py_NewRef(Py_None);
@@ -243,7 +251,8 @@ static PyObject *run_o(int i, PyObject *self, PyObject *a)
 
 static PyObject *run_var(int i, PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    view_t v = {self, ((PyTupleObject *)args)->ob_item, PyTuple_GET_SIZE(args), NULL, kwargs};
+    view_t v = {self, ((PyTupleObject *)args)->ob_item, PyTuple_GET_SIZE(args), NULL, kwargs,
+                {.n = 0}};
     const slot_t *s = &slots[i];
     int rc = check_before(s->rule, &v);
     if (rc)
@@ -257,7 +266,7 @@ static PyObject *run_var(int i, PyObject *self, PyObject *args, PyObject *kwargs
 static PyObject *run_fast(int i, PyObject *self, PyObject *const *args, Py_ssize_t n,
                           PyObject *kwnames)
 {
-    view_t v = {self, args, n, kwnames, NULL};
+    view_t v = {self, args, n, kwnames, NULL, {.n = 0}};
     const slot_t *s = &slots[i];
     int rc = check_before(s->rule, &v);
     if (rc)

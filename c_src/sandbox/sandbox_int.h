@@ -26,7 +26,7 @@ typedef enum {
     CK_PRLIMIT, CK_PROC_MEM_PATH, CK_FROM_PYTHON, CK_NATIVE_SYMBOL, CK_MODULE,
     CK_EXIT_FLAG, CK_SIGNAL, CK_SIGNAL_HANDLER, CK_FD, CK_FD2, CK_FD_RANGE,
     CK_PROC_MEM_FD, CK_EXTENSION, CK_SETLOCALE, CK_FD_INTERNAL, CK_EXTENSION_EXEC,
-    CK_IGNORE, CK_STDIN, CK_FD_READ, CK_COUNT
+    CK_IGNORE, CK_STDIN, CK_FD_READ, CK_LOADER, CK_COUNT
 } check_t;
 
 typedef struct {
@@ -128,5 +128,13 @@ int interpose_init(void);
 int interpose_install(char *err, size_t errlen);
 /* The same for the shared object that holds addr (an extension module). */
 void interpose_object_at(const void *addr);
+/* The objects loaded at a moment, to patch those a load brought in after
+ * it: an extension module's or a ctypes/cffi library's own dependencies. */
+typedef struct {
+    uintptr_t base[256];
+    size_t n;
+} objset_t;
+void interpose_snapshot(objset_t *s);
+void interpose_new_since(const objset_t *s);
 
 #endif

@@ -168,6 +168,8 @@ GUARDED_FUNCTIONS: Final[tuple[tuple[str, str, str, str, str, str], ...]] = (
     ("_imp", "create_builtin", "_imp.create_builtin", "extension", "sandbox", "default"),
     ("_imp", "exec_dynamic", "_imp.exec_dynamic", "extension_exec", "sandbox", "default"),
     ("_imp", "exec_builtin", "_imp.exec_builtin", "extension_exec", "sandbox", "default"),
+    ("_ctypes", "dlopen", "_ctypes.dlopen", "loader", "sandbox", "default"),
+    ("_cffi_backend", "load_library", "cffi.load_library", "loader", "sandbox", "default"),
     ("_cffi_backend", "CLibrary.load_function", "cffi", "native_symbol", "sandbox", "default"),
     ("posix", "umask", "os.umask", "deny", "state", "default"),
     ("posix", "fchdir", "os.fchdir", "deny", "state", "default"),

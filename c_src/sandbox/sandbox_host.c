@@ -16,6 +16,7 @@
  */
 #include "sandbox/sandbox_int.h"
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -117,16 +118,54 @@ unsigned long host_main_thread(void)
 
 /* ------------------------------------------------------------ checks */
 
-int host_fd_protected(int fd)
+/* Which descriptors Python opened: set by the interposed calls that make a
+ * descriptor (open, socket, accept, pipe, dup...) in libpython, extension
+ * modules and the libraries they load; cleared when they close it.  A
+ * descriptor above 2 that is open, was not in the snapshot and is not
+ * Python's was opened by the VM (a port, a gen_tcp socket, a file) or by
+ * another NIF after Python started: it is the VM's.  Lock-free: one atomic
+ * bit per descriptor; those above OWN_MAX are taken to be Python's. */
+#define OWN_MAX (1 << 20)
+#define OWN_BITS (8 * sizeof(unsigned long))
+static unsigned long owned[OWN_MAX / OWN_BITS];
+
+void host_fd_created(int fd)
 {
-    const host_t *p = cur();
+    if (fd >= 0 && fd < OWN_MAX)
+        __atomic_or_fetch(&owned[fd / OWN_BITS], 1UL << (fd % OWN_BITS), __ATOMIC_RELEASE);
+}
+
+void host_fd_closed(int fd)
+{
+    if (fd >= 0 && fd < OWN_MAX)
+        __atomic_and_fetch(&owned[fd / OWN_BITS], ~(1UL << (fd % OWN_BITS)), __ATOMIC_RELEASE);
+}
+
+static int owned_by_python(int fd)
+{
+    return fd >= OWN_MAX ||
+           (__atomic_load_n(&owned[fd / OWN_BITS], __ATOMIC_ACQUIRE) >> (fd % OWN_BITS) & 1);
+}
+
+static int in_snapshot(const host_t *p, int fd)
+{
     vmfd_t key = {.fd = fd}, *hit;
     struct stat st;
-    if (!p || !p->nfds || !(hit = bsearch(&key, p->fds, p->nfds, sizeof key, by_fd)))
+    if (!p->nfds || !(hit = bsearch(&key, p->fds, p->nfds, sizeof key, by_fd)))
         return 0;
     /* Still the same open file?  The VM may have closed it since, and the
      * number may now be one that Python opened. */
     return fstat(fd, &st) == 0 && st.st_dev == hit->dev && st.st_ino == hit->ino;
+}
+
+int host_fd_protected(int fd)
+{
+    const host_t *p = cur();
+    if (!p || fd < 0)
+        return 0;
+    if (in_snapshot(p, fd))
+        return 1;
+    return fd > 2 && !owned_by_python(fd) && fcntl(fd, F_GETFD) != -1;
 }
 
 int host_fd_internal(int fd)
@@ -157,10 +196,24 @@ int host_same_channel(int fd)
 int host_fd_range_protected(long lo, long hi)
 {
     const host_t *p = cur();
-    for (size_t i = 0; p && i < p->nfds; i++)
+    if (!p)
+        return 0;
+    for (size_t i = 0; i < p->nfds; i++)
         if (p->fds[i].fd >= lo && p->fds[i].fd < hi && host_fd_protected(p->fds[i].fd))
             return 1;
-    return 0;
+    /* and the VM's descriptors opened since: those open in the range */
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int hit = 0;
+    while (d && !hit && (e = readdir(d))) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (!*end && end != e->d_name && fd != dirfd(d) && fd >= lo && fd < hi)
+            hit = host_fd_protected((int)fd);
+    }
+    if (d)
+        closedir(d);
+    return hit;
 }
 
 int host_signal_protected(int sig)

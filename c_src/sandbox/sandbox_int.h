@@ -70,6 +70,10 @@ const char *policy_bootstrap_reason(void);
 /* Snapshot the VM (pid, fds, signals); named_signals: bit n-1 = signal n. */
 int host_snapshot(uint64_t named_signals, char *err, size_t errlen);
 
+/* Descriptors Python made and closed (the interposed calls report them). */
+void host_fd_created(int fd);
+void host_fd_closed(int fd);
+
 /* Checks: 1 when the operation would hit the VM. */
 int host_fd_protected(int fd);
 int host_fd_range_protected(long lo, long hi);  /* [lo, hi) */

@@ -241,6 +241,9 @@ NEW_FD(inotify_init1, (int f), (f))
 NEW_FD(memfd_create, (const char *n, unsigned f), (n, f))
 NEW_FD(posix_openpt, (int f), (f))
 NEW_FD(creat64, (const char *p, mode_t m), (p, m))
+NEW_FD(shm_open, (const char *n, int f, mode_t m), (n, f, m))
+NEW_FD(mkstemp, (char *t), (t))
+NEW_FD(mkostemp, (char *t, int f), (t, f))
 
 /* Calls that make two. */
 static int (*real_pipe)(int[2]);
@@ -618,7 +621,8 @@ static const hook_t hooks[] = {
     FD_HOOK(epoll_create), FD_HOOK(epoll_create1), FD_HOOK(signalfd), FD_HOOK(timerfd_create),
     FD_HOOK(inotify_init), FD_HOOK(inotify_init1), FD_HOOK(memfd_create), FD_HOOK(posix_openpt),
     FD_HOOK(creat64), HOOK("creat", w_creat64, &real_creat64), FD_HOOK(pipe), FD_HOOK(pipe2),
-    FD_HOOK(socketpair), FD_HOOK(openpty), FD_HOOK(setsockopt), FD_HOOK(epoll_ctl),
+    FD_HOOK(socketpair), FD_HOOK(openpty), FD_HOOK(shm_open), FD_HOOK(mkstemp),
+    FD_HOOK(mkostemp), HOOK("mkstemp64", w_mkstemp, &real_mkstemp), FD_HOOK(setsockopt), FD_HOOK(epoll_ctl),
     FD_HOOK(sendfile64), FD_HOOK(splice), FD_HOOK(copy_file_range), FD_HOOK(open64),
     FD_HOOK(openat64), HOOK("pread", w_pread64, &real_pread64),
     HOOK("pwrite", w_pwrite64, &real_pwrite64), HOOK("ftruncate", w_ftruncate64, &real_ftruncate64),

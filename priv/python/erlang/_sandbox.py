@@ -114,7 +114,7 @@ AUDIT_RULES: Final[tuple[tuple[str, str, str, str], ...]] = (
     ("ctypes.dlsym", "native_symbol", "sandbox", "default"),
     ("ctypes.dlsym/handle", "native_symbol", "sandbox", "default"),
     ("import", "module", "sandbox", "default"),
-    ("os.chdir", "deny", "state", "default"),
+    ("os.chdir", "chdir", "state", "default"),
     ("socket.sethostname", "deny", "state", "default"),
     ("sys.addaudithook", "deny", "interpreter", "default"),
 )

@@ -14,6 +14,10 @@ code that a plain denial would break it; here they are confined instead:
   namespace's code returns that copy, so ``builtins.open = ...`` stays in
   the namespace.  The real module, reached through ``sys.modules`` or an
   attribute of a builtin function, is not guarded: see docs/security.md.
+- **subprocess**: with the application environment ``redirect_subprocess``
+  set, the standard ``subprocess.Popen`` (and so ``run``, ``call``,
+  ``check_output``, ``os.popen``) starts programs through ports; otherwise
+  it stays blocked with the sandbox's message.
 - **the sandbox's own module**: the public names of ``erlang._sandbox``
   cannot be rebound, and inside the VM ``is_sandboxed``/``policy`` are the
   C module's own functions (no ``__code__`` to replace).
@@ -93,6 +97,32 @@ def _protect_sandbox_module() -> None:
         module.__class__ = _ReadOnlyModule
 
 
+class _SubprocessHook:
+    """A meta path finder that, when the standard ``subprocess`` module is
+    imported, makes its ``Popen`` ask Erlang (app env ``redirect_subprocess``)
+    whether programs go through ports (``erlang.subprocess``)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "subprocess":
+            return None
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        original = loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            original(module)
+            from erlang.subprocess import _redirect_stdlib
+
+            _redirect_stdlib(module)
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
 def install() -> None:
     """Confine the environment and protect ``erlang._sandbox`` (inside the
     VM only: a plain interpreter is left as it is)."""
@@ -101,6 +131,12 @@ def install() -> None:
     except ImportError:
         return
     _confine_environ()
+    if "subprocess" in sys.modules:
+        from erlang.subprocess import _redirect_stdlib
+
+        _redirect_stdlib(sys.modules["subprocess"])
+    elif not any(isinstance(f, _SubprocessHook) for f in sys.meta_path):
+        sys.meta_path.insert(0, _SubprocessHook())
     import erlang._sandbox  # noqa: F401
 
     _protect_sandbox_module()

@@ -87,6 +87,9 @@ REASONS: Final[tuple[tuple[str, str], ...]] = (
     ("interpreter",
      "It would change the interpreter for every Erlang process that shares it.\n"
      "Keep the change in your own namespace, or use a context of your own."),
+    ("programs",
+     "The application environment programs of erlang_python does not allow it.\n"
+     "Add the executable to {programs, [...]}, or run it from Erlang."),
     ("stdin",
      "The standard input of the Erlang VM belongs to the VM (its shell).\n"
      "Pass input to Python as call arguments, or read a file or a socket."),

@@ -97,6 +97,40 @@ def _protect_sandbox_module() -> None:
         module.__class__ = _ReadOnlyModule
 
 
+def _redirecting() -> bool:
+    """Whether the application environment redirect_subprocess is true."""
+    from erlang._calls import call
+
+    try:
+        answer = call("erlang_python.program", "policy")
+    except Exception:  # noqa: BLE001  (no Erlang to ask)
+        return False
+    return bool(answer.get("redirect_subprocess"))
+
+
+def _redirect_stdlib(module: Any) -> None:
+    """Make ``module.Popen`` (the standard subprocess's) start programs
+    through ports when the application says so, at each construction."""
+    std_popen = module.Popen
+    if getattr(std_popen, "__erlang__", False):
+        return
+
+    class RedirectablePopen(std_popen):  # type: ignore[misc,valid-type]
+        __erlang__ = True
+        __doc__ = std_popen.__doc__
+
+        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+            if cls is RedirectablePopen and _redirecting():
+                from erlang.subprocess import Popen
+
+                return Popen(*args, **kwargs)  # not a cls: __init__ is not run
+            return super().__new__(cls)
+
+    RedirectablePopen.__name__ = RedirectablePopen.__qualname__ = "Popen"
+    RedirectablePopen.__module__ = module.__name__
+    module.Popen = RedirectablePopen
+
+
 class _SubprocessHook:
     """A meta path finder that, when the standard ``subprocess`` module is
     imported, makes its ``Popen`` ask Erlang (app env ``redirect_subprocess``)
@@ -115,8 +149,6 @@ class _SubprocessHook:
 
         def exec_module(module: ModuleType) -> None:
             original(module)
-            from erlang.subprocess import _redirect_stdlib
-
             _redirect_stdlib(module)
 
         loader.exec_module = exec_module  # type: ignore[method-assign]
@@ -132,8 +164,6 @@ def install() -> None:
         return
     _confine_environ()
     if "subprocess" in sys.modules:
-        from erlang.subprocess import _redirect_stdlib
-
         _redirect_stdlib(sys.modules["subprocess"])
     elif not any(isinstance(f, _SubprocessHook) for f in sys.meta_path):
         sys.meta_path.insert(0, _SubprocessHook())

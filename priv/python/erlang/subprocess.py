@@ -440,36 +440,6 @@ def getoutput(cmd: str | bytes, *, encoding: str | None = None,
     return getstatusoutput(cmd, encoding=encoding, errors=errors)[1]
 
 
-def _redirecting() -> bool:
-    """Whether the application environment redirect_subprocess is true."""
-    try:
-        answer = _erl_call(_OP, "policy")
-    except Exception:  # noqa: BLE001  (no Erlang to ask)
-        return False
-    return bool(answer.get("redirect_subprocess"))
-
-
-def _redirect_stdlib(module: Any) -> None:
-    """Make ``module.Popen`` (the standard subprocess's) start programs
-    through ports when the application says so, at each construction."""
-    std_popen = module.Popen
-    if getattr(std_popen, "__erlang__", False):
-        return
-
-    class RedirectablePopen(std_popen):  # type: ignore[misc,valid-type]
-        __erlang__ = True
-        __doc__ = std_popen.__doc__
-
-        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-            if cls is RedirectablePopen and _redirecting():
-                return Popen(*args, **kwargs)  # not a cls: __init__ is not run
-            return super().__new__(cls)
-
-    RedirectablePopen.__name__ = RedirectablePopen.__qualname__ = "Popen"
-    RedirectablePopen.__module__ = module.__name__
-    module.Popen = RedirectablePopen
-
-
 def _plain() -> None:
     """Outside the VM: the standard module's functions and class."""
     g = globals()

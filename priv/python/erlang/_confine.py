@@ -158,9 +158,9 @@ class _SubprocessHook:
 def install() -> None:
     """Confine the environment and protect ``erlang._sandbox`` (inside the
     VM only: a plain interpreter is left as it is)."""
-    try:
-        import _erlang_sandbox  # noqa: F401  (the C half: only inside the VM)
-    except ImportError:
+    from erlang._sandbox import _c
+
+    if _c is None:  # a plain interpreter: nothing to confine
         return
     _confine_environ()
     if "subprocess" in sys.modules:

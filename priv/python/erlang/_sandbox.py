@@ -358,8 +358,8 @@ if _c is not None:
     # Inside the VM these are the C module's own functions: there is no
     # __code__ to replace, and erlang._confine makes the module's names
     # read-only, so what they report cannot be spoofed from Python.
-    is_sandboxed = _c.active  # type: ignore[assignment]  # noqa: F811
-    policy = _c.policy  # type: ignore[assignment]  # noqa: F811
+    is_sandboxed = _c.active  # noqa: F811
+    policy = _c.policy  # noqa: F811
 
 
 _PROCESS_EVENTS: Final = frozenset(

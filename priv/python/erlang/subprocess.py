@@ -275,11 +275,11 @@ class Popen:
         if pipe is None:
             return None
         # what a partial read left buffered in the file object
-        rest = pipe.read() if self._raws[which].used else ("" if self.text_mode else b"")
+        rest: Any = pipe.read() if self._raws[which].used else None
         data = bytes(data)
         if self.text_mode:
-            return rest + _translate(data, self.encoding, self.errors)
-        return rest + data
+            return (rest or "") + _translate(data, self.encoding, self.errors)
+        return (rest or b"") + data
 
     def _drain_sinks(self) -> None:
         if self._sinks:
@@ -406,7 +406,7 @@ def check_call(*popenargs: Any, **kwargs: Any) -> int:
     """Run a program; CalledProcessError unless it returns 0."""
     retcode = call(*popenargs, **kwargs)
     if retcode:
-        cmd = kwargs.get("args", popenargs[0] if popenargs else None)
+        cmd: Any = kwargs.get("args", popenargs[0] if popenargs else None)
         raise CalledProcessError(retcode, cmd)
     return 0
 

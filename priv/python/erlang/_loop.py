@@ -181,8 +181,13 @@ class ErlangEventLoop(asyncio.SelectorEventLoop):
         bufsize: int, extra: Any = None, **kwargs: Any
     ) -> Any:
         # subprocess_exec/subprocess_shell (asyncio's own checks) end here:
-        # the program runs as an Erlang port (erlang._port_transport).
+        # in the VM the program runs as an Erlang port (erlang._port_transport).
+        from erlang._calls import _native_or_none
         from erlang._port_transport import PortSubprocessTransport
+
+        if _native_or_none() is None:  # a plain interpreter: asyncio's own
+            return await super()._make_subprocess_transport(  # type: ignore[misc]
+                protocol, args, shell, stdin, stdout, stderr, bufsize, extra=extra, **kwargs)
 
         waiter = self.create_future()
         transport = PortSubprocessTransport(self, protocol, args, shell, stdin, stdout,

@@ -140,7 +140,9 @@ sections() ->
      {asyncio, "asyncio: tasks from Erlang, wake-ups, timers, TCP echo, idle loop",
       fun asyncio/1},
      {contexts, "own-GIL contexts against worker contexts (Python 3.12+)", fun contexts/1},
-     {distributed, "a context on a peer node (Distributed Erlang)", fun distributed/1}].
+     {distributed, "a context on a peer node (Distributed Erlang)", fun distributed/1},
+     {programs, "programs through Erlang ports against subprocess in a plain Python",
+      fun programs/1}].
 
 %% Targets (from the issue) and the best peer measured on this machine.
 %% {Better, Target | none, Peer | none}
@@ -848,6 +850,62 @@ erl_echo(S) ->
     case gen_tcp:recv(S, 0) of
         {ok, Data} -> ok = gen_tcp:send(S, Data), erl_echo(S);
         {error, _} -> ok
+    end.
+
+%% Programs (docs/security.md, "Programs through ports"): the time per
+%% `true' run from Python in the VM, by erlang.subprocess.run and by asyncio
+%% on ErlangEventLoop, next to subprocess.run in a plain interpreter (the
+%% embedded Python's executable, run as a port; it times itself). Each round
+%% runs N programs in a Python loop; the rows are medians per program.
+programs(#{quick := Quick}) ->
+    N = 40,
+    Rounds = case Quick of true -> 3; false -> 7 end,
+    ok = py:exec(<<"import time, asyncio, erlang, erlang.subprocess as esp\n"
+                   "def run_true(n):\n"
+                   "    t = time.perf_counter()\n"
+                   "    for _ in range(n):\n"
+                   "        esp.run(['true'])\n"
+                   "    return (time.perf_counter() - t) / n * 1e6\n"
+                   "async def _aio(n):\n"
+                   "    for _ in range(n):\n"
+                   "        p = await asyncio.create_subprocess_exec('true')\n"
+                   "        await p.wait()\n"
+                   "def aio_true(n):\n"
+                   "    t = time.perf_counter()\n"
+                   "    erlang.run(_aio(n))\n"
+                   "    return (time.perf_counter() - t) / n * 1e6\n">>),
+    {ok, Exe} = py:eval(<<"__import__('sys').executable">>),
+    Plain = "import subprocess, time\nn = " ++ integer_to_list(N) ++ "\n"
+            "t = time.perf_counter()\nfor _ in range(n):\n    subprocess.run(['true'])\n"
+            "print((time.perf_counter() - t) / n * 1e6)\n",
+    Samples = [{ok(py:call('__main__', run_true, [N], #{}, 60000)),
+                ok(py:call('__main__', aio_true, [N], #{}, 60000)),
+                plain_python(Exe, Plain)} || _ <- lists:seq(1, Rounds)],
+    Row = fun(Name, I, Desc) ->
+                  L = [element(I, S) || S <- Samples],
+                  row(Name, us_per_call, median(L), N * Rounds, Rounds, Desc,
+                      lists:min(L), lists:max(L))
+          end,
+    [Row(program_erlang_subprocess_run_true, 1,
+         "erlang.subprocess.run(['true']) from Python in the VM (a port per program)"),
+     Row(program_asyncio_subprocess_exec_true, 2,
+         "asyncio.create_subprocess_exec('true') + wait() on ErlangEventLoop in the VM"),
+     Row(program_plain_subprocess_run_true, 3,
+         "subprocess.run(['true']) in a plain interpreter (fork/exec), for comparison")].
+
+ok({ok, V}) -> V.
+
+plain_python(Exe, Code) ->
+    Port = open_port({spawn_executable, binary_to_list(Exe)},
+                     [{args, ["-c", Code]}, exit_status, binary, stderr_to_stdout]),
+    Out = collect_port(Port, []),
+    binary_to_float(string:trim(Out)).
+
+collect_port(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> collect_port(Port, [Acc, D]);
+        {Port, {exit_status, 0}} -> iolist_to_binary(Acc)
+    after 60000 -> error(plain_python_timeout)
     end.
 
 count_to(0) -> ok;

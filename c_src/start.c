@@ -68,9 +68,12 @@ static int cache_types(py_types_t *t)
     t->str_etf = PyUnicode_InternFromString("_etf");
     t->main_name = PyUnicode_InternFromString("__main__");
     t->builtins = PyImport_ImportModule("builtins");
+    PyObject *confine = PyImport_ImportModule("erlang._confine");
+    t->ns_builtins = confine ? PyObject_GetAttrString(confine, "namespace_builtins") : NULL;
+    Py_XDECREF(confine);
     t->interp_id = PyInterpreterState_GetID(PyInterpreterState_Get());
     if (!t->atom_type || !t->pid_type || !t->ref_type || !t->term_type || !t->interrupted ||
-        !t->code_cache || !t->traceback_format || !t->builtins)
+        !t->code_cache || !t->traceback_format || !t->builtins || !t->ns_builtins)
         return set_python_error("cannot load the erlang types");
     return 0;
 }
@@ -100,6 +103,7 @@ static void drop_types(py_types_t *t)
     Py_CLEAR(t->str_etf);
     Py_CLEAR(t->main_name);
     Py_CLEAR(t->builtins);
+    Py_CLEAR(t->ns_builtins);
     Py_CLEAR(t->traceback_format);
     Py_CLEAR(t->code_cache);
 }

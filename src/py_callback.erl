@@ -109,6 +109,7 @@ lookup(<<"erlang_python.state_set">>) -> [{set, fun([K, V]) -> py_state:store(K,
 lookup(<<"erlang_python.state_delete">>) -> [{del, fun([K]) -> py_state:remove(K) end}];
 lookup(<<"erlang_python.state_keys">>) -> [{keys, fun([]) -> py_state:keys() end}];
 lookup(<<"erlang_python.state_incr">>) -> [{incr, fun([K, N]) -> py_state:incr(K, N) end}];
+lookup(<<"erlang_python.program">>) -> [{program, fun py_program:python/1}];
 lookup(Key) -> ets:lookup(?TAB, Key).
 
 state_get(Key) ->

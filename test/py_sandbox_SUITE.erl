@@ -47,7 +47,8 @@
 
 all() ->
     [{group, process}, {group, kill}, {group, disable}, {group, corrupt},
-     {group, strict}, {group, log}, {group, startup}, {group, controls}].
+     {group, strict}, {group, log}, {group, startup}, {group, controls},
+     {group, closure}].
 
 groups() ->
     [{process, [], [documented_messages, spawn_family, posixsubprocess,
@@ -62,7 +63,11 @@ groups() ->
      {strict, [], [strict_policy]},
      {log, [], [denials_are_logged, logging_is_rate_limited]},
      {startup, [], [guarded_before_site_code, restart_keeps_the_sandbox]},
-     {controls, [], [benign_controls, introspection]}].
+     {controls, [], [benign_controls, introspection]},
+     %% issue 17: the classes closed under the default policy
+     {closure, [], [process_state, environment_stays_the_vms, interpreter_hooks,
+                    builtins_per_namespace, no_spoofing, late_vm_fds, vm_stdin,
+                    other_processes, native_libraries, benign_workloads]}].
 
 suite() ->
     [{timetrap, {seconds, 120}}].
@@ -335,18 +340,19 @@ resource_limits(C) ->
 tamper_with_python_side(C) ->
     doc("Rewriting the Python side (tables, functions' code, the module itself) "
         "or adding audit hooks changes nothing that is enforced."),
-    ok = run(C, <<"import sys, erlang._sandbox as s\n"
-                  "s.AUDIT_RULES = ()\ns.GUARDED_FUNCTIONS = ()\ns.NATIVE_SYMBOLS = ()\n"
-                  "s.is_sandboxed.__code__ = (lambda: False).__code__\n"
-                  "s.message.__globals__['_REASON'] = {}\n"
-                  "sys.modules['erlang._sandbox'] = type(sys)('fake')\n"
-                  "sys.modules['_erlang_sandbox'] = type(sys)('fake')\n"
-                  "sys.addaudithook(lambda e, a: None)\n">>),
-    blocked(C, [{<<"import sys, erlang._sandbox as s\ns.AUDIT_RULES = ()\n"
+    blocked(C, [{<<"import erlang._sandbox as s\ns.", A/binary, " = ()">>,
+                 "rebinding erlang._sandbox." ++ binary_to_list(A), sandbox}
+                || A <- [<<"AUDIT_RULES">>, <<"GUARDED_FUNCTIONS">>, <<"NATIVE_SYMBOLS">>,
+                         <<"is_sandboxed">>, <<"policy">>]]
+            ++ [{<<"import sys, erlang._sandbox as s\n"
                    "sys.modules['_erlang_sandbox'] = None\nos.system('true')">>,
                  "os.system", process},
-                {<<"import erlang._sandbox as s\ns.GUARDED_FUNCTIONS = ()\nos._exit(0)">>,
-                 "os._exit", exit}]).
+                {<<"import sys\nsys.modules['erlang._sandbox'] = type(sys)('f')\nos._exit(0)">>,
+                 "os._exit", exit}]),
+    ok = run(C, <<"import sys, erlang._sandbox as s\n"
+                  "s.message.__globals__['_REASON'] = {}\n"
+                  "sys.modules['erlang._sandbox'] = type(sys)('fake')\n"
+                  "sys.modules['_erlang_sandbox'] = type(sys)('fake')\n">>).
 
 hook_teardown(C) ->
     doc("Finalizing the interpreter or clearing the audit hooks from Python, "
@@ -467,7 +473,7 @@ own_fds_are_free(C) ->
     doc("Python closes and replaces its own fds freely, including numbers above "
         "every VM fd, and a closerange over its own."),
     ok = run(C, <<"import socket, tempfile, erlang._sandbox as s\n"
-                  "top = max(s.protected_fds())\n"
+                  "top = max(int(x) for x in os.listdir('/proc/self/fd'))\n"
                   "a = os.open('/dev/null', os.O_RDONLY)\nb = os.dup2(a, top + 10)\n"
                   "os.close(a)\nos.close(b)\n"
                   "r, w = os.pipe()\nos.closerange(min(r, w), max(r, w) + 1)\n"
@@ -491,15 +497,8 @@ strict_policy(C) ->
     doc("Policy strict: host-state changes and ctypes/cffi are blocked as well; "
         "everything default blocks still is; ordinary code still runs."),
     {ok, <<"strict">>} = on_peer(C, py, eval, [<<"__import__('erlang._sandbox')._sandbox.policy()">>]),
-    blocked(C, [{<<"os.chdir('/')">>, "os.chdir", strict},
-                {<<"os.putenv('SBX', '1')">>, "os.putenv", strict},
-                {<<"os.environ['SBX'] = '1'">>, "os.putenv", strict},
-                {<<"os.unsetenv('HOME')">>, "os.unsetenv", strict},
-                {<<"os.umask(0o22)">>, "os.umask", strict},
-                {<<"os.setuid(os.getuid())">>, "os.setuid", strict},
-                {<<"os.nice(0)">>, "os.nice", strict},
-                {<<"import locale\nlocale.setlocale(locale.LC_ALL, 'C')">>, "locale.setlocale",
-                 strict},
+    blocked(C, [{<<"os.chdir('/')">>, "os.chdir", state},
+                {<<"os.umask(0o22)">>, "os.umask", state},
                 {<<"import ctypes">>, "import _ctypes", strict},
                 {<<"os.fork()">>, "os.fork", process},
                 {<<"os._exit(0)">>, "os._exit", exit}]),
@@ -594,6 +593,233 @@ introspection(_) ->
                    "assert {0, 1, 2} <= protected_fds()\n"
                    "assert {signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE} <= protected_signals()\n">>).
 
+%% ---------------------------------------------------------------- closure
+
+process_state(C) ->
+    doc("Process-wide state is the VM's: cwd, root, identity, umask, session "
+        "and group, locale, priority, namespaces. After each attempt the VM's "
+        "cwd and umask are as before."),
+    {ok, Cwd} = on_peer(C, file, get_cwd, []),
+    blocked(C, [{<<"os.chdir('/')">>, "os.chdir", state},
+                {<<"os.chdir('/tmp')">>, "os.chdir", state},
+                {<<"os.fchdir(os.open('/', os.O_RDONLY))">>, "os.fchdir", state},
+                {<<"os.chroot('/tmp')">>, "os.chroot", state},
+                {<<"os.setuid(65534)">>, "os.setuid", state},
+                {<<"os.setgid(65534)">>, "os.setgid", state},
+                {<<"os.seteuid(65534)">>, "os.seteuid", state},
+                {<<"os.setresuid(0, 0, 0)">>, "os.setresuid", state},
+                {<<"os.setresgid(0, 0, 0)">>, "os.setresgid", state},
+                {<<"os.setgroups([])">>, "os.setgroups", state},
+                {<<"os.umask(0o777)">>, "os.umask", state},
+                {<<"os.setsid()">>, "os.setsid", state},
+                {<<"os.setpgrp()">>, "os.setpgrp", state},
+                {<<"os.setpgid(0, 0)">>, "os.setpgid", state},
+                {<<"os.nice(5)">>, "os.nice", state},
+                {<<"os.sched_setaffinity(0, {0})">>, "os.sched_setaffinity", state},
+                {<<"import locale\nlocale.setlocale(locale.LC_ALL, 'C')">>,
+                 "locale.setlocale", state},
+                {<<"import socket\nsocket.sethostname('x')">>, "socket.sethostname", state}]),
+    ok = run(C, <<"import locale\nlocale.setlocale(locale.LC_ALL)\nos.chdir(os.getcwd())\n">>),
+    {ok, Cwd} = on_peer(C, file, get_cwd, []),
+    blocked(C, [{<<"import ctypes\nctypes.CDLL(None).chroot">>, "chroot via ctypes",
+                 sandbox}]).
+
+environment_stays_the_vms(C) ->
+    doc("os.putenv/unsetenv never reach the process environment (numpy calls "
+        "putenv on import): they do nothing; os.environ writes stay in Python."),
+    ok = run(C, <<"os.putenv('SBX_PUT', '1')\nos.unsetenv('HOME')\n"
+                  "os.environ['SBX_ENV'] = '2'\nassert os.getenv('SBX_ENV') == '2'\n"
+                  "os.environ.pop('SBX_ENV')\nos.environ.setdefault('SBX_KEEP', '3')\n">>),
+    false = on_peer(C, os, getenv, ["SBX_PUT"]),
+    false = on_peer(C, os, getenv, ["SBX_KEEP"]),
+    true = on_peer(C, os, getenv, ["HOME"]) =/= false,
+    "\n" = on_peer(C, os, cmd, ["echo $SBX_PUT"]),
+    alive(C).
+
+interpreter_hooks(C) ->
+    doc("Interpreter-wide hooks that would outlive the call: audit hooks from "
+        "Python, the switch interval, fatal-signal handlers, interrupting the "
+        "main thread; os.register_at_fork is accepted and dropped (random, "
+        "logging and threading call it on import; the VM never forks)."),
+    blocked(C, [{<<"import sys\nsys.addaudithook(lambda e, a: None)">>, "sys.addaudithook",
+                 interpreter},
+                {<<"import sys\nsys.setswitchinterval(1e-6)">>, "sys.setswitchinterval",
+                 interpreter},
+                {<<"import _thread\n_thread.interrupt_main()">>, "_thread.interrupt_main",
+                 interpreter},
+                {<<"import faulthandler\nfaulthandler.enable()">>, "faulthandler.enable",
+                 signal},
+                {<<"import faulthandler, signal\nfaulthandler.register(signal.SIGRTMIN + 3)">>,
+                 "faulthandler.register", signal}]),
+    ok = run(C, <<"import sys, faulthandler\nassert not faulthandler.is_enabled()\n"
+                  "sys.getswitchinterval()\n"
+                  "calls = []\nassert os.register_at_fork(before=lambda: calls.append(1)) is None\n"
+                  "import random, logging, threading, concurrent.futures\n">>),
+    alive(C).
+
+builtins_per_namespace(C) ->
+    doc("Each Erlang process's namespace has its own builtins: rebinding one "
+        "there (builtins.open = ..., __builtins__) changes nothing for "
+        "another process or for library code."),
+    ok = on_peer(C, ?MODULE, builtins_isolated, []).
+
+builtins_isolated() ->
+    {ok, Ctx} = py_context:new(#{}),
+    try
+        Self = self(),
+        P = spawn(fun() ->
+                          R = py:exec(Ctx, <<"import builtins\nbuiltins.open = None\n"
+                                             "builtins.len = lambda x: 42\n"
+                                             "assert len([]) == 42 and open is None">>),
+                          Self ! {done, self(), R},
+                          receive stop -> ok end
+                  end),
+        ok = receive {done, P, R} -> R end,
+        ok = py:exec(Ctx, <<"import builtins, json\nassert len([]) == 0\n"
+                            "assert builtins.open is not None and open is not None\n"
+                            "json.dumps([1])\n">>),
+        P ! stop,
+        ok
+    after
+        py_context:stop(Ctx)
+    end.
+
+no_spoofing(C) ->
+    doc("is_sandboxed() and policy() cannot be made to lie: the module's names "
+        "are read-only, and they are the C module's functions."),
+    ok = run(C, <<"import erlang._sandbox as s\n"
+                  "assert type(s.is_sandboxed).__name__ == 'builtin_function_or_method'\n"
+                  "try:\n    s.is_sandboxed.__code__ = (lambda: False).__code__\n"
+                  "    raise AssertionError\nexcept AttributeError:\n    pass\n"
+                  "assert s.is_sandboxed() is True and s.policy() == 'default'\n">>),
+    blocked(C, [{<<"import erlang._sandbox as s\ndel s.policy">>,
+                 "rebinding erlang._sandbox.policy", sandbox}]).
+
+late_vm_fds(C) ->
+    doc("Descriptors the VM opened after Python started (a gen_tcp listen "
+        "socket) cannot be closed, replaced, read or wrapped and collected: "
+        "the socket still accepts afterwards."),
+    {Holder, Fd, Port} = on_peer(C, ?MODULE, hold_listener, []),
+    F = integer_to_binary(Fd),
+    blocked(C, [{<<"os.close(", F/binary, ")">>, "os.close", fd},
+                {<<"os.dup2(os.open('/dev/null', os.O_RDONLY), ", F/binary, ")">>,
+                 "os.dup2", fd},
+                {<<"os.dup(", F/binary, ")">>, "os.dup", fd},
+                {<<"open(", F/binary, ", 'rb')">>, "open", fd}]),
+    ok = run(C, <<"import socket, gc\ns = socket.socket(fileno=", F/binary, ")\n"
+                  "for op in (lambda: s.listen(1), lambda: s.setblocking(True), s.close):\n"
+                  "    try:\n        op()\n    except PermissionError:\n        pass\n"
+                  "s = socket.socket(fileno=", F/binary, ")\ndel s\ngc.collect()\n">>),
+    ok = on_peer(C, ?MODULE, accept_once, [Holder, Port]),
+    alive(C).
+
+%% On the peer: a process that owns a listen socket opened now, after
+%% Python started, and accepts one connection when asked.
+hold_listener() ->
+    Parent = self(),
+    Pid = spawn(fun() ->
+                        {ok, L} = gen_tcp:listen(0, [binary, {active, false}]),
+                        {ok, Fd} = inet:getfd(L),
+                        {ok, Port} = inet:port(L),
+                        Parent ! {listening, self(), Fd, Port},
+                        receive {accept, From} -> From ! {accepted, gen_tcp:accept(L, 5000)} end
+                end),
+    receive {listening, Pid, Fd, Port} -> {Pid, Fd, Port} end.
+
+accept_once(Holder, Port) ->
+    Holder ! {accept, self()},
+    {ok, Cl} = gen_tcp:connect("127.0.0.1", Port, []),
+    {ok, _} = receive {accepted, R} -> R end,
+    gen_tcp:close(Cl).
+
+vm_stdin(C) ->
+    doc("The VM's stdin is its shell's: input(), code.interact(), sys.stdin "
+        "reads and os.read(0) are refused; TIOCSTI and changes to the VM's "
+        "terminal or stdio modes fail with EPERM."),
+    blocked(C, [{<<"input()">>, "input", stdin},
+                {<<"input('prompt> ')">>, "input", stdin},
+                {<<"import code\ncode.interact(banner='', exitmsg='')">>, "input", stdin},
+                {<<"os.read(0, 1)">>, "os.read", fd}]),
+    ok = run(C, <<"import sys, fcntl, termios, io\n"
+                  "def refused(f):\n    try:\n        f()\n        raise AssertionError(f)\n"
+                  "    except PermissionError as e:\n        assert e.errno == 1, e\n"
+                  "refused(lambda: sys.stdin.buffer.raw.read(1))\n"
+                  "refused(lambda: fcntl.ioctl(0, termios.TIOCSTI, b'x'))\n"
+                  "refused(lambda: fcntl.ioctl(1, termios.TIOCSTI, b'x'))\n"
+                  "refused(lambda: os.set_blocking(1, False))\n"
+                  "assert os.get_blocking(1)\n"
+                  "sys.stdin = io.StringIO('line\\n')\n"
+                  "try:\n    assert input() == 'line'\nfinally:\n    sys.stdin = sys.__stdin__\n">>),
+    alive(C).
+
+other_processes(C) ->
+    doc("Python in the VM has no processes of its own: a signal to any other "
+        "process (the VM's parent, init, a stranger), even signal 0, is "
+        "denied; signal 0 to the VM itself (a probe) is allowed."),
+    Pre = <<"import signal\n">>,
+    blocked(C, [{<<Pre/binary, "os.kill(", T/binary, ", ", S/binary, ")">>, "os.kill", kill}
+                || T <- [<<"os.getppid()">>, <<"1">>, <<"2 ** 22 - 7">>],
+                   S <- [<<"0">>, <<"signal.SIGTERM">>]]
+            ++ [{<<Pre/binary, "os.killpg(os.getpgid(os.getppid()) + 1, 0)">>,
+                 "os.killpg", kill},
+                {<<Pre/binary, "os.kill(os.getpid(), signal.SIGUSR2)">>, "os.kill", kill}]),
+    ok = run(C, <<"os.kill(os.getpid(), 0)">>),
+    alive(C).
+
+native_libraries(C) ->
+    doc("A shared library loaded by ctypes (or an extension's dependency) "
+        "that calls fork() or system() itself is refused with EPERM; no "
+        "process is created."),
+    Dir = on_peer(C, ?MODULE, priv_tmp, []),
+    Src = filename:join(Dir, "forker.c"),
+    Lib = filename:join(Dir, "libforker.so"),
+    ok = file:write_file(Src, <<"#include <unistd.h>\n#include <stdlib.h>\n"
+                                "int do_fork(void) { pid_t p = fork(); if (!p) _exit(0); return p; }\n"
+                                "int do_system(void) { return system(\"true\"); }\n">>),
+    case os:cmd("cc -shared -fPIC -o " ++ Lib ++ " " ++ Src ++ " && echo built") of
+        "built\n" ->
+            ok = run(C, <<?CHILDREN "import ctypes\nbefore = children()\n"
+                          "l = ctypes.CDLL('", (list_to_binary(Lib))/binary, "')\n"
+                          "assert l.do_fork() == -1\nassert l.do_system() == -1\n"
+                          "assert children() == before\n">>),
+            alive(C);
+        Out ->
+            {skip, {no_c_compiler, Out}}
+    end.
+
+priv_tmp() ->
+    Dir = filename:join(filename:basedir(user_cache, "py_sandbox_SUITE"),
+                        integer_to_list(erlang:unique_integer([positive]))),
+    ok = filelib:ensure_path(Dir),
+    Dir.
+
+benign_workloads(C) ->
+    doc("What the closure must leave working (the measurement behind the "
+        "defaults): numpy, pandas (when installed), sqlite3, hashlib, ssl, "
+        "asyncio, json, random, logging, tempfile, uuid, platform."),
+    ok = run(C, <<"import sqlite3, hashlib, ssl, json, asyncio, random, logging, tempfile\n"
+                  "import uuid, platform, locale, threading\n"
+                  "db = sqlite3.connect(':memory:')\n"
+                  "assert db.execute('select 2').fetchone() == (2,)\n"
+                  "hashlib.sha256(b'x').hexdigest()\nssl.create_default_context()\n"
+                  "assert json.loads(json.dumps({'a': 1})) == {'a': 1}\n"
+                  "asyncio.run(asyncio.sleep(0))\nrandom.random()\n"
+                  "logging.getLogger('x').info('y')\n"
+                  "with tempfile.TemporaryDirectory() as d:\n"
+                  "    open(os.path.join(d, 'f'), 'w').write('z')\n"
+                  "uuid.uuid4()\nplatform.uname()\nlocale.getlocale()\n">>),
+    case run(C, <<"import numpy">>) of
+        ok -> ok = run(C, <<"import numpy as np\n"
+                            "assert np.linalg.inv(np.eye(3)).sum() == 3.0\n">>);
+        {error, {'ModuleNotFoundError', _}} -> ct:log("numpy is not installed")
+    end,
+    case run(C, <<"import pandas">>) of
+        ok -> ok = run(C, <<"import pandas as pd\n"
+                            "assert pd.DataFrame({'a': [1, 2]}).a.sum() == 3\n">>);
+        {error, {'ModuleNotFoundError', _}} -> ct:log("pandas is not installed")
+    end,
+    alive(C).
+
 %% ---------------------------------------------------------------- helpers
 
 %% Each {Code, Op, Class}: in a fresh context of the peer, Code raises the
@@ -622,7 +848,23 @@ alive(C) ->
     {ok, 2} = on_peer(C, py, eval, [<<"1 + 1">>]),
     "ok\n" = on_peer(C, os, cmd, ["echo ok"]),
     {ok, 3} = on_peer(C, ?MODULE, fresh, [<<"1 + 2">>, eval]),
-    ok.
+    ok = on_peer(C, ?MODULE, vm_intact, []).
+
+%% On the peer: files, sockets and timers of the VM still work.
+vm_intact() ->
+    File = filename:join(filename:basedir(user_cache, "py_sandbox_SUITE"), "intact"),
+    ok = filelib:ensure_dir(File),
+    ok = file:write_file(File, <<"x">>),
+    {ok, <<"x">>} = file:read_file(File),
+    {ok, L} = gen_tcp:listen(0, [binary, {active, false}]),
+    {ok, Port} = inet:port(L),
+    {ok, S} = gen_tcp:connect("127.0.0.1", Port, [binary, {active, false}]),
+    {ok, A} = gen_tcp:accept(L, 5000),
+    ok = gen_tcp:send(S, <<"ping">>),
+    {ok, <<"ping">>} = gen_tcp:recv(A, 4, 5000),
+    _ = [gen_tcp:close(X) || X <- [S, A, L]],
+    Ref = erlang:send_after(1, self(), {tick, File}),
+    receive {tick, File} -> ok after 5000 -> error({timer_lost, Ref}) end.
 
 run(C, Code) ->
     on_peer(C, ?MODULE, fresh, [<<"import os, subprocess\n", Code/binary>>, exec]).

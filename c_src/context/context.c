@@ -356,7 +356,11 @@ PyObject *context_namespace(context_t *ctx, const ErlNifPid *pid)
         return ns;
     }
     ns = PyDict_New();
-    if (!ns || PyDict_SetItemString(ns, "__builtins__", py_types.builtins) < 0 ||
+    /* Its own copy of builtins (erlang._confine): a rebinding stays here. */
+    PyObject *b = ns ? PyObject_CallNoArgs(py_types.ns_builtins) : NULL;
+    int bad = !b || PyDict_SetItemString(ns, "__builtins__", b) < 0;
+    Py_XDECREF(b);
+    if (!ns || bad ||
         PyDict_SetItemString(ns, "__name__", py_types.main_name) < 0 ||
         PyDict_SetItem(ctx->namespaces, key, ns) < 0) {
         Py_XDECREF(ns);

@@ -27,6 +27,7 @@ typedef struct {
     atom_cache_t modules;      /* module name atom -> the module last resolved by it */
     PyObject *str_etf;         /* "_etf" */
     PyObject *builtins;        /* the builtins module */
+    PyObject *ns_builtins;     /* erlang._confine.namespace_builtins */
     PyObject *main_name;       /* "__main__" */
     PyObject *traceback_format;/* traceback.format_exception */
     PyObject *code_cache;      /* (mode, source) -> code object */

@@ -48,6 +48,7 @@ typedef struct {
     Py_ssize_t nargs;
     PyObject *kwnames; /* vectorcall keywords (values follow args) */
     PyObject *kwargs;  /* or a dict */
+    objset_t loaded;   /* CK_EXTENSION, CK_LOADER: the objects before the call */
 } view_t;
 
 static slot_t slots[NSLOTS];
@@ -123,7 +124,19 @@ static int check_symbol(const view_t *v)
     return sandbox_deny(op, hit->cls, s);
 }
 
-/* Before the original runs: -1 (denied, exception set) or 0. */
+/* input() reading the VM's own stdin (sys.stdin still on fd 0). */
+static int check_stdin(const rule_t *r)
+{
+    PyObject *in = PySys_GetObject("stdin"); /* borrowed */
+    PyObject *fd = in && in != Py_None ? PyObject_CallMethod(in, "fileno", NULL) : NULL;
+    long n = fd && PyLong_Check(fd) ? PyLong_AsLong(fd) : -1;
+    Py_XDECREF(fd);
+    PyErr_Clear(); /* a StringIO or a closed stream: not the VM's stdin */
+    return n >= 0 && host_fd_stdin((int)n) ? deny_num(r, "fd", n) : 0;
+}
+
+/* Before the original runs: -1 (denied, exception set), 1 (skip it: the
+ * call returns None) or 0. */
 static int check_before(const rule_t *r, const view_t *v)
 {
     long a, b;
@@ -137,6 +150,14 @@ static int check_before(const rule_t *r, const view_t *v)
         return arg_long(v, 0, "fd", &a) && host_fd_protected((int)a) ? deny_num(r, "fd", a) : 0;
     case CK_FD_INTERNAL:
         return arg_long(v, 0, "fd", &a) && host_fd_internal((int)a) ? deny_num(r, "fd", a) : 0;
+    case CK_FD_READ:
+        if (arg_long(v, 0, "fd", &a) && (host_fd_internal((int)a) || host_fd_stdin((int)a)))
+            return deny_num(r, "fd", a);
+        return 0;
+    case CK_STDIN:
+        return check_stdin(r);
+    case CK_IGNORE:
+        return 1;
     case CK_FD2:
         return arg_long(v, 1, "fd2", &a) && host_fd_protected((int)a) ? deny_num(r, "fd", a)
                                                                          : 0;
@@ -165,7 +186,11 @@ static int check_before(const rule_t *r, const view_t *v)
         o = arg(v, 1, "locale");
         return o && o != Py_None ? sandbox_deny(r->op, r->cls, NULL) : 0;
     case CK_EXTENSION:
+        interpose_snapshot(&((view_t *)v)->loaded);
         return check_extension(r, v);
+    case CK_LOADER:
+        interpose_snapshot(&((view_t *)v)->loaded);
+        return 0;
     case CK_NATIVE_SYMBOL:
         return check_symbol(v);
     default:
@@ -188,11 +213,14 @@ static PyObject *check_after(const rule_t *r, const view_t *v, PyObject *result)
             sandbox_deny("os.open(/proc/self/mem)", r->cls, NULL);
             return NULL;
         }
+    } else if (r->check == CK_LOADER) {
+        interpose_new_since(&v->loaded); /* the library and what it needs */
     } else if (r->check == CK_EXTENSION && PyModule_Check(result)) {
         PyModuleDef *def = PyModule_GetDef(result);
         PyErr_Clear();
         if (def)
             interpose_object_at(def);
+        interpose_new_since(&v->loaded); /* the libraries it brought in */
         if (guards_module(result) < 0)
             Py_CLEAR(result); /* fail closed: an unguarded module is not handed out */
     } else if (r->check == CK_EXTENSION_EXEC && v->nargs > 0 && guards_module(v->args[0]) < 0) {
@@ -205,26 +233,30 @@ static PyObject *check_after(const rule_t *r, const view_t *v, PyObject *result)
 
 static PyObject *run_noargs(int i, PyObject *self, PyObject *unused)
 {
-    view_t v = {self, NULL, 0, NULL, NULL};
-    if (check_before(slots[i].rule, &v) < 0)
-        return NULL;
+    view_t v = {self, NULL, 0, NULL, NULL, {.n = 0}};
+    int rc = check_before(slots[i].rule, &v);
+    if (rc)
+        return rc < 0 ? NULL : Py_NewRef(Py_None);
     return check_after(slots[i].rule, &v, slots[i].orig(self, unused));
 }
 
 static PyObject *run_o(int i, PyObject *self, PyObject *a)
 {
-    view_t v = {self, &a, 1, NULL, NULL};
-    if (check_before(slots[i].rule, &v) < 0)
-        return NULL;
+    view_t v = {self, &a, 1, NULL, NULL, {.n = 0}};
+    int rc = check_before(slots[i].rule, &v);
+    if (rc)
+        return rc < 0 ? NULL : Py_NewRef(Py_None);
     return check_after(slots[i].rule, &v, slots[i].orig(self, a));
 }
 
 static PyObject *run_var(int i, PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    view_t v = {self, ((PyTupleObject *)args)->ob_item, PyTuple_GET_SIZE(args), NULL, kwargs};
+    view_t v = {self, ((PyTupleObject *)args)->ob_item, PyTuple_GET_SIZE(args), NULL, kwargs,
+                {.n = 0}};
     const slot_t *s = &slots[i];
-    if (check_before(s->rule, &v) < 0)
-        return NULL;
+    int rc = check_before(s->rule, &v);
+    if (rc)
+        return rc < 0 ? NULL : Py_NewRef(Py_None);
     PyObject *r = s->flags & METH_KEYWORDS
                       ? ((varkw_fn)(void (*)(void))s->orig)(self, args, kwargs)
                       : s->orig(self, args);
@@ -234,10 +266,11 @@ static PyObject *run_var(int i, PyObject *self, PyObject *args, PyObject *kwargs
 static PyObject *run_fast(int i, PyObject *self, PyObject *const *args, Py_ssize_t n,
                           PyObject *kwnames)
 {
-    view_t v = {self, args, n, kwnames, NULL};
+    view_t v = {self, args, n, kwnames, NULL, {.n = 0}};
     const slot_t *s = &slots[i];
-    if (check_before(s->rule, &v) < 0)
-        return NULL;
+    int rc = check_before(s->rule, &v);
+    if (rc)
+        return rc < 0 ? NULL : Py_NewRef(Py_None);
     PyObject *r = s->flags & METH_KEYWORDS
                       ? ((fastkw_fn)(void (*)(void))s->orig)(self, args, n, kwnames)
                       : ((fast_fn)(void (*)(void))s->orig)(self, args, n);

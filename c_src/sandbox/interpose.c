@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -59,6 +60,14 @@ static void refuse_n(const char *op, int c, const char *what, long n)
 
 /* ------------------------------------------------------------ wrappers */
 
+/* A descriptor Python made (host_fd_created): the others above 2 are the VM's. */
+static int made(int fd)
+{
+    if (fd >= 0)
+        host_fd_created(fd);
+    return fd;
+}
+
 static int (*real_close)(int);
 static int (*real_close_range)(unsigned, unsigned, int);
 static int (*real_dup2)(int, int);
@@ -79,7 +88,9 @@ static int w_close(int fd)
         refuse_n("close", C_FD, "fd", fd);
         return -1;
     }
-    return real_close(fd);
+    int rc = real_close(fd);
+    host_fd_closed(fd);
+    return rc;
 }
 
 static int w_close_range(unsigned lo, unsigned hi, int flags)
@@ -98,7 +109,7 @@ static int w_dup2(int fd, int fd2)
         refuse_n("dup2", C_FD, "fd", fd2);
         return -1;
     }
-    return real_dup2(fd, fd2);
+    return made(real_dup2(fd, fd2));
 }
 
 static int w_dup3(int fd, int fd2, int flags)
@@ -107,12 +118,12 @@ static int w_dup3(int fd, int fd2, int flags)
         refuse_n("dup3", C_FD, "fd", fd2);
         return -1;
     }
-    return real_dup3(fd, fd2, flags);
+    return made(real_dup3(fd, fd2, flags));
 }
 
 static int w_kill(pid_t pid, int sig)
 {
-    if (host_kill_hits_vm(pid, sig)) {
+    if (host_kill_denied(pid, sig)) {
         refuse_n("kill", C_KILL, "pid", pid);
         return -1;
     }
@@ -121,7 +132,7 @@ static int w_kill(pid_t pid, int sig)
 
 static int w_killpg(pid_t pgid, int sig)
 {
-    if (host_killpg_hits_vm(pgid, sig)) {
+    if (host_killpg_denied(pgid, sig)) {
         refuse_n("killpg", C_KILL, "process group", pgid);
         return -1;
     }
@@ -176,11 +187,22 @@ static int w_prlimit(pid_t pid, int res, const struct rlimit *rl, struct rlimit 
         }                                                       \
         return real_##name args;                                \
     }
-FD_CALL(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n))
+/* Reads, besides: the VM's stdin (its shell's input). */
+#define FD_READ(ret, name, params, args)                        \
+    static ret(*real_##name) params;                            \
+    static ret w_##name params                                  \
+    {                                                           \
+        if (host_fd_internal(fd) || host_fd_stdin(fd)) {        \
+            refuse_n(#name, C_FD, "fd", fd);                    \
+            return (ret)-1;                                     \
+        }                                                       \
+        return real_##name args;                                \
+    }
+FD_READ(ssize_t, read, (int fd, void *b, size_t n), (fd, b, n))
 FD_CALL(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n))
-FD_CALL(ssize_t, readv, (int fd, const struct iovec *v, int n), (fd, v, n))
+FD_READ(ssize_t, readv, (int fd, const struct iovec *v, int n), (fd, v, n))
 FD_CALL(ssize_t, writev, (int fd, const struct iovec *v, int n), (fd, v, n))
-FD_CALL(ssize_t, pread64, (int fd, void *b, size_t n, off_t o), (fd, b, n, o))
+FD_READ(ssize_t, pread64, (int fd, void *b, size_t n, off_t o), (fd, b, n, o))
 FD_CALL(ssize_t, pwrite64, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o))
 FD_CALL(int, ftruncate64, (int fd, off_t len), (fd, len))
 FD_CALL(ssize_t, send, (int fd, const void *b, size_t n, int f), (fd, b, n, f))
@@ -190,10 +212,91 @@ FD_CALL(ssize_t, sendto, (int fd, const void *b, size_t n, int f, const struct s
 FD_CALL(ssize_t, recvfrom, (int fd, void *b, size_t n, int f, struct sockaddr *a,
                             socklen_t *l), (fd, b, n, f, a, l))
 FD_CALL(ssize_t, sendmsg, (int fd, const struct msghdr *m, int f), (fd, m, f))
-FD_CALL(ssize_t, recvmsg, (int fd, struct msghdr *m, int f), (fd, m, f))
 FD_CALL(int, shutdown, (int fd, int how), (fd, how))
-FD_CALL(int, accept, (int fd, struct sockaddr *a, socklen_t *l), (fd, a, l))
-FD_CALL(int, accept4, (int fd, struct sockaddr *a, socklen_t *l, int f), (fd, a, l, f))
+/* Calls that make descriptors: what they make is Python's. */
+#define FD_MAKE(name, params, args)                             \
+    static int(*real_##name) params;                            \
+    static int w_##name params                                  \
+    {                                                           \
+        if (host_fd_internal(fd)) {                             \
+            refuse_n(#name, C_FD, "fd", fd);                    \
+            return -1;                                          \
+        }                                                       \
+        return made(real_##name args);                          \
+    }
+FD_MAKE(accept, (int fd, struct sockaddr *a, socklen_t *l), (fd, a, l))
+FD_MAKE(accept4, (int fd, struct sockaddr *a, socklen_t *l, int f), (fd, a, l, f))
+FD_MAKE(dup, (int fd), (fd))
+#define NEW_FD(name, params, args)                              \
+    static int(*real_##name) params;                            \
+    static int w_##name params { return made(real_##name args); }
+NEW_FD(socket, (int d, int t, int p), (d, t, p))
+NEW_FD(eventfd, (unsigned v, int f), (v, f))
+NEW_FD(epoll_create, (int n), (n))
+NEW_FD(epoll_create1, (int f), (f))
+NEW_FD(signalfd, (int fd, const sigset_t *m, int f), (fd, m, f))
+NEW_FD(timerfd_create, (int c, int f), (c, f))
+NEW_FD(inotify_init, (void), ())
+NEW_FD(inotify_init1, (int f), (f))
+NEW_FD(memfd_create, (const char *n, unsigned f), (n, f))
+NEW_FD(posix_openpt, (int f), (f))
+NEW_FD(creat64, (const char *p, mode_t m), (p, m))
+NEW_FD(shm_open, (const char *n, int f, mode_t m), (n, f, m))
+NEW_FD(mkstemp, (char *t), (t))
+NEW_FD(mkostemp, (char *t, int f), (t, f))
+
+/* Calls that make two. */
+static int (*real_pipe)(int[2]);
+static int w_pipe(int fds[2])
+{
+    int rc = real_pipe(fds);
+    if (rc == 0)
+        made(fds[0]), made(fds[1]);
+    return rc;
+}
+
+static int (*real_pipe2)(int[2], int);
+static int w_pipe2(int fds[2], int flags)
+{
+    int rc = real_pipe2(fds, flags);
+    if (rc == 0)
+        made(fds[0]), made(fds[1]);
+    return rc;
+}
+
+static int (*real_socketpair)(int, int, int, int[2]);
+static int w_socketpair(int d, int t, int p, int fds[2])
+{
+    int rc = real_socketpair(d, t, p, fds);
+    if (rc == 0)
+        made(fds[0]), made(fds[1]);
+    return rc;
+}
+
+static int (*real_openpty)(int *, int *, char *, const void *, const void *);
+static int w_openpty(int *m, int *s, char *name, const void *t, const void *w)
+{
+    int rc = real_openpty(m, s, name, t, w);
+    if (rc == 0)
+        made(*m), made(*s);
+    return rc;
+}
+
+/* recvmsg: the descriptors that come with the message (SCM_RIGHTS). */
+static ssize_t (*real_recvmsg)(int, struct msghdr *, int);
+static ssize_t w_recvmsg(int fd, struct msghdr *m, int f)
+{
+    if (host_fd_internal(fd)) {
+        refuse_n("recvmsg", C_FD, "fd", fd);
+        return -1;
+    }
+    ssize_t n = real_recvmsg(fd, m, f);
+    for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(m) : NULL; c; c = CMSG_NXTHDR(m, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+            for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++)
+                made(((int *)CMSG_DATA(c))[i]);
+    return n;
+}
 FD_CALL(int, connect, (int fd, const struct sockaddr *a, socklen_t l), (fd, a, l))
 FD_CALL(int, setsockopt, (int fd, int lv, int nm, const void *v, socklen_t l), (fd, lv, nm, v, l))
 FD_CALL(int, epoll_ctl, (int fd, int op, int t, struct epoll_event *e), (fd, op, t, e))
@@ -232,6 +335,29 @@ static int fcntl_reads_only(int cmd)
            cmd == F_GETSIG || cmd == F_GETLEASE || cmd == F_GETPIPE_SZ || cmd == F_OFD_GETLK;
 }
 
+/* The VM's stdio (its terminal, when it has one): Python may query it, not
+ * reconfigure it (non-blocking mode, terminal modes, window size, the
+ * controlling terminal).  TIOCSTI, which types into a terminal, is refused
+ * on every descriptor. */
+static int stdio_protected(int fd)
+{
+    return fd >= 0 && fd <= 2 && host_fd_protected(fd);
+}
+
+static int tty_request_changes(unsigned long req)
+{
+    switch (req) {
+    case TIOCSTI: case TIOCSWINSZ: case TCSETS: case TCSETSW: case TCSETSF: case TCSETA:
+    case TCSETAW: case TCSETAF: case TIOCSCTTY: case TIOCNOTTY: case TIOCSPGRP: case TIOCCONS:
+    case TIOCEXCL: case TIOCNXCL: case FIONBIO: case FIOASYNC: case TCFLSH: case TCXONC:
+    case TIOCSETD: case TIOCVHANGUP: case TCSBRK: case TCSBRKP: case TIOCSBRK: case TIOCCBRK:
+    case TIOCMSET: case TIOCMBIS: case TIOCMBIC: case TIOCSSOFTCAR: case TIOCSLCKTRMIOS:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static int (*real_fcntl)(int, int, ...);
 static int w_fcntl(int fd, int cmd, ...)
 {
@@ -239,11 +365,13 @@ static int w_fcntl(int fd, int cmd, ...)
     va_start(ap, cmd);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    if (host_fd_internal(fd) && !fcntl_reads_only(cmd)) {
+    if ((host_fd_internal(fd) && !fcntl_reads_only(cmd)) ||
+        (stdio_protected(fd) && (cmd == F_SETFL || cmd == F_SETOWN || cmd == F_SETSIG))) {
         refuse_n("fcntl", C_FD, "fd", fd);
         return -1;
     }
-    return real_fcntl(fd, cmd, arg);
+    int rc = real_fcntl(fd, cmd, arg);
+    return cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC ? made(rc) : rc;
 }
 
 static int (*real_ioctl)(int, unsigned long, ...);
@@ -253,8 +381,9 @@ static int w_ioctl(int fd, unsigned long req, ...)
     va_start(ap, req);
     void *arg = va_arg(ap, void *);
     va_end(ap);
-    if (host_fd_internal(fd)) {
-        refuse_n("ioctl", C_FD, "fd", fd);
+    if (host_fd_internal(fd) || req == TIOCSTI ||
+        (stdio_protected(fd) && tty_request_changes(req))) {
+        refuse_n(req == TIOCSTI ? "ioctl(TIOCSTI)" : "ioctl", C_FD, "fd", fd);
         return -1;
     }
     return real_ioctl(fd, req, arg);
@@ -280,7 +409,7 @@ static int w_open64(const char *path, int flags, ...)
         mode = (mode_t)va_arg(ap, int);
         va_end(ap);
     }
-    return reopened(real_open64(path, flags, mode));
+    return made(reopened(real_open64(path, flags, mode)));
 }
 
 static int (*real_openat64)(int, const char *, int, ...);
@@ -293,7 +422,7 @@ static int w_openat64(int dir, const char *path, int flags, ...)
         mode = (mode_t)va_arg(ap, int);
         va_end(ap);
     }
-    return reopened(real_openat64(dir, path, flags, mode));
+    return made(reopened(real_openat64(dir, path, flags, mode)));
 }
 
 /* Always refused: Python in the VM has no business with these. */
@@ -355,7 +484,7 @@ static long w_syscall(long nr, ...)
     case SYS_clone: case SYS_execve:
         c = C_PROCESS; break;
     case SYS_kill:
-        c = host_kill_hits_vm(a[0], (int)a[1]) ? C_KILL : -1; break;
+        c = host_kill_denied(a[0], (int)a[1]) ? C_KILL : -1; break;
 #ifdef SYS_pidfd_send_signal
     case SYS_pidfd_send_signal:
 #endif
@@ -391,7 +520,22 @@ static long w_syscall(long nr, ...)
         refuse_n("syscall", c, "number", nr);
         return -1;
     }
-    return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    long rc = real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+    switch (nr) {
+#ifdef SYS_pidfd_open
+    case SYS_pidfd_open:
+#endif
+#ifdef SYS_memfd_create
+    case SYS_memfd_create:
+#endif
+#ifdef SYS_open
+    case SYS_open:
+#endif
+    case SYS_openat: case SYS_socket: case SYS_dup: case SYS_eventfd2: case SYS_epoll_create1:
+        made((int)rc);
+        break;
+    }
+    return rc;
 }
 
 /* Enough of libffi's ABI (stable since 3.0) to fill a refused call's result. */
@@ -473,7 +617,12 @@ static const hook_t hooks[] = {
     FD_HOOK(read), FD_HOOK(write), FD_HOOK(readv), FD_HOOK(writev), FD_HOOK(pread64),
     FD_HOOK(pwrite64), FD_HOOK(ftruncate64), FD_HOOK(send), FD_HOOK(recv), FD_HOOK(sendto),
     FD_HOOK(recvfrom), FD_HOOK(sendmsg), FD_HOOK(recvmsg), FD_HOOK(shutdown), FD_HOOK(accept),
-    FD_HOOK(accept4), FD_HOOK(connect), FD_HOOK(setsockopt), FD_HOOK(epoll_ctl),
+    FD_HOOK(accept4), FD_HOOK(connect), FD_HOOK(dup), FD_HOOK(socket), FD_HOOK(eventfd),
+    FD_HOOK(epoll_create), FD_HOOK(epoll_create1), FD_HOOK(signalfd), FD_HOOK(timerfd_create),
+    FD_HOOK(inotify_init), FD_HOOK(inotify_init1), FD_HOOK(memfd_create), FD_HOOK(posix_openpt),
+    FD_HOOK(creat64), HOOK("creat", w_creat64, &real_creat64), FD_HOOK(pipe), FD_HOOK(pipe2),
+    FD_HOOK(socketpair), FD_HOOK(openpty), FD_HOOK(shm_open), FD_HOOK(mkstemp),
+    FD_HOOK(mkostemp), HOOK("mkstemp64", w_mkstemp, &real_mkstemp), FD_HOOK(setsockopt), FD_HOOK(epoll_ctl),
     FD_HOOK(sendfile64), FD_HOOK(splice), FD_HOOK(copy_file_range), FD_HOOK(open64),
     FD_HOOK(openat64), HOOK("pread", w_pread64, &real_pread64),
     HOOK("pwrite", w_pwrite64, &real_pwrite64), HOOK("ftruncate", w_ftruncate64, &real_ftruncate64),

@@ -167,26 +167,53 @@ int interpose_init(void)
     return patch_lock ? 0 : -1;
 }
 
-void interpose_object_at(const void *addr)
+/* patch_lock not held. */
+static void patch_once(const object_t *o)
 {
-    /* Never our own library: the wrappers call the real functions. */
-    if (!policy_loaded() || same_object(addr, (const void *)&interpose_object_at))
-        return;
-    search_t s = {(uintptr_t)addr, {0, NULL, NULL}};
-    if (!dl_iterate_phdr(find_object, &s) || !s.found.dyn)
-        return;
     enif_mutex_lock(patch_lock);
     /* Each object once (Python never unloads an extension module); builtin
      * modules all live in libpython, walked at install. */
     int seen = 0;
     for (size_t i = 0; i < npatched && !seen; i++)
-        seen = patched[i] == s.found.base;
+        seen = patched[i] == o->base;
     if (!seen) {
-        patch_object(&s.found); /* outside the dl_iterate_phdr callback: it may dlopen */
+        patch_object(o); /* outside the dl_iterate_phdr callback: it may dlopen */
         if (npatched < sizeof patched / sizeof *patched)
-            patched[npatched++] = s.found.base;
+            patched[npatched++] = o->base;
     }
     enif_mutex_unlock(patch_lock);
+}
+
+static int find_by_base(struct dl_phdr_info *info, size_t size, void *data)
+{
+    UNUSED(size);
+    search_t *s = data;
+    if (info->dlpi_addr != s->addr)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC)
+            s->found = (object_t){info->dlpi_addr,
+                                  (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr),
+                                  info->dlpi_name};
+    return 1;
+}
+
+/* Never our own library (the wrappers call the real functions), nor the
+ * VM's executable (base 0 for a non-PIE one). */
+static int is_self(uintptr_t base)
+{
+    Dl_info me;
+    return dladdr((const void *)&interpose_object_at, &me) && (uintptr_t)me.dli_fbase == base;
+}
+
+void interpose_object_at(const void *addr)
+{
+    if (!policy_loaded() || same_object(addr, (const void *)&interpose_object_at))
+        return;
+    search_t s = {(uintptr_t)addr, {0, NULL, NULL}};
+    if (!dl_iterate_phdr(find_object, &s) || !s.found.dyn)
+        return;
+    patch_once(&s.found);
 }
 
 int interpose_install(char *err, size_t errlen)
@@ -196,6 +223,42 @@ int interpose_install(char *err, size_t errlen)
     interpose_classes();
     interpose_object_at((const void *)&Py_InitializeFromConfig); /* libpython */
     return 0;
+}
+
+static int add_base(struct dl_phdr_info *info, size_t size, void *data)
+{
+    UNUSED(size);
+    objset_t *s = data;
+    if (s->n < sizeof s->base / sizeof *s->base)
+        s->base[s->n++] = info->dlpi_addr;
+    return 0;
+}
+
+void interpose_snapshot(objset_t *s)
+{
+    s->n = 0;
+    dl_iterate_phdr(add_base, s);
+}
+
+/* Every object loaded since the snapshot was taken: a thread of the VM
+ * that loads a library at that very moment would have it patched too,
+ * which only routes its calls through the same checks. */
+void interpose_new_since(const objset_t *before)
+{
+    if (!policy_loaded())
+        return;
+    objset_t now;
+    interpose_snapshot(&now);
+    for (size_t i = 0; i < now.n; i++) {
+        int known = 0;
+        for (size_t j = 0; j < before->n && !known; j++)
+            known = before->base[j] == now.base[i];
+        if (known || !now.base[i])
+            continue;
+        search_t s = {now.base[i], {0, NULL, NULL}};
+        if (dl_iterate_phdr(find_by_base, &s) && s.found.dyn && !is_self(s.found.base))
+            patch_once(&s.found);
+    }
 }
 #else
 int interpose_init(void)
@@ -214,5 +277,15 @@ int interpose_install(char *err, size_t errlen)
     UNUSED(errlen);
     interpose_classes();
     return 0;
+}
+
+void interpose_snapshot(objset_t *s)
+{
+    s->n = 0;
+}
+
+void interpose_new_since(const objset_t *s)
+{
+    UNUSED(s);
 }
 #endif

@@ -29,6 +29,9 @@
 #include "sandbox/sandbox_int.h"
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <time.h>
 
@@ -294,6 +297,21 @@ static int check_path(const rule_t *r, PyObject *args)
     return rc;
 }
 
+/* ("os.chdir", (path,)): only to where it already is (pytest does that). */
+static int check_chdir(const rule_t *r, PyObject *args)
+{
+    PyObject *path = PyTuple_Check(args) && PyTuple_GET_SIZE(args) ? PyTuple_GET_ITEM(args, 0)
+                                                                     : NULL;
+    PyObject *bytes = NULL;
+    char real[PATH_MAX], cwd[PATH_MAX];
+    int same = path && !PyLong_Check(path) && PyUnicode_FSConverter(path, &bytes) &&
+               realpath(PyBytes_AS_STRING(bytes), real) && getcwd(cwd, sizeof cwd) &&
+               strcmp(real, cwd) == 0;
+    Py_XDECREF(bytes);
+    PyErr_Clear();
+    return same ? 0 : sandbox_deny(r->op, r->cls, NULL);
+}
+
 static int check_named(const rule_t *r, PyObject *args)
 {
     char op[160];
@@ -318,11 +336,11 @@ static int check_event(const rule_t *r, PyObject *args)
     case CK_DENY:
         return sandbox_deny(r->op, r->cls, NULL);
     case CK_KILL_TARGET:
-        if (arg_long(args, 0, &a) && arg_long(args, 1, &b) && host_kill_hits_vm(a, (int)b))
+        if (arg_long(args, 0, &a) && arg_long(args, 1, &b) && host_kill_denied(a, (int)b))
             return deny_detail(r, "pid %ld, signal %ld", a, b);
         return 0;
     case CK_KILLPG_TARGET:
-        if (arg_long(args, 0, &a) && arg_long(args, 1, &b) && host_killpg_hits_vm(a, (int)b))
+        if (arg_long(args, 0, &a) && arg_long(args, 1, &b) && host_killpg_denied(a, (int)b))
             return deny_detail(r, "process group %ld, signal %ld", a, b);
         return 0;
     case CK_THREAD_SIGNAL:
@@ -343,6 +361,8 @@ static int check_event(const rule_t *r, PyObject *args)
         return 0;
     case CK_PROC_MEM_PATH:
         return check_path(r, args);
+    case CK_CHDIR:
+        return check_chdir(r, args);
     case CK_FROM_PYTHON:
         return PyEval_GetFrame() ? sandbox_deny(r->op, r->cls, NULL) : 0;
     case CK_NATIVE_SYMBOL:

@@ -16,6 +16,7 @@
  */
 #include "sandbox/sandbox_int.h"
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -117,21 +118,64 @@ unsigned long host_main_thread(void)
 
 /* ------------------------------------------------------------ checks */
 
-int host_fd_protected(int fd)
+/* Which descriptors Python opened: set by the interposed calls that make a
+ * descriptor (open, socket, accept, pipe, dup...) in libpython, extension
+ * modules and the libraries they load; cleared when they close it.  A
+ * descriptor above 2 that is open, was not in the snapshot and is not
+ * Python's was opened by the VM (a port, a gen_tcp socket, a file) or by
+ * another NIF after Python started: it is the VM's.  Lock-free: one atomic
+ * bit per descriptor; those above OWN_MAX are taken to be Python's. */
+#define OWN_MAX (1 << 20)
+#define OWN_BITS (8 * sizeof(unsigned long))
+static unsigned long owned[OWN_MAX / OWN_BITS];
+
+void host_fd_created(int fd)
 {
-    const host_t *p = cur();
+    if (fd >= 0 && fd < OWN_MAX)
+        __atomic_or_fetch(&owned[fd / OWN_BITS], 1UL << (fd % OWN_BITS), __ATOMIC_RELEASE);
+}
+
+void host_fd_closed(int fd)
+{
+    if (fd >= 0 && fd < OWN_MAX)
+        __atomic_and_fetch(&owned[fd / OWN_BITS], ~(1UL << (fd % OWN_BITS)), __ATOMIC_RELEASE);
+}
+
+static int owned_by_python(int fd)
+{
+    return fd >= OWN_MAX ||
+           (__atomic_load_n(&owned[fd / OWN_BITS], __ATOMIC_ACQUIRE) >> (fd % OWN_BITS) & 1);
+}
+
+static int in_snapshot(const host_t *p, int fd)
+{
     vmfd_t key = {.fd = fd}, *hit;
     struct stat st;
-    if (!p || !p->nfds || !(hit = bsearch(&key, p->fds, p->nfds, sizeof key, by_fd)))
+    if (!p->nfds || !(hit = bsearch(&key, p->fds, p->nfds, sizeof key, by_fd)))
         return 0;
     /* Still the same open file?  The VM may have closed it since, and the
      * number may now be one that Python opened. */
     return fstat(fd, &st) == 0 && st.st_dev == hit->dev && st.st_ino == hit->ino;
 }
 
+int host_fd_protected(int fd)
+{
+    const host_t *p = cur();
+    if (!p || fd < 0)
+        return 0;
+    if (in_snapshot(p, fd))
+        return 1;
+    return fd > 2 && !owned_by_python(fd) && fcntl(fd, F_GETFD) != -1;
+}
+
 int host_fd_internal(int fd)
 {
     return fd > 2 && host_fd_protected(fd);
+}
+
+int host_fd_stdin(int fd)
+{
+    return fd == 0 && host_fd_protected(0);
 }
 
 /* A pipe or socket that is one of the VM's internal channels, under a new
@@ -152,10 +196,24 @@ int host_same_channel(int fd)
 int host_fd_range_protected(long lo, long hi)
 {
     const host_t *p = cur();
-    for (size_t i = 0; p && i < p->nfds; i++)
+    if (!p)
+        return 0;
+    for (size_t i = 0; i < p->nfds; i++)
         if (p->fds[i].fd >= lo && p->fds[i].fd < hi && host_fd_protected(p->fds[i].fd))
             return 1;
-    return 0;
+    /* and the VM's descriptors opened since: those open in the range */
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int hit = 0;
+    while (d && !hit && (e = readdir(d))) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        if (!*end && end != e->d_name && fd != dirfd(d) && fd >= lo && fd < hi)
+            hit = host_fd_protected((int)fd);
+    }
+    if (d)
+        closedir(d);
+    return hit;
 }
 
 int host_signal_protected(int sig)
@@ -180,31 +238,25 @@ static long parent_of(long pid)
     return close && sscanf(close + 1, " %c %ld", &state, &ppid) == 2 ? ppid : -1;
 }
 
-static int is_own_thread(long tid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/task/%ld", tid);
-    return access(path, F_OK) == 0;
-}
-
-int host_killpg_hits_vm(long pgid, int sig)
+/* Python in the VM has no child processes of its own (programs run through
+ * ports are children of erl_child_setup), so every signal to another process
+ * hits the VM, its kin (its parent, erl_child_setup, port programs) or a
+ * stranger: all are denied.  Only signal 0 to the VM itself or its own
+ * group, an existence probe of itself, is let through. */
+int host_killpg_denied(long pgid, int sig)
 {
     const host_t *p = cur();
-    if (!p || sig == 0)
+    if (!p)
         return 0;
-    return pgid <= 0 || pgid == p->pgid || pgid == p->pid || parent_of(pgid) == p->pid;
+    return !(sig == 0 && (pgid == 0 || pgid == p->pgid));
 }
 
-int host_kill_hits_vm(long pid, int sig)
+int host_kill_denied(long pid, int sig)
 {
     const host_t *p = cur();
-    if (!p || sig == 0)
+    if (!p)
         return 0;
-    if (pid == 0 || pid == -1)
-        return 1;
-    if (pid < -1)
-        return host_killpg_hits_vm(-pid, sig);
-    return pid == p->pid || is_own_thread(pid) || parent_of(pid) == p->pid;
+    return !(sig == 0 && (pid == 0 || pid == p->pid || pid == -p->pgid));
 }
 
 int host_rlimit_lowers(long pid, int resource, rlim_t soft, rlim_t hard)

@@ -25,7 +25,8 @@ typedef enum {
     CK_DENY, CK_KILL_TARGET, CK_KILLPG_TARGET, CK_THREAD_SIGNAL, CK_RLIMIT,
     CK_PRLIMIT, CK_PROC_MEM_PATH, CK_FROM_PYTHON, CK_NATIVE_SYMBOL, CK_MODULE,
     CK_EXIT_FLAG, CK_SIGNAL, CK_SIGNAL_HANDLER, CK_FD, CK_FD2, CK_FD_RANGE,
-    CK_PROC_MEM_FD, CK_EXTENSION, CK_SETLOCALE, CK_FD_INTERNAL, CK_EXTENSION_EXEC, CK_COUNT
+    CK_PROC_MEM_FD, CK_EXTENSION, CK_SETLOCALE, CK_FD_INTERNAL, CK_EXTENSION_EXEC,
+    CK_IGNORE, CK_STDIN, CK_FD_READ, CK_LOADER, CK_CHDIR, CK_COUNT
 } check_t;
 
 typedef struct {
@@ -69,15 +70,21 @@ const char *policy_bootstrap_reason(void);
 /* Snapshot the VM (pid, fds, signals); named_signals: bit n-1 = signal n. */
 int host_snapshot(uint64_t named_signals, char *err, size_t errlen);
 
+/* Descriptors Python made and closed (the interposed calls report them). */
+void host_fd_created(int fd);
+void host_fd_closed(int fd);
+
 /* Checks: 1 when the operation would hit the VM. */
 int host_fd_protected(int fd);
 int host_fd_range_protected(long lo, long hi);  /* [lo, hi) */
 /* The VM's own channels: protected and not stdio (Python may write to 1). */
 int host_fd_internal(int fd);
 int host_same_channel(int fd);
+/* fd is the VM's standard input (0, still the file it was at start). */
+int host_fd_stdin(int fd);
 int host_signal_protected(int sig);
-int host_kill_hits_vm(long pid, int sig);
-int host_killpg_hits_vm(long pgid, int sig);
+int host_kill_denied(long pid, int sig);
+int host_killpg_denied(long pgid, int sig);
 int host_rlimit_lowers(long pid, int resource, rlim_t soft, rlim_t hard);
 int host_proc_mem_path(const char *path); /* callers: only for writing */
 int host_proc_mem_fd(int fd);
@@ -125,5 +132,13 @@ int interpose_init(void);
 int interpose_install(char *err, size_t errlen);
 /* The same for the shared object that holds addr (an extension module). */
 void interpose_object_at(const void *addr);
+/* The objects loaded at a moment, to patch those a load brought in after
+ * it: an extension module's or a ctypes/cffi library's own dependencies. */
+typedef struct {
+    uintptr_t base[256];
+    size_t n;
+} objset_t;
+void interpose_snapshot(objset_t *s);
+void interpose_new_since(const objset_t *s);
 
 #endif

@@ -48,7 +48,7 @@ static const char *const check_names[CK_COUNT] = {
     "deny", "kill_target", "killpg_target", "thread_signal", "rlimit", "prlimit",
     "proc_mem_path", "from_python", "native_symbol", "module", "exit_flag", "signal",
     "signal_handler", "fd", "fd2", "fd_range", "proc_mem_fd", "extension", "setlocale",
-    "fd_internal", "extension_exec",
+    "fd_internal", "extension_exec", "ignore", "stdin", "fd_read", "loader", "chdir",
 };
 
 static const char *const bootstrap_events[] = {

@@ -308,16 +308,18 @@ class Test_ERL_Loop(BaseLoopTests):
             with pytest.raises(NotImplementedError, match="signals are handled by the Erlang VM"):
                 call()
 
-    def test_subprocess_refused(self, loop):
+    def test_subprocess_runs(self, loop):
+        # In the VM through an Erlang port (erlang._port_transport), in a
+        # plain interpreter asyncio's own transport.
         async def main():
-            await asyncio.create_subprocess_exec("true")
+            p = await asyncio.create_subprocess_exec(
+                "sh", "-c", "cat; echo e >&2", stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            out = await p.communicate(b"x")
+            q = await asyncio.create_subprocess_shell("exit 3")
+            return out, p.returncode, await q.wait()
 
-        with pytest.raises(RuntimeError, match="blocked in Erlang VM context") as info:
-            loop.run_until_complete(main())
-        assert isinstance(info.value, PermissionError)
-        assert "open_port/2" in str(info.value)
-        with pytest.raises(PermissionError):
-            loop.run_until_complete(loop.subprocess_shell(asyncio.SubprocessProtocol, "true"))
+        assert loop.run_until_complete(main()) == ((b"x", b"e\n"), 0, 3)
 
     def test_sub_millisecond_timers(self, loop):
         """epoll_wait counts milliseconds: the stdlib loop wakes a 0.3 ms timer

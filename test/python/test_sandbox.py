@@ -43,17 +43,17 @@ only_outside = pytest.mark.skipif(IN_VM, reason="starts a child process")
 
 #: The checks c_src/sandbox/sandbox.c and guards.c implement (their closed vocabulary).
 AUDIT_CHECKS = {"deny", "kill_target", "killpg_target", "thread_signal", "rlimit", "prlimit",
-                "proc_mem_path", "from_python", "native_symbol", "module"}
+                "proc_mem_path", "from_python", "native_symbol", "module", "chdir"}
 GUARD_CHECKS = {"deny", "exit_flag", "signal", "signal_handler", "fd", "fd2", "fd_range",
                 "proc_mem_fd", "extension", "setlocale", "native_symbol", "fd_internal",
-                "extension_exec"}
+                "extension_exec", "ignore", "stdin", "fd_read", "loader"}
 POLICIES = {"default", "strict"}
 
 PROCESS = ("fork()/exec() would corrupt the Erlang runtime.\n"
            "Use Erlang ports (open_port/2) for subprocess management.")
 
-#: Guarded functions some supported Python versions lack (none today).
-VERSION_SPECIFIC: set[tuple[str, str]] = set()
+#: Guarded functions some supported Python versions lack (3.11: os.unshare, os.setns).
+VERSION_SPECIFIC: set[tuple[str, str]] = {("posix", "unshare"), ("posix", "setns")}
 
 
 # ------------------------------------------------------------ messages

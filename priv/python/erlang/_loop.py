@@ -9,8 +9,8 @@ only where the Erlang VM must be involved:
 - **Signals** belong to the VM: the embedded interpreter installs no signal
   handlers, so ``add_signal_handler``/``remove_signal_handler`` raise
   ``NotImplementedError``.
-- **Subprocesses** would ``fork()`` the VM: the subprocess methods raise the
-  sandbox's error (a ``RuntimeError`` that is also a ``PermissionError``).
+- **Subprocesses** run as Erlang ports (``erlang._port_transport``), never
+  by a ``fork()`` of the VM: ``asyncio.create_subprocess_exec`` works.
 - **Timers** are sub-millisecond: ``epoll_wait`` takes whole milliseconds
   (CPython rounds a 0.3 ms wait up to 1 ms), so ``ErlangSelector`` waits for
   the epoll descriptor itself with ``select()``, which takes microseconds,
@@ -67,13 +67,6 @@ _SIGNALS_MESSAGE = (
     "handlers, so {} is not supported by ErlangEventLoop. React to OS signals in "
     "Erlang (os:set_signal/2) and tell Python with a call or a message."
 )
-
-
-def _blocked(what: str) -> Exception:
-    """The sandbox's error for ``what``, logged and counted like every denial."""
-    from erlang._sandbox import blocked
-
-    return blocked(what)
 
 
 class ErlangSelector(selectors.EpollSelector):
@@ -183,14 +176,25 @@ class ErlangEventLoop(asyncio.SelectorEventLoop):
     def remove_signal_handler(self, sig: int) -> bool:
         raise NotImplementedError(_SIGNALS_MESSAGE.format("remove_signal_handler()"))
 
-    async def subprocess_exec(self, *args: Any, **kwargs: Any) -> Any:
-        raise _blocked("asyncio subprocess_exec()")
+    async def _make_subprocess_transport(
+        self, protocol: Any, args: Any, shell: bool, stdin: Any, stdout: Any, stderr: Any,
+        bufsize: int, extra: Any = None, **kwargs: Any
+    ) -> Any:
+        # subprocess_exec/subprocess_shell (asyncio's own checks) end here:
+        # in the VM the program runs as an Erlang port (erlang._port_transport).
+        from erlang._calls import _native_or_none
+        from erlang._port_transport import PortSubprocessTransport
 
-    async def subprocess_shell(self, *args: Any, **kwargs: Any) -> Any:
-        raise _blocked("asyncio subprocess_shell()")
+        if _native_or_none() is None:  # a plain interpreter: asyncio's own
+            return await super()._make_subprocess_transport(  # type: ignore[misc]
+                protocol, args, shell, stdin, stdout, stderr, bufsize, extra=extra, **kwargs)
 
-    async def _make_subprocess_transport(self, *args: Any, **kwargs: Any) -> Any:
-        raise _blocked("asyncio subprocess transport")
+        waiter = self.create_future()
+        transport = PortSubprocessTransport(self, protocol, args, shell, stdin, stdout,
+                                            stderr, bufsize, waiter=waiter, extra=extra,
+                                            **kwargs)
+        await waiter
+        return transport
 
 
 class ErlangEventLoopPolicy(asyncio.DefaultEventLoopPolicy):

@@ -23,6 +23,10 @@ def install() -> None:
 
     import _erlang
 
+    from erlang import _confine
+
+    _confine.install()
+
     original = time.sleep
     if getattr(original, "__erlang__", False):
         return

@@ -61,8 +61,8 @@ REASONS: Final[tuple[tuple[str, str], ...]] = (
      "It would terminate the Erlang VM.\n"
      "Raise an exception instead: the Erlang caller receives it as an error."),
     ("kill",
-     "Its target is the Erlang VM, its process group, one of its threads or children.\n"
-     "Send a message to an Erlang process (erlang.send) to have Erlang act instead."),
+     "Python in the VM has no processes of its own: any other is the VM's or a stranger's.\n"
+     "Signal a program through its erlang.subprocess.Popen, or ask Erlang (erlang.send)."),
     ("signal",
      "The Erlang runtime owns the signal handlers and timers of its process.\n"
      "Handle OS signals in Erlang (os:set_signal/2) and use Erlang timers."),
@@ -79,8 +79,20 @@ REASONS: Final[tuple[tuple[str, str], ...]] = (
      "Child processes of the Erlang VM belong to the Erlang runtime.\n"
      "Python code in the VM cannot start processes, so it has none to wait for."),
     ("strict",
-     "The strict sandbox policy keeps the process-wide state of the VM unchanged.\n"
+     "The strict sandbox policy keeps foreign function interfaces out of the VM.\n"
      "Make this change from Erlang, or run with {sandbox, default}."),
+    ("state",
+     "It would change the process-wide state that the Erlang VM and its ports share.\n"
+     "Make the change in Erlang, or in a program run through erlang.subprocess."),
+    ("interpreter",
+     "It would change the interpreter for every Erlang process that shares it.\n"
+     "Keep the change in your own namespace, or use a context of your own."),
+    ("programs",
+     "The application environment programs of erlang_python does not allow it.\n"
+     "Add the executable to {programs, [...]}, or run it from Erlang."),
+    ("stdin",
+     "The standard input of the Erlang VM belongs to the VM (its shell).\n"
+     "Pass input to Python as call arguments, or read a file or a socket."),
 )
 
 #: Audit events (PEP 578) the C hook handles: (event, check, class, policy).
@@ -105,10 +117,9 @@ AUDIT_RULES: Final[tuple[tuple[str, str, str, str], ...]] = (
     ("ctypes.dlsym", "native_symbol", "sandbox", "default"),
     ("ctypes.dlsym/handle", "native_symbol", "sandbox", "default"),
     ("import", "module", "sandbox", "default"),
-    ("os.chdir", "deny", "strict", "strict"),
-    ("os.putenv", "deny", "strict", "strict"),
-    ("os.unsetenv", "deny", "strict", "strict"),
-    ("socket.sethostname", "deny", "strict", "strict"),
+    ("os.chdir", "chdir", "state", "default"),
+    ("socket.sethostname", "deny", "state", "default"),
+    ("sys.addaudithook", "deny", "interpreter", "default"),
 )
 
 #: Builtin functions that raise no audit event, guarded below Python (their
@@ -129,7 +140,7 @@ GUARDED_FUNCTIONS: Final[tuple[tuple[str, str, str, str, str, str], ...]] = (
      "default"),
     ("faulthandler", "dump_traceback_later", "faulthandler.dump_traceback_later(exit=True)",
      "exit_flag", "exit", "default"),
-    ("faulthandler", "register", "faulthandler.register", "signal", "signal", "default"),
+    ("faulthandler", "register", "faulthandler.register", "deny", "signal", "default"),
     ("_signal", "signal", "signal.signal", "signal_handler", "signal", "default"),
     ("_signal", "siginterrupt", "signal.siginterrupt", "signal", "signal", "default"),
     ("_signal", "raise_signal", "signal.raise_signal", "deny", "kill", "default"),
@@ -143,9 +154,9 @@ GUARDED_FUNCTIONS: Final[tuple[tuple[str, str, str, str, str, str], ...]] = (
     ("posix", "dup2", "os.dup2", "fd2", "fd", "default"),
     ("posix", "login_tty", "os.login_tty", "deny", "fd", "default"),
     ("posix", "dup", "os.dup", "fd_internal", "fd", "default"),
-    ("posix", "read", "os.read", "fd_internal", "fd", "default"),
-    ("posix", "readv", "os.readv", "fd_internal", "fd", "default"),
-    ("posix", "pread", "os.pread", "fd_internal", "fd", "default"),
+    ("posix", "read", "os.read", "fd_read", "fd", "default"),
+    ("posix", "readv", "os.readv", "fd_read", "fd", "default"),
+    ("posix", "pread", "os.pread", "fd_read", "fd", "default"),
     ("posix", "write", "os.write", "fd_internal", "fd", "default"),
     ("posix", "writev", "os.writev", "fd_internal", "fd", "default"),
     ("posix", "pwrite", "os.pwrite", "fd_internal", "fd", "default"),
@@ -160,30 +171,47 @@ GUARDED_FUNCTIONS: Final[tuple[tuple[str, str, str, str, str, str], ...]] = (
     ("_imp", "create_builtin", "_imp.create_builtin", "extension", "sandbox", "default"),
     ("_imp", "exec_dynamic", "_imp.exec_dynamic", "extension_exec", "sandbox", "default"),
     ("_imp", "exec_builtin", "_imp.exec_builtin", "extension_exec", "sandbox", "default"),
+    ("_ctypes", "dlopen", "_ctypes.dlopen", "loader", "sandbox", "default"),
+    ("_cffi_backend", "load_library", "cffi.load_library", "loader", "sandbox", "default"),
     ("_cffi_backend", "CLibrary.load_function", "cffi", "native_symbol", "sandbox", "default"),
-    ("posix", "umask", "os.umask", "deny", "strict", "strict"),
-    ("posix", "fchdir", "os.fchdir", "deny", "strict", "strict"),
-    ("posix", "chroot", "os.chroot", "deny", "strict", "strict"),
-    ("posix", "setuid", "os.setuid", "deny", "strict", "strict"),
-    ("posix", "setgid", "os.setgid", "deny", "strict", "strict"),
-    ("posix", "seteuid", "os.seteuid", "deny", "strict", "strict"),
-    ("posix", "setegid", "os.setegid", "deny", "strict", "strict"),
-    ("posix", "setreuid", "os.setreuid", "deny", "strict", "strict"),
-    ("posix", "setregid", "os.setregid", "deny", "strict", "strict"),
-    ("posix", "setresuid", "os.setresuid", "deny", "strict", "strict"),
-    ("posix", "setresgid", "os.setresgid", "deny", "strict", "strict"),
-    ("posix", "setgroups", "os.setgroups", "deny", "strict", "strict"),
-    ("posix", "initgroups", "os.initgroups", "deny", "strict", "strict"),
-    ("posix", "setsid", "os.setsid", "deny", "strict", "strict"),
-    ("posix", "setpgid", "os.setpgid", "deny", "strict", "strict"),
-    ("posix", "setpgrp", "os.setpgrp", "deny", "strict", "strict"),
-    ("posix", "tcsetpgrp", "os.tcsetpgrp", "deny", "strict", "strict"),
-    ("posix", "nice", "os.nice", "deny", "strict", "strict"),
-    ("posix", "setpriority", "os.setpriority", "deny", "strict", "strict"),
-    ("posix", "sched_setaffinity", "os.sched_setaffinity", "deny", "strict", "strict"),
-    ("posix", "sched_setscheduler", "os.sched_setscheduler", "deny", "strict", "strict"),
-    ("posix", "sched_setparam", "os.sched_setparam", "deny", "strict", "strict"),
-    ("_locale", "setlocale", "locale.setlocale", "setlocale", "strict", "strict"),
+    ("posix", "umask", "os.umask", "deny", "state", "default"),
+    ("posix", "fchdir", "os.fchdir", "deny", "state", "default"),
+    ("posix", "chroot", "os.chroot", "deny", "state", "default"),
+    ("posix", "setuid", "os.setuid", "deny", "state", "default"),
+    ("posix", "setgid", "os.setgid", "deny", "state", "default"),
+    ("posix", "seteuid", "os.seteuid", "deny", "state", "default"),
+    ("posix", "setegid", "os.setegid", "deny", "state", "default"),
+    ("posix", "setreuid", "os.setreuid", "deny", "state", "default"),
+    ("posix", "setregid", "os.setregid", "deny", "state", "default"),
+    ("posix", "setresuid", "os.setresuid", "deny", "state", "default"),
+    ("posix", "setresgid", "os.setresgid", "deny", "state", "default"),
+    ("posix", "setgroups", "os.setgroups", "deny", "state", "default"),
+    ("posix", "initgroups", "os.initgroups", "deny", "state", "default"),
+    ("posix", "setsid", "os.setsid", "deny", "state", "default"),
+    ("posix", "setpgid", "os.setpgid", "deny", "state", "default"),
+    ("posix", "setpgrp", "os.setpgrp", "deny", "state", "default"),
+    ("posix", "tcsetpgrp", "os.tcsetpgrp", "deny", "state", "default"),
+    ("posix", "nice", "os.nice", "deny", "state", "default"),
+    ("posix", "setpriority", "os.setpriority", "deny", "state", "default"),
+    ("posix", "sched_setaffinity", "os.sched_setaffinity", "deny", "state", "default"),
+    ("posix", "sched_setscheduler", "os.sched_setscheduler", "deny", "state", "default"),
+    ("posix", "sched_setparam", "os.sched_setparam", "deny", "state", "default"),
+    ("_locale", "setlocale", "locale.setlocale", "setlocale", "state", "default"),
+    ("posix", "unshare", "os.unshare", "deny", "state", "default"),
+    ("posix", "setns", "os.setns", "deny", "state", "default"),
+    ("sys", "setswitchinterval", "sys.setswitchinterval", "deny", "interpreter", "default"),
+    ("sys", "addaudithook", "sys.addaudithook", "deny", "interpreter", "default"),
+    ("_thread", "interrupt_main", "_thread.interrupt_main", "deny", "interpreter", "default"),
+    ("faulthandler", "enable", "faulthandler.enable", "deny", "signal", "default"),
+    ("posix", "putenv", "os.putenv", "ignore", "state", "default"),
+    ("posix", "unsetenv", "os.unsetenv", "ignore", "state", "default"),
+    ("posix", "register_at_fork", "os.register_at_fork", "ignore", "process", "default"),
+    ("builtins", "input", "input", "stdin", "stdin", "default"),
+    ("termios", "tcsetattr", "termios.tcsetattr", "fd", "fd", "default"),
+    ("termios", "tcflush", "termios.tcflush", "fd", "fd", "default"),
+    ("termios", "tcflow", "termios.tcflow", "fd", "fd", "default"),
+    ("termios", "tcsendbreak", "termios.tcsendbreak", "fd", "fd", "default"),
+    ("termios", "tcsetwinsize", "termios.tcsetwinsize", "fd", "fd", "default"),
 )
 
 #: Native functions that ctypes and cffi may not look up or call, with the
@@ -324,6 +352,14 @@ def protected_fds() -> frozenset[int]:
 def protected_signals() -> frozenset[int]:
     """Signal numbers whose handlers Python may not replace; empty outside the VM."""
     return frozenset(_c.protected_signals()) if _c is not None else frozenset()
+
+
+if _c is not None:
+    # Inside the VM these are the C module's own functions: there is no
+    # __code__ to replace, and erlang._confine makes the module's names
+    # read-only, so what they report cannot be spoofed from Python.
+    is_sandboxed = _c.active  # noqa: F811
+    policy = _c.policy  # noqa: F811
 
 
 _PROCESS_EVENTS: Final = frozenset(

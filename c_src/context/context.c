@@ -345,6 +345,11 @@ static void keep_state_of(context_t *ctx, const ErlNifPid *pid)
     enif_mutex_unlock(ctx->lock);
 }
 
+PyObject *context_data(context_t *ctx)
+{
+    return ctx->data;
+}
+
 PyObject *context_namespace(context_t *ctx, const ErlNifPid *pid)
 {
     PyObject *key = pid_key(pid);
@@ -356,6 +361,11 @@ PyObject *context_namespace(context_t *ctx, const ErlNifPid *pid)
         return ns;
     }
     ns = PyDict_New();
+    /* The preload's globals (erlang._setup puts them in the context's data
+     * as "seed"), then the names every namespace has. */
+    PyObject *seed = ctx->data ? PyDict_GetItemString(ctx->data, "seed") : NULL;
+    if (ns && seed && PyDict_Check(seed) && PyDict_Update(ns, seed) < 0)
+        Py_CLEAR(ns);
     if (!ns || PyDict_SetItemString(ns, "__builtins__", py_types.builtins) < 0 ||
         PyDict_SetItemString(ns, "__name__", py_types.main_name) < 0 ||
         PyDict_SetItem(ctx->namespaces, key, ns) < 0) {

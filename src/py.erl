@@ -580,7 +580,8 @@ configure_logging(Opts) when is_map(Opts) ->
                            (format, F, {L, _}) -> {L, py_setup:to_bin(format, F)};
                            (K, V, _) -> erlang:error({badarg, {K, V}})
                         end, {10, undefined}, Opts),
-    setup_change(fun(S) -> S#{log_level := Level, log_format := Format} end);
+    Version = erlang:unique_integer([monotonic, positive]),
+    setup_change(fun(S) -> S#{log_level := Level, log_format := Format, log_version := Version} end);
 configure_logging(Opts) ->
     erlang:error({badarg, {opts, Opts}}).
 

@@ -35,6 +35,7 @@
                       preload := undefined | binary(),
                       log_level := 10 | 20 | 30 | 40 | 50,
                       log_format := undefined | binary(),
+                      log_version := integer(),
                       tracing := boolean()}.
 
 -define(KEY, {?MODULE, settings}).
@@ -154,7 +155,8 @@ handle_cast(_Msg, State) ->
 
 defaults(Paths, Imports) ->
     #{version => version(), paths => Paths, imports => Imports, venv => undefined,
-      preload => undefined, log_level => 30, log_format => undefined, tracing => false}.
+      preload => undefined, log_level => 30, log_format => undefined,
+      log_version => version(), tracing => false}.
 
 %% Increasing across restarts of the application in one VM (the interpreter
 %% and what was applied to it outlive a restart).

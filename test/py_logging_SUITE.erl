@@ -183,7 +183,14 @@ handler_and_setup(_Config) ->
                    "logging.info('configured')\n">>),
     #{level := info, msg := {string, <<"[configured]">>}} = next_event(),
     {ok, 1} = py:eval(<<"sum(isinstance(h, erlang.ErlangHandler) "
-                        "for h in logging.getLogger().handlers)">>).
+                        "for h in logging.getLogger().handlers)">>),
+    %% a context that starts applies the application's settings again, and
+    %% leaves what Python set alone
+    {ok, Ctx} = py_context:new(#{}),
+    ok = py_context:stop(Ctx),
+    {ok, 20} = py:eval(<<"logging.getLogger().level">>),
+    ok = py:exec(<<"logging.info('still configured')\n">>),
+    #{level := info, msg := {string, <<"[still configured]">>}} = next_event().
 
 bad_options(_Config) ->
     doc("Bad options raise badarg."),

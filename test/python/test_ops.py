@@ -215,6 +215,7 @@ def setup_state(monkeypatch):
     monkeypatch.setattr(_setup, "_venv", None)
     monkeypatch.setattr(_setup, "_venv_added", [])
     monkeypatch.setattr(_setup, "_reloads", {})
+    monkeypatch.setattr(_setup, "_log_version", None)
     monkeypatch.setattr(_setup, "_context_data", lambda: data)
     monkeypatch.setattr(_loghook, "configure", lambda level, fmt: logs.append((level, fmt)))
     monkeypatch.setattr(_tracing, "_enabled", _tracing._enabled)
@@ -259,8 +260,15 @@ def test_venv_is_added_and_removed(setup_state, tmp_path):
 
 def test_logging_and_tracing_settings(setup_state):
     _, logs = setup_state
-    _setup.apply(settings(1, log_level=20, log_format="%(message)s", tracing=True))
+    _setup.apply(settings(1, log_level=20, log_format="%(message)s", log_version=7,
+                          tracing=True))
     assert logs == [(20, "%(message)s")] and _tracing.is_enabled()
+    # applied again (a context starts, another change): logging left alone
+    _setup.apply(settings(2, log_level=20, log_format="%(message)s", log_version=7))
+    assert logs == [(20, "%(message)s")] and not _tracing.is_enabled()
+    # configure_logging again, even with the same values: applied
+    _setup.apply(settings(3, log_level=20, log_format="%(message)s", log_version=8))
+    assert logs == [(20, "%(message)s")] * 2
 
 
 def test_import_failures_are_reported(setup_state):

@@ -44,8 +44,6 @@ def configure(level: int, fmt: str | None) -> None:
     """Set the level and format; applied now if ``logging`` is imported,
     else at its first import."""
     global _config
-    if (level, fmt) == _config and "logging" not in sys.modules:
-        return
     _config = (level, fmt)
     if "logging" in sys.modules:
         _apply()

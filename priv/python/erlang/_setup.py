@@ -35,6 +35,7 @@ _paths: list[str] = []
 _venv: tuple[str, str] | None = None  # (venv path, site-packages)
 _venv_added: list[str] = []
 _reloads: dict[str, Any] = {}
+_log_version: Any = None
 # The context data outside the VM (one "context": the interpreter).
 _local_data: dict[str, Any] = {}
 
@@ -45,8 +46,9 @@ def apply(settings: dict[str, Any], own_preload: str | None = None) -> dict[Atom
     ``settings`` holds ``version`` (an increasing integer), ``paths``
     (directories, first first), ``venv`` (``None`` or ``(path,
     site_packages)``), ``imports`` (``(module, function or 'all')`` pairs),
-    ``preload`` (code or ``None``), ``log_level`` and ``log_format``,
-    ``tracing``.  ``own_preload`` is the context's own preload code
+    ``preload`` (code or ``None``), ``log_level``, ``log_format`` and
+    ``log_version`` (changed by each ``py:configure_logging/1``), ``tracing``.
+    ``own_preload`` is the context's own preload code
     (``py_context:new(#{preload => Code})``), given once when it starts.
 
     Returns the failures, for the Erlang side to report: ``imports``, a list
@@ -62,7 +64,7 @@ def apply(settings: dict[str, Any], own_preload: str | None = None) -> dict[Atom
     if version >= _version:
         _apply_venv(settings.get("venv"))
         _apply_paths([str(p) for p in settings.get("paths") or []])
-        _loghook.configure(int(settings.get("log_level", 30)), settings.get("log_format") or None)
+        _apply_logging(settings)
         _tracing.set_enabled(bool(settings.get("tracing")))
         _version = version
     failures[Atom("imports")] = _apply_imports(settings.get("imports") or [])
@@ -72,6 +74,19 @@ def apply(settings: dict[str, Any], own_preload: str | None = None) -> dict[Atom
         if own_preload is not None or data.get("codes") != codes:
             failures[Atom("preload")] = _apply_preload(data, codes)
     return failures
+
+
+def _apply_logging(settings: dict[str, Any]) -> None:
+    """The logging level and format, when ``py:configure_logging/1`` set them
+    since this interpreter last applied them (``log_version``): a context
+    that starts, or another change, leaves alone what Python code set
+    itself (``erlang.setup_logging``, ``Logger.setLevel``)."""
+    global _log_version
+    version = settings.get("log_version")
+    if version == _log_version:
+        return
+    _loghook.configure(int(settings.get("log_level", 30)), settings.get("log_format") or None)
+    _log_version = version
 
 
 def _context_data() -> dict[str, Any]:

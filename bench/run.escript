@@ -519,7 +519,18 @@ logging(#{rounds := Rounds}) ->
                    "    t0 = time.perf_counter_ns()\n"
                    "    for i in range(n):\n"
                    "        bench_log.info('record %d', i)\n"
-                   "    return (time.perf_counter_ns() - t0) / n / 1000\n">>),
+                   "    return (time.perf_counter_ns() - t0) / n / 1000\n"
+                   "class Formatting(logging.Handler):\n"
+                   "    def emit(self, record):\n"
+                   "        self.format(record)\n"
+                   "def log_n_ref(n):\n"
+                   "    root = logging.getLogger()\n"
+                   "    saved = root.handlers[:]\n"
+                   "    root.handlers[:] = [Formatting()]\n"
+                   "    try:\n"
+                   "        return log_n(n)\n"
+                   "    finally:\n"
+                   "        root.handlers[:] = saved\n">>),
     #{level := Primary} = logger:get_primary_config(),
     Handlers = [{Id, C} || #{id := Id} = C <- logger:get_handler_config()],
     _ = [logger:remove_handler(Id) || {Id, _} <- Handlers],
@@ -538,12 +549,17 @@ logging(#{rounds := Rounds}) ->
               end,
         Sent = Run(info),
         Filtered = Run(warning),
+        ok = py:configure_logging(#{level => info}),
+        Ref = [begin {ok, Us} = py:call('__main__', log_n_ref, [N]), Us end
+               || _ <- lists:seq(1, Rounds)],
         Stat = fun(Name, L, Desc) ->
                        row(Name, us_per_call, median(L), N * length(L), length(L), Desc,
                            lists:min(L), lists:max(L))
                end,
         [Stat(logging_info_filtered, [P || {P, _} <- Filtered],
               "logging.info below the level (filtered in Python, nothing sent)"),
+         Stat(logging_info_format_only, Ref,
+              "reference: the same record to a handler that only formats it (Python's own cost)"),
          Stat(logging_info_python_side, [P || {P, _} <- Sent],
               "logging.info that is sent: Python's side (format, fields, erlang.send)"),
          Stat(logging_info_to_otp_logger, [E || {_, E} <- Sent],

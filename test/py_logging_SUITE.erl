@@ -152,7 +152,11 @@ owngil_context(_Config) ->
 later_context(_Config) ->
     doc("A context started after configure_logging/1 logs at that level; a change "
         "reaches the contexts that run."),
-    ok = py:configure_logging(#{level => debug}),
+    %% the default contexts apply it on their threads at once, in one
+    %% interpreter: one handler, however often
+    [ok = py:configure_logging(#{level => L}) || _ <- lists:seq(1, 10), L <- [info, debug]],
+    {ok, 1} = py:eval(<<"sum(isinstance(h, __import__('erlang').ErlangHandler) "
+                        "for h in __import__('logging').getLogger().handlers)">>),
     {ok, Ctx} = py_context:new(#{}),
     try
         ok = py:exec(Ctx, <<"import logging\nlogging.getLogger('late').debug('seen')\n">>),

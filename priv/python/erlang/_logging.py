@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from typing import Any
 
 from erlang._calls import _native_or_none
@@ -28,6 +29,9 @@ _PY_LOG = Atom("py_log")
 _DEBUG, _INFO, _WARNING = Atom("debug"), Atom("info"), Atom("warning")
 _ERROR, _CRITICAL = Atom("error"), Atom("critical")
 _DEST = Atom("py_logger")
+# One setup_logging at a time: two threads replacing the handler at once
+# would leave two.
+_setup_lock = threading.Lock()
 
 
 def erlang_level(levelno: int) -> Atom:
@@ -101,13 +105,14 @@ def setup_logging(level: int = logging.DEBUG, format: str | None = None) -> Erla
     format string) shapes the message.  Returns the handler.
     ``py:configure_logging/0,1`` calls this in every interpreter.
     """
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        if isinstance(old, ErlangHandler):
-            root.removeHandler(old)
     handler = ErlangHandler(level)
     if format:
         handler.setFormatter(logging.Formatter(format))
-    root.addHandler(handler)
-    root.setLevel(level)
+    root = logging.getLogger()
+    with _setup_lock:
+        for old in list(root.handlers):
+            if isinstance(old, ErlangHandler):
+                root.removeHandler(old)
+        root.addHandler(handler)
+        root.setLevel(level)
     return handler

@@ -21,6 +21,7 @@ from __future__ import annotations
 import builtins
 import importlib
 import sys
+import threading
 from typing import Any
 
 from erlang import _loghook, _tracing
@@ -29,7 +30,10 @@ from erlang._types import Atom
 
 __all__ = ["apply", "reload", "venv_info"]
 
-# This interpreter's applied state.
+# This interpreter's applied state.  Worker contexts share the interpreter
+# and apply the same settings on their threads at once: the lock makes each
+# apply whole (two threads interleaving setup_logging left two handlers).
+_lock = threading.RLock()
 _version = -1
 _paths: list[str] = []
 _venv: tuple[str, str] | None = None  # (venv path, site-packages)
@@ -61,12 +65,13 @@ def apply(settings: dict[str, Any], own_preload: str | None = None) -> dict[Atom
     if own_preload is not None:
         data["own_preload"] = own_preload
     failures: dict[Atom, Any] = {Atom("imports"): [], Atom("preload"): None}
-    if version >= _version:
-        _apply_venv(settings.get("venv"))
-        _apply_paths([str(p) for p in settings.get("paths") or []])
-        _apply_logging(settings)
-        _tracing.set_enabled(bool(settings.get("tracing")))
-        _version = version
+    with _lock:
+        if version >= _version:
+            _apply_venv(settings.get("venv"))
+            _apply_paths([str(p) for p in settings.get("paths") or []])
+            _apply_logging(settings)
+            _tracing.set_enabled(bool(settings.get("tracing")))
+            _version = version
     failures[Atom("imports")] = _apply_imports(settings.get("imports") or [])
     if version >= data.get("version", -1):
         data["version"] = version
@@ -170,9 +175,10 @@ def reload(module: str, token: int) -> Atom:
     worker contexts share one interpreter).  ``reloaded``, ``not_loaded``
     or ``done`` (this interpreter did it already for ``token``)."""
     name = str(module)
-    if _reloads.get(name) == token:
-        return Atom("done")
-    _reloads[name] = token
+    with _lock:
+        if _reloads.get(name) == token:
+            return Atom("done")
+        _reloads[name] = token
     mod = sys.modules.get(name)
     if mod is None:
         return Atom("not_loaded")

@@ -142,7 +142,8 @@ sections() ->
      {contexts, "own-GIL contexts against worker contexts (Python 3.12+)", fun contexts/1},
      {distributed, "a context on a peer node (Distributed Erlang)", fun distributed/1},
      {programs, "programs through Erlang ports against subprocess in a plain Python",
-      fun programs/1}].
+      fun programs/1},
+     {logging, "Python logging into OTP logger, per record", fun logging/1}].
 
 %% Targets (from the issue) and the best peer measured on this machine.
 %% {Better, Target | none, Peer | none}
@@ -506,6 +507,72 @@ caller(Setup, Call) ->
 
 ascii_block() ->
     << <<($a + (X rem 26))>> || <<X>> <= rand:bytes(1024) >>.
+
+%% Python's logging into OTP logger, per record (a loop of 1000 in Python,
+%% per round): a logging.info below the configured level (filtered in
+%% Python, nothing sent); one that is sent, Python's side only (timed in
+%% Python: format, the record's fields, erlang.send); and end to end, until
+%% py_logger has called logger:log/3 for all of them (OTP logger with its
+%% handlers removed for the section, the primary level at info: the cost of
+%% reaching logger, not of printing).
+logging(#{rounds := Rounds}) ->
+    N = 1000,
+    ok = py:exec(<<"import logging, time\n"
+                   "bench_log = logging.getLogger('bench')\n"
+                   "def log_n(n):\n"
+                   "    t0 = time.perf_counter_ns()\n"
+                   "    for i in range(n):\n"
+                   "        bench_log.info('record %d', i)\n"
+                   "    return (time.perf_counter_ns() - t0) / n / 1000\n"
+                   "class Formatting(logging.Handler):\n"
+                   "    def emit(self, record):\n"
+                   "        self.format(record)\n"
+                   "def log_n_ref(n):\n"
+                   "    root = logging.getLogger()\n"
+                   "    saved = root.handlers[:]\n"
+                   "    root.handlers[:] = [Formatting()]\n"
+                   "    try:\n"
+                   "        return log_n(n)\n"
+                   "    finally:\n"
+                   "        root.handlers[:] = saved\n">>),
+    #{level := Primary} = logger:get_primary_config(),
+    Handlers = [{Id, C} || #{id := Id} = C <- logger:get_handler_config()],
+    _ = [logger:remove_handler(Id) || {Id, _} <- Handlers],
+    ok = logger:set_primary_config(level, info),
+    try
+        Run = fun(Level) ->
+                      ok = py:configure_logging(#{level => Level}),
+                      {ok, _} = py:call('__main__', log_n, [N]), %% warm-up
+                      _ = py_logger:dropped(),
+                      [begin
+                           T0 = erlang:monotonic_time(),
+                           {ok, InPython} = py:call('__main__', log_n, [N]),
+                           _ = py_logger:dropped(), %% queued behind the records
+                           {InPython, to_us(erlang:monotonic_time() - T0) / N}
+                       end || _ <- lists:seq(1, Rounds)]
+              end,
+        Sent = Run(info),
+        Filtered = Run(warning),
+        ok = py:configure_logging(#{level => info}),
+        Ref = [begin {ok, Us} = py:call('__main__', log_n_ref, [N]), Us end
+               || _ <- lists:seq(1, Rounds)],
+        Stat = fun(Name, L, Desc) ->
+                       row(Name, us_per_call, median(L), N * length(L), length(L), Desc,
+                           lists:min(L), lists:max(L))
+               end,
+        [Stat(logging_info_filtered, [P || {P, _} <- Filtered],
+              "logging.info below the level (filtered in Python, nothing sent)"),
+         Stat(logging_info_format_only, Ref,
+              "reference: the same record to a handler that only formats it (Python's own cost)"),
+         Stat(logging_info_python_side, [P || {P, _} <- Sent],
+              "logging.info that is sent: Python's side (format, fields, erlang.send)"),
+         Stat(logging_info_to_otp_logger, [E || {_, E} <- Sent],
+              "logging.info end to end: until py_logger has called logger:log/3")]
+    after
+        ok = py:configure_logging(#{level => warning}),
+        ok = logger:set_primary_config(level, Primary),
+        _ = [logger:add_handler(Id, maps:get(module, C), C) || {Id, C} <- Handlers]
+    end.
 
 %% Measurement helpers.
 

@@ -34,6 +34,12 @@
          state_incr/1, state_incr/2, state_decr/1, state_decr/2,
          async_call/3, async_call/4, async_await/1, async_await/2,
          async_gather/1, async_gather/2]).
+%% Operations (docs/logging.md, docs/tracing.md, docs/operations.md).
+-export([configure_logging/0, configure_logging/1,
+         enable_tracing/0, disable_tracing/0, get_traces/0, clear_traces/0,
+         tracemalloc_start/0, tracemalloc_start/1, tracemalloc_stop/0,
+         activate_venv/1, deactivate_venv/0, venv_info/0, ensure_venv/2, ensure_venv/3,
+         reload/1]).
 %% More than the 40 exports a module should have: the names and arities are those of
 %% erlang_python 4.x, which user code calls as py:Name; the work is done in
 %% py_context, py_callback and py_state.
@@ -580,6 +586,119 @@ async_gather(Calls, Timeout) when is_list(Calls) ->
 async_gather(Calls, _) ->
     erlang:error({badarg, {calls, Calls}}).
 
+%% @doc Send Python's `logging' records to OTP logger from `debug' up
+%% (configure_logging(#{})).
+-spec configure_logging() -> ok.
+configure_logging() ->
+    configure_logging(#{}).
+
+%% @doc Route Python's `logging' to OTP logger in every context, now and
+%% in those started later: options `level' (`debug' (the default),
+%% `info', `warning', `error' or `critical'; the root logger's and the
+%% handler's level, so records below it never leave Python) and `format'
+%% (a `logging.Formatter' format string; default `"%(message)s"').
+%% Without it, records from `warning' up go to OTP logger.
+-spec configure_logging(#{level => debug | info | warning | error | critical,
+                          format => binary() | string()}) -> ok.
+configure_logging(Opts) when is_map(Opts) ->
+    {Level, Format} = maps:fold(
+                        fun(level, L, {_, F}) -> {log_level(L), F};
+                           (format, F, {L, _}) -> {L, py_setup:to_bin(format, F)};
+                           (K, V, _) -> erlang:error({badarg, {K, V}})
+                        end, {10, undefined}, Opts),
+    Version = erlang:unique_integer([monotonic, positive]),
+    setup_change(fun(S) -> S#{log_level := Level, log_format := Format, log_version := Version} end);
+configure_logging(Opts) ->
+    erlang:error({badarg, {opts, Opts}}).
+
+%% @doc Record the spans of `erlang.Span' and `@erlang.trace' in every
+%% context (docs/tracing.md).
+-spec enable_tracing() -> ok.
+enable_tracing() ->
+    setup_change(fun(S) -> S#{tracing := true} end).
+
+%% @doc Stop recording spans (those kept stay until clear_traces/0).
+-spec disable_tracing() -> ok.
+disable_tracing() ->
+    setup_change(fun(S) -> S#{tracing := false} end).
+
+%% @doc The spans recorded, the first ended first (at most the app env
+%% `trace_buffer' of the most recent; py_tracer:stats/0 counts the dropped).
+-spec get_traces() -> {ok, [map()]}.
+get_traces() ->
+    {ok, py_tracer:spans()}.
+
+%% @doc Drop the spans recorded.
+-spec clear_traces() -> ok.
+clear_traces() ->
+    py_tracer:clear().
+
+%% @doc tracemalloc_start(1).
+-spec tracemalloc_start() -> ok | {error, term()}.
+tracemalloc_start() ->
+    tracemalloc_start(1).
+
+%% @doc Start Python's tracemalloc, keeping `NFrames' frames a trace, in
+%% the main interpreter (the caller's context must be a worker context);
+%% memory_stats/0 then has `traced_memory_current' and `traced_memory_peak'.
+-spec tracemalloc_start(pos_integer()) -> ok | {error, term()}.
+tracemalloc_start(NFrames) when is_integer(NFrames), NFrames > 0 ->
+    none_ok(call('erlang._runtime', tracemalloc_start, [NFrames]));
+tracemalloc_start(NFrames) ->
+    erlang:error({badarg, {nframes, NFrames}}).
+
+%% @doc Stop tracemalloc (its traces are dropped).
+-spec tracemalloc_stop() -> ok | {error, term()}.
+tracemalloc_stop() ->
+    none_ok(call('erlang._runtime', tracemalloc_stop, [])).
+
+%% @doc Activate a virtual environment in every context, now and in those
+%% started later (py_venv:activate/1).
+-spec activate_venv(string() | binary()) -> ok | {error, term()}.
+activate_venv(Path) ->
+    py_venv:activate(Path).
+
+%% @doc Deactivate the active virtual environment everywhere.
+-spec deactivate_venv() -> ok.
+deactivate_venv() ->
+    py_venv:deactivate().
+
+%% @doc The active virtual environment: `{ok, #{<<"active">> => false}}'
+%% or `{ok, #{<<"active">> => true, <<"venv_path">> => _,
+%% <<"site_packages">> => _, <<"sys_path">> => _}}'.
+-spec venv_info() -> {ok, map()} | {error, term()}.
+venv_info() ->
+    py_venv:info().
+
+%% @doc ensure_venv(Path, ReqFile, []).
+-spec ensure_venv(string() | binary(), string() | binary()) -> ok | {error, term()}.
+ensure_venv(Path, ReqFile) ->
+    ensure_venv(Path, ReqFile, []).
+
+%% @doc Create the venv at `Path' unless it exists, install `ReqFile' into
+%% it (uv when on the PATH, else pip; through ports, no shell) and activate
+%% it; options and errors as py_venv:ensure/3.
+-spec ensure_venv(string() | binary(), string() | binary(), py_venv:ensure_opts()) ->
+          ok | {error, term()}.
+ensure_venv(Path, ReqFile, Opts) ->
+    py_venv:ensure(Path, ReqFile, Opts).
+
+%% @doc `importlib.reload' a module in every interpreter that has imported
+%% it (once per interpreter: worker contexts share one): `ok', or
+%% `{error, [{Context, Reason}]}'.
+-spec reload(py_module()) -> ok | {error, [{pid(), term()}]}.
+reload(Module) ->
+    Name = py_setup:to_bin(module, Module),
+    Token = erlang:unique_integer([positive]),
+    Results = py_setup:on_all(fun(Ctx) ->
+                                      call(Ctx, 'erlang._setup', reload, [Name, Token],
+                                           #{timeout => ?TIMEOUT})
+                              end, ?TIMEOUT),
+    case [{Ctx, E} || {Ctx, {error, E}} <- Results] of
+        [] -> ok;
+        Errors -> {error, Errors}
+    end.
+
 %% Internal.
 
 flush_stream(Ref) ->
@@ -779,3 +898,19 @@ code(C) -> name(code, C).
 timeout(infinity) -> infinity;
 timeout(T) when is_integer(T), T >= 0 -> T;
 timeout(T) -> erlang:error({badarg, {timeout, T}}).
+
+log_level(debug) -> 10;
+log_level(info) -> 20;
+log_level(warning) -> 30;
+log_level(error) -> 40;
+log_level(critical) -> 50;
+log_level(L) -> erlang:error({badarg, {level, L}}).
+
+setup_change(Fun) ->
+    case py_setup:change(Fun) of
+        {error, Reason} -> erlang:error(Reason);
+        {_, _, _} -> ok
+    end.
+
+none_ok({ok, none}) -> ok;
+none_ok(Other) -> Other.

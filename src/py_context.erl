@@ -30,7 +30,14 @@
 %% default, in the main interpreter; `owngil', a sub-interpreter with its
 %% own GIL, Python 3.12+, else `{error, {owngil_unsupported, Reason}}';
 %% `isolated' gives `{error, {isolated_unsupported, not_built}}' for now;
-%% any other `{error, {invalid_mode, Mode}}'), `spin_us' (microseconds its
+%% any other `{error, {invalid_mode, Mode}}'), `preload' (Python code run
+%% on the context once it starts, after py_preload's; its globals seed the
+%% namespace of every process there: docs/operations.md; a failure is
+%% `{error, {preload_failed, {ExceptionName, Message}}}'), `memory_limit'
+%% (bytes; no kind of context built here enforces one, so as in
+%% erlang_python 4.x without its memory hook: `{error,
+%% memory_limit_requires_owngil}' on a worker context, `{error,
+%% memory_limits_disabled}' on an own-GIL one), `spin_us' (microseconds its
 %% thread spins for new work before sleeping) and `reply_spin_us' (0..100:
 %% microseconds a caller spins for its reply before it waits in `receive';
 %% 0 never).
@@ -46,10 +53,17 @@ new(#{node := Node} = Opts) when is_atom(Node) ->
 new(#{node := Node}) ->
     erlang:error({badarg, {node, Node}});
 new(Opts) when is_map(Opts) ->
-    case py_opts:mode(maps:get(mode, Opts, worker), fun python_version/0) of
+    Mode = maps:get(mode, Opts, worker),
+    case py_opts:mode(Mode, fun python_version/0) of
         ok ->
-            _ = py_opts:context(Opts),
-            py_context_sup:start_context(Opts);
+            case memory_limit(Mode, maps:find(memory_limit, Opts)) of
+                ok ->
+                    _ = py_opts:context(maps:without([preload], Opts)),
+                    _ = preload(Opts),
+                    py_context_sup:start_context(Opts);
+                {error, _} = Error ->
+                    Error
+            end;
         {error, _} = Error ->
             Error
     end;
@@ -352,11 +366,21 @@ init(Opts0) ->
                               end;
                           {D, Rest} -> {D, Rest}
                       end,
-    #{spin_us := Spin, reply_spin_us := ReplySpin, mode := Mode} = py_opts:context(Opts),
+    Own = preload(Opts),
+    #{spin_us := Spin, reply_spin_us := ReplySpin, mode := Mode} =
+        py_opts:context(maps:without([preload], Opts)),
     case py_nif:context_new(self(), Spin, ReplySpin * 1000, Mode) of
         {ok, Ctx} ->
             ok = py_router:register(self(), Ctx, Default),
-            {ok, Ctx};
+            %% The application's paths, imports, venv, preload... (py_setup).
+            case py_setup:started(self(), Own) of
+                ok ->
+                    {ok, Ctx};
+                {error, Reason} ->
+                    ok = py_router:unregister(self()),
+                    _ = py_nif:context_stop(Ctx),
+                    {stop, Reason}
+            end;
         {error, Reason} ->
             {stop, {context_start_failed, Reason}}
     end.
@@ -380,6 +404,26 @@ terminate(_Reason, Ctx) ->
     py_nif:context_stop(Ctx).
 
 %% Internal.
+
+%% 4.x's per-context memory cap needs Python 3.14's obmalloc hook; no kind
+%% of context here has one (an isolated context's rlimits are its own
+%% option).
+memory_limit(_Mode, error) -> ok;
+memory_limit(_Mode, {ok, N}) when not is_integer(N); N < 0 ->
+    {error, {invalid_memory_limit, N}};
+memory_limit(worker, {ok, _}) -> {error, memory_limit_requires_owngil};
+memory_limit(_Mode, {ok, _}) -> {error, memory_limits_disabled}.
+
+preload(Opts) ->
+    case maps:find(preload, Opts) of
+        error -> undefined;
+        {ok, Code} when is_binary(Code); is_list(Code) ->
+            case unicode:characters_to_binary(Code) of
+                B when is_binary(B) -> B;
+                _ -> erlang:error({badarg, {preload, Code}})
+            end;
+        {ok, Code} -> erlang:error({badarg, {preload, Code}})
+    end.
 
 %% A callback request sent before the interrupt is answered by nobody now.
 flush_callbacks(Ref) ->

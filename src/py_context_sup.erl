@@ -24,6 +24,8 @@ start_context(Opts) ->
              restart => temporary, shutdown => 10000},
     case supervisor:start_child(?MODULE, Spec) of
         {ok, Pid} -> {ok, Pid};
+        %% init/1 stopped: its reason, without the child spec beside it
+        {error, {Reason, Child}} when element(1, Child) =:= child -> {error, Reason};
         {error, Reason} -> {error, Reason}
     end.
 

@@ -13,6 +13,7 @@
 
 -export([start_link/0, register/3, unregister/1, lookup/1, route/0, forget/0,
          defaults/0, pool/1, pool_slots/1, choose/1, cached/0, adopt/1]).
+-export([all/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(TAB, py_contexts).
@@ -95,6 +96,15 @@ defaults() ->
         Slots -> [{Pid, Ctx} || {Pid, Ctx, _} <- lists:keysort(3, Slots)]
     catch
         error:badarg -> [] %% the application is not running
+    end.
+
+%% @doc Every running context: default, in a pool, or made with
+%% py_context:new/1.
+-spec all() -> [pid()].
+all() ->
+    try ets:select(?TAB, [{{'$1', '_', '_'}, [], ['$1']}])
+    catch
+        error:badarg -> []
     end.
 
 %% @doc The contexts of a named pool, in slot order.

@@ -21,9 +21,14 @@ init([]) ->
     Children = [
         %% first, so that denials while Python starts are logged too
         #{id => py_sandbox_log, start => {py_sandbox_log, start_link, []}},
+        %% Python's logging records and tracing spans (plain messages).
+        #{id => py_logger, start => {py_logger, start_link, []}},
+        #{id => py_tracer, start => {py_tracer, start_link, []}},
         #{id => py_router, start => {py_router, start_link, []}},
         %% Pools and registrations; the state py:call reads.
         #{id => py_context_router, start => {py_context_router, start_link, []}},
+        %% Paths, imports, preload, venv...: what every context applies.
+        #{id => py_setup, start => {py_setup, start_link, []}},
         #{id => py_runtime, start => {py_runtime, start_link, []}, shutdown => 30000},
         #{id => py_state, start => {py_state, start_link, []}},
         #{id => py_callback, start => {py_callback, start_link, []}},

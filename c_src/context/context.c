@@ -345,6 +345,11 @@ static void keep_state_of(context_t *ctx, const ErlNifPid *pid)
     enif_mutex_unlock(ctx->lock);
 }
 
+PyObject *context_data(context_t *ctx)
+{
+    return ctx->data;
+}
+
 PyObject *context_namespace(context_t *ctx, const ErlNifPid *pid)
 {
     PyObject *key = pid_key(pid);
@@ -356,7 +361,12 @@ PyObject *context_namespace(context_t *ctx, const ErlNifPid *pid)
         return ns;
     }
     ns = PyDict_New();
-    /* Its own copy of builtins (erlang._confine): a rebinding stays here. */
+    /* The preload's globals (erlang._setup puts them in the context's data
+     * as "seed"), then the names every namespace has: its own copy of
+     * builtins (erlang._confine), so that a rebinding stays here. */
+    PyObject *seed = ctx->data ? PyDict_GetItemString(ctx->data, "seed") : NULL;
+    if (ns && seed && PyDict_Check(seed) && PyDict_Update(ns, seed) < 0)
+        Py_CLEAR(ns);
     PyObject *b = ns ? PyObject_CallNoArgs(py_types.ns_builtins) : NULL;
     int bad = !b || PyDict_SetItemString(ns, "__builtins__", b) < 0;
     Py_XDECREF(b);

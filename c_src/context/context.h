@@ -64,6 +64,11 @@ int64_t context_expire(context_t *ctx, int64_t now);
  * (created and monitored on first use).  Borrowed reference. */
 PyObject *context_namespace(context_t *ctx, const ErlNifPid *pid);
 
+/* Worker thread, GIL held: the context's own dict for the erlang package
+ * (borrowed; NULL before the thread started).  Its "seed" entry, a dict,
+ * is copied into every namespace made afterwards (the preload's globals). */
+PyObject *context_data(context_t *ctx);
+
 /* Worker thread, GIL held: remember / fetch the caller's last exception. */
 void context_set_last_exception(context_t *ctx, const ErlNifPid *pid, PyObject *exc);
 PyObject *context_last_exception(context_t *ctx, const ErlNifPid *pid);

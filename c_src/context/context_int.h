@@ -60,6 +60,8 @@ struct context {
     PyThreadState *ts;
     PyObject *namespaces;   /* pid key -> globals dict */
     PyObject *last_exc;     /* pid key -> exception */
+    PyObject *data;         /* the context's own dict for the erlang package
+                             * (_erlang.context_data): "seed" seeds new namespaces */
     int init_ok;
 };
 

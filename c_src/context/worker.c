@@ -404,10 +404,12 @@ static int worker_start(context_t *ctx)
     ctx->py_ident = PyThread_get_thread_ident();
     ctx->namespaces = PyDict_New();
     ctx->last_exc = PyDict_New();
-    if (!ctx->namespaces || !ctx->last_exc) {
+    ctx->data = PyDict_New();
+    if (!ctx->namespaces || !ctx->last_exc || !ctx->data) {
         PyErr_Clear();
         Py_CLEAR(ctx->namespaces);
         Py_CLEAR(ctx->last_exc);
+        Py_CLEAR(ctx->data);
         snprintf(ctx->start_error, sizeof ctx->start_error, "out of memory");
         interp_detach(ctx);
         return -1;
@@ -444,6 +446,7 @@ void *worker_main(void *arg)
     if (ok) {
         Py_CLEAR(ctx->namespaces);
         Py_CLEAR(ctx->last_exc);
+        Py_CLEAR(ctx->data);
         interp_detach(ctx);
     }
     env_cache_free();

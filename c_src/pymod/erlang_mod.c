@@ -105,6 +105,23 @@ static PyObject *mod_self(PyObject *self, PyObject *unused)
     return pid;
 }
 
+/* context_data() -> the running context's own dict (erlang._setup keeps
+ * the context's preload and the globals it seeds namespaces with there) */
+static PyObject *mod_context_data(PyObject *self, PyObject *unused)
+{
+    UNUSED(self);
+    UNUSED(unused);
+    context_t *ctx;
+    request_t *req = worker_current(&ctx);
+    PyObject *data = req && ctx ? context_data(ctx) : NULL;
+    if (!data) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "context_data() is only defined inside a request from Erlang");
+        return NULL;
+    }
+    return Py_NewRef(data);
+}
+
 /* stream_item(item): send one item of the running stream request */
 static PyObject *mod_stream_item(PyObject *self, PyObject *item)
 {
@@ -162,6 +179,8 @@ static PyMethodDef erlang_methods[] = {
     {"send", (PyCFunction)(void (*)(void))mod_send, METH_FASTCALL,
      "send(dest, msg): send msg to a Pid, a registered name or (name, node)."},
     {"self", mod_self, METH_NOARGS, "self() -> the calling Erlang process's Pid."},
+    {"context_data", mod_context_data, METH_NOARGS,
+     "context_data() -> dict: the running context's own data (erlang._setup)."},
     {"is_registered", mod_is_registered, METH_O,
      "is_registered(name) -> whether an Erlang function is registered as name."},
     {"registered", mod_registered, METH_NOARGS,

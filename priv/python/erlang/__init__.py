@@ -32,6 +32,7 @@ from erlang._calls import (
 from erlang._types import Atom, CallInterrupted, Pid, Ref, Term
 
 if TYPE_CHECKING:
+    from erlang._logging import ErlangHandler, setup_logging
     from erlang._loop import (
         ErlangEventLoop,
         ErlangEventLoopPolicy,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
         sleep,
         spawn_task,
     )
+    from erlang._tracing import Span, trace
 
 # asyncio support (erlang._loop) is imported on first use: importing asyncio
 # would add ~20 ms to every interpreter start.
@@ -49,16 +51,21 @@ _LOOP_NAMES = frozenset({
     "ErlangEventLoop", "ErlangEventLoopPolicy", "EventLoopPolicy", "install",
     "new_event_loop", "run", "sleep", "spawn_task",
 })
+# Logging and tracing are imported on first use too (logging costs ~3 ms).
+_LAZY = {"ErlangHandler": "_logging", "setup_logging": "_logging",
+         "Span": "_tracing", "trace": "_tracing"}
 
 __all__ = [
     "Atom",
     "CallInterrupted",
     "ErlangError",
     "ErlangEventLoop",
+    "ErlangHandler",
     "ErlangEventLoopPolicy",
     "EventLoopPolicy",
     "Pid",
     "Ref",
+    "Span",
     "Term",
     "call",
     "install",
@@ -67,6 +74,7 @@ __all__ = [
     "run",
     "self",
     "send",
+    "setup_logging",
     "sleep",
     "spawn_task",
     "state_decr",
@@ -75,6 +83,7 @@ __all__ = [
     "state_incr",
     "state_keys",
     "state_set",
+    "trace",
 ]
 
 
@@ -98,6 +107,12 @@ def __getattr__(name: str) -> Callable[..., Any]:
         value: Callable[..., Any] = getattr(_loop, name)
         globals()[name] = value
         return value
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module("erlang." + _LAZY[name]), name)
+        globals()[name] = value
+        return value
     if not (name.startswith("__") and name.endswith("__")) and is_registered(name):
         fn = functools.partial(call, name)
         functools.update_wrapper(fn, call)
@@ -108,4 +123,4 @@ def __getattr__(name: str) -> Callable[..., Any]:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LOOP_NAMES | set(registered()))
+    return sorted(set(globals()) | _LOOP_NAMES | set(_LAZY) | set(registered()))

@@ -37,6 +37,12 @@ def self() -> Pid:
     """The Erlang process whose request runs on this thread; ``RuntimeError``
     outside a request."""
 
+def context_data() -> dict[str, Any]:
+    """The running context's own dict, kept as long as the context runs
+    (``erlang._setup`` keeps the context's preload there; its ``"seed"``
+    entry, a dict, is copied into every namespace made afterwards).
+    ``RuntimeError`` outside a request."""
+
 def is_registered(name: object, /) -> bool:
     """Whether an Erlang function is registered as ``name`` (False for a
     name that is not a ``str``)."""

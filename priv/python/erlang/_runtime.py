@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gc
+import sys
 from typing import Any
 
 from erlang._calls import _native_or_none
 from erlang._types import Atom
 
-__all__ = ["collect", "install", "memory_stats"]
+__all__ = ["collect", "install", "memory_stats", "tracemalloc_start", "tracemalloc_stop"]
 
 
 def install() -> None:
@@ -17,15 +18,17 @@ def install() -> None:
     ``time.sleep`` becomes a sleep that an Erlang timeout or cancel can
     interrupt: CPython raises an asynchronous exception only between
     bytecodes, so without this a ``time.sleep(10)`` whose caller gave up
-    after 200 ms would hold its context for the full ten seconds.
+    after 200 ms would hold its context for the full ten seconds.  And
+    ``logging`` sends its records to OTP logger (``erlang._loghook``).
     """
     import time
 
     import _erlang
 
-    from erlang import _confine
+    from erlang import _confine, _loghook
 
     _confine.install()
+    _loghook.install()  # logging -> OTP logger, from logging's first import
 
     original = time.sleep
     if getattr(original, "__erlang__", False):
@@ -94,3 +97,33 @@ def _traced_memory() -> tuple[int, int] | None:
     if not tracemalloc.is_tracing():
         return None
     return tracemalloc.get_traced_memory()
+
+
+def tracemalloc_start(nframes: int = 1) -> None:
+    """Start tracing memory allocations (``tracemalloc.start(nframes)``);
+    ``py:memory_stats/0`` then reports ``traced_memory_current`` and
+    ``traced_memory_peak``.
+
+    Only in the main interpreter (worker contexts): tracemalloc's hooks are
+    the process's allocator, which own-GIL interpreters must not swap while
+    others run.
+    """
+    _main_interpreter_only("tracemalloc_start")
+    import tracemalloc
+
+    tracemalloc.start(nframes)
+
+
+def tracemalloc_stop() -> None:
+    """Stop tracing memory allocations and drop the traces."""
+    _main_interpreter_only("tracemalloc_stop")
+    import tracemalloc
+
+    tracemalloc.stop()
+
+
+def _main_interpreter_only(what: str) -> None:
+    from erlang._owngil import ExtensionGuard
+
+    if any(isinstance(f, ExtensionGuard) for f in sys.meta_path):
+        raise RuntimeError(f"{what} runs in the main interpreter: use a worker context")

@@ -98,11 +98,13 @@ defaults() ->
         error:badarg -> [] %% the application is not running
     end.
 
-%% @doc Every running context: default, in a pool, or made with
-%% py_context:new/1.
+%% @doc Every running context of this node: default, in a pool, or made
+%% with py_context:new/1.
 -spec all() -> [pid()].
 all() ->
-    try ets:select(?TAB, [{{'$1', '_', '_'}, [], ['$1']}])
+    try ets:select(?TAB, [{{'$1', '$2', '_'}, [], [{{'$1', '$2'}}]}]) of
+        %% Not those of a pool on other nodes (py_remote): they run there.
+        Contexts -> [Pid || {Pid, Ctx} <- Contexts, not is_remote(Ctx)]
     catch
         error:badarg -> []
     end.
@@ -208,6 +210,9 @@ turns() ->
         Turns ->
             Turns
     end.
+
+is_remote({py_remote, _}) -> true;
+is_remote(_) -> false.
 
 %% A context on another node (py_remote) reports no load here: the turn
 %% alone places callers on it.

@@ -13,6 +13,7 @@
 
 -export([start_link/0, register/3, unregister/1, lookup/1, route/0, forget/0,
          defaults/0, pool/1, choose/1, cached/0, adopt/1]).
+-export([all/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(TAB, py_contexts).
@@ -190,8 +191,17 @@ turns() ->
             Turns
     end.
 
+load({py_isolated, _, _} = Ctx) ->
+    py_isolated:load(Ctx);
 load(Ctx) ->
     case py_nif:context_load(Ctx) of
         closed -> {infinity, infinity}; %% an atom: above every integer
         Load -> Load
+    end.
+
+%% @doc Every running context (isolated ones are told of registry changes).
+-spec all() -> [{pid(), term()}].
+all() ->
+    try ets:select(?TAB, [{{'$1', '$2', '_'}, [], [{{'$1', '$2'}}]}])
+    catch error:badarg -> []
     end.

@@ -1,0 +1,706 @@
+%% Copyright 2026 the erlang_python developers. Apache-2.0.
+%% @doc An isolated context: the same API as a worker context, with its
+%% interpreter in a child OS process (`py_context:new(#{mode => isolated})').
+%%
+%% This gen_server owns the child: it starts it with open_port (no shell;
+%% `python -u -m erlang._child Socket', priv/python/erlang/_child.py), logs
+%% its stdout and stderr, talks to it over a Unix socket in frames
+%% `<<Kind:8, A:64, B:64, Body/binary>>' ({packet, 4}; Body in external term
+%% format), restarts it when it dies, and enforces every deadline: a
+%% request still queued is dropped, a running one gets a STOP frame and
+%% SIGINT (`erlang.CallInterrupted' in Python, inside blocking C calls too),
+%% and a child that has not answered `kill_after' ms later gets SIGKILL and
+%% is restarted.
+%%
+%% The caller side (request/3, cast/2, async/3...) runs in the caller: it
+%% encodes the payload itself, so the server only frames bytes, and it
+%% decodes its own reply. Requests are pipelined: the server sends each as
+%% it comes and the child queues them; the child answers in the order it
+%% runs them, a callback that calls Python again being a nested request.
+%%
+%% A child's death (a segfault, abort, `os._exit', an OOM kill, a resource
+%% limit) answers every request in flight with `{error, {child_exited,
+%% Reason}}' (`{signal, 11}' for a segfault) at once; the next child starts
+%% (Python state gone) unless `restart' is false or `max_restarts' restarts
+%% happened within `restart_period' ms, when the context stops with
+%% `{child_exited, Reason}'.
+-module(py_isolated).
+-behaviour(gen_server).
+
+-export([request/3, cast/2, async/3, cancel/2, stream_credit/3, load/1,
+         is_ref/1, ref_context/1, publish/1]).
+-export([start_link/1, interrupt/1, kill/1, child_info/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+-export_type([ctx/0]).
+
+-include_lib("kernel/include/logger.hrl").
+
+%% An isolated context as py_router keeps it: the server, and its load.
+-opaque ctx() :: {py_isolated, pid(), atomics:atomics_ref()}.
+
+%% Frames to the child.
+-define(REQ, 1).
+-define(CB_REPLY, 2).
+-define(STOP, 3).
+-define(INTERRUPT, 4).
+-define(DOWN, 5).
+-define(CREDIT, 6).
+-define(PUBLISH, 7).
+-define(CONFIG, 8).
+%% Frames from the child.
+-define(REPLY, 1).
+-define(CALLBACK, 2).
+-define(SEND, 3).
+-define(STREAM, 4).
+-define(HELLO, 5).
+-define(READY, 6).
+-define(DROPPED, 7).
+-define(STARTUP_ERROR, 8).
+
+-define(OWNER, '$py_isolated_owner').
+-define(SIGINT, 2).
+-define(SIGKILL, 9).
+-define(REF_TAG, '$erlang_python_ref').
+-define(ATOMS, {?MODULE, atoms}).
+
+-record(req, {from :: pid(), ref :: reference(), tag :: atom(), owner :: pid(),
+              sent :: integer(), timer :: reference() | undefined,
+              live = true :: boolean()}).
+
+%% API: the caller's side.
+
+%% @doc Run a request and wait for its result (in the caller's process).
+%% The server answers at the deadline, so no timer runs here.
+-spec request(ctx(), py_context:payload(), timeout()) -> term().
+request({py_isolated, Pid, _}, Payload, Timeout) ->
+    Mon = erlang:monitor(process, Pid),
+    Pid ! {req, self(), Mon, sync, term_to_binary({owner(), self(), Payload}), Timeout},
+    receive
+        {Mon, Reply} ->
+            erlang:demonitor(Mon, [flush]),
+            result(Reply);
+        {py_icallback, Mon, Id, Body} ->
+            ok = callback(Pid, Id, Body),
+            wait(Pid, Mon);
+        {'DOWN', Mon, process, _, _} ->
+            {error, closed}
+    end.
+
+wait(Pid, Mon) ->
+    receive
+        {Mon, Reply} ->
+            erlang:demonitor(Mon, [flush]),
+            result(Reply);
+        {py_icallback, Mon, Id, Body} ->
+            ok = callback(Pid, Id, Body),
+            wait(Pid, Mon);
+        {'DOWN', Mon, process, _, _} ->
+            {error, closed}
+    end.
+
+%% @doc Run a request and forget its result.
+-spec cast(ctx(), py_context:payload()) -> ok | {error, closed}.
+cast({py_isolated, Pid, _}, Payload) ->
+    case erlang:is_process_alive(Pid) of
+        true ->
+            Pid ! {req, self(), make_ref(), none, term_to_binary({owner(), self(), Payload}),
+                   infinity},
+            ok;
+        false ->
+            {error, closed}
+    end.
+
+%% @doc Run a request; its result comes as `{Tag, Ref, Result}' (stream
+%% items as `{py_stream, Ref, {data, Item}}' first).
+-spec async(ctx(), atom(), py_context:payload()) -> {ok, reference()} | {error, closed}.
+async({py_isolated, Pid, _}, Tag, Payload) ->
+    case erlang:is_process_alive(Pid) of
+        true ->
+            Ref = make_ref(),
+            Pid ! {req, self(), Ref, Tag, term_to_binary({owner(), self(), Payload}), infinity},
+            {ok, Ref};
+        false ->
+            {error, closed}
+    end.
+
+%% @doc Cancel a request made with async/3: `cancelled' (no reply will come)
+%% or `not_found'.
+-spec cancel(ctx(), reference()) -> cancelled | not_found.
+cancel({py_isolated, Pid, _}, Ref) ->
+    try gen_server:call(Pid, {cancel, self(), Ref})
+    catch exit:_ -> not_found
+    end.
+
+%% @doc Let the stream request Ref send N more items.
+-spec stream_credit(ctx(), reference(), pos_integer()) -> ok.
+stream_credit({py_isolated, Pid, _}, Ref, N) ->
+    Pid ! {credit, self(), Ref, N},
+    ok.
+
+%% @doc The load py_router weighs: requests in flight, and the age in
+%% microseconds of the oldest.
+-spec load(ctx()) -> {non_neg_integer(), non_neg_integer()}.
+load({py_isolated, _, Load}) ->
+    case atomics:get(Load, 2) of
+        0 -> {atomics:get(Load, 1), 0};
+        Sent -> {atomics:get(Load, 1), max(0, erlang:monotonic_time(microsecond) - Sent)}
+    end.
+
+%% @doc Whether a term is an isolated context's object reference.
+-spec is_ref(term()) -> boolean().
+is_ref({?REF_TAG, Pid, Gen, Id}) -> is_pid(Pid) andalso is_integer(Gen) andalso is_integer(Id);
+is_ref(_) -> false.
+
+%% @doc The context an object reference belongs to.
+-spec ref_context(tuple()) -> {ok, ctx()} | {error, closed}.
+ref_context({?REF_TAG, Pid, _, _}) ->
+    case py_router:lookup(Pid) of
+        {ok, Ctx} -> {ok, Ctx};
+        error -> {error, closed}
+    end.
+
+%% @doc Tell every isolated context's child the names of the registered
+%% functions (`hasattr(erlang, Name)' answers from them).
+-spec publish([binary()]) -> ok.
+publish(Names) ->
+    _ = [Pid ! {publish, Names} || {Pid, {py_isolated, _, _}} <- py_router:all()],
+    ok.
+
+%% API: control.
+
+%% @private
+-spec start_link(map()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) ->
+    gen_server:start_link(?MODULE, Opts, []).
+
+%% @doc Interrupt the request running on the child (`KeyboardInterrupt'-like
+%% `erlang.CallInterrupted', inside blocking C calls too); its caller gets
+%% `{error, interrupted}'. `not_running' when none runs.
+-spec interrupt(pid()) -> ok | not_running.
+interrupt(Pid) ->
+    gen_server:call(Pid, interrupt).
+
+%% @doc Kill the child (SIGKILL): calls in flight get `{error, killed}', and
+%% the next child starts (a restart, counted in the budget).
+-spec kill(pid()) -> ok.
+kill(Pid) ->
+    gen_server:call(Pid, kill).
+
+%% @doc What runs the context: `os_pid', `python_version', `executable',
+%% `platform', `generation' (children started so far) and `restarts'.
+-spec child_info(pid()) -> {ok, map()}.
+child_info(Pid) ->
+    gen_server:call(Pid, child_info).
+
+%% gen_server.
+
+%% @private
+-spec init(map()) -> {ok, map()} | {stop, term()}.
+init(Opts0) ->
+    process_flag(trap_exit, true),
+    Slot = case Opts0 of
+               #{default := D} -> D;
+               #{pool := {Name, I}} -> {pool, Name, I};
+               _ -> false
+           end,
+    case py_isolated_opts:validate(Opts0) of
+        {ok, Opts} ->
+            Load = atomics:new(2, [{signed, true}]),
+            Ctx = {py_isolated, self(), Load},
+            St0 = #{opts => Opts, ctx => Ctx, load => Load, gen => 0, next => 1,
+                    reqs => #{}, order => queue:new(), refs => #{}, watched => #{},
+                    restarts => [], killed => false, port => undefined, sock => undefined,
+                    os_pid => undefined, info => #{}, output => <<>>},
+            case start_child(St0) of
+                {ok, St} ->
+                    ok = py_router:register(self(), Ctx, Slot),
+                    {ok, St};
+                {error, Reason} ->
+                    {stop, Reason}
+            end;
+        {error, Reason} ->
+            {stop, Reason}
+    end.
+
+%% @private
+-spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
+handle_call(resource, _From, St = #{ctx := Ctx}) ->
+    {reply, {ok, Ctx}, St};
+handle_call({cancel, Pid, Ref}, _From, St = #{refs := Refs, reqs := Reqs}) ->
+    case Refs of
+        #{{Pid, Ref} := Id} when is_map_key(Id, Reqs) ->
+            {reply, cancelled, abandon(Id, St)};
+        _ ->
+            {reply, not_found, St}
+    end;
+handle_call(interrupt, _From, St = #{reqs := Reqs}) ->
+    case maps:size(Reqs) of
+        0 -> {reply, not_running, St};
+        _ -> ok = frame(St, ?INTERRUPT, 0, 0, <<>>),
+             _ = signal(St, ?SIGINT),
+             {reply, ok, St}
+    end;
+handle_call(kill, _From, St) ->
+    _ = signal(St, ?SIGKILL),
+    {reply, ok, St#{killed := true}};
+handle_call(child_info, _From, St = #{info := Info, gen := Gen, restarts := R}) ->
+    {reply, {ok, Info#{generation => Gen, restarts => length(R)}}, St};
+handle_call(_Request, _From, St) ->
+    {reply, {error, unknown_call}, St}.
+
+%% @private
+-spec handle_cast(term(), map()) -> {noreply, map()}.
+handle_cast(_Msg, St) ->
+    {noreply, St}.
+
+%% @private
+-spec handle_info(term(), map()) -> {noreply, map()} | {stop, term(), map()}.
+handle_info({tcp, Sock, <<Kind, A:64, B:64, Body/binary>>}, St = #{sock := Sock}) ->
+    {noreply, from_child(Kind, A, B, Body, St)};
+handle_info({req, From, Ref, Tag, Bin, Timeout}, St) ->
+    {noreply, submit(From, Ref, Tag, Bin, Timeout, St)};
+handle_info({cb_reply, Id, Bin}, St) ->
+    ok = frame(St, ?CB_REPLY, Id, 0, Bin),
+    {noreply, St};
+handle_info({credit, Pid, Ref, N}, St = #{refs := Refs}) ->
+    case Refs of
+        #{{Pid, Ref} := Id} -> ok = frame(St, ?CREDIT, Id, 0, term_to_binary(N));
+        _ -> ok
+    end,
+    {noreply, St};
+handle_info({publish, Names}, St) ->
+    ok = frame(St, ?PUBLISH, 0, 0, term_to_binary(Names)),
+    {noreply, St};
+handle_info({timeout, _, {deadline, Id}}, St = #{reqs := Reqs}) ->
+    case Reqs of
+        #{Id := R = #req{live = true}} ->
+            deliver(R, {error, timeout}),
+            {noreply, abandon(Id, St)};
+        _ ->
+            {noreply, St}
+    end;
+handle_info({timeout, _, {kill_after, Id}}, St = #{reqs := Reqs}) ->
+    case is_map_key(Id, Reqs) of
+        true -> _ = signal(St, ?SIGKILL), {noreply, St};
+        false -> {noreply, St}
+    end;
+handle_info({'DOWN', _, process, Pid, _}, St = #{watched := W}) when is_map_key(Pid, W) ->
+    {noreply, caller_down(Pid, St#{watched := maps:remove(Pid, W)})};
+handle_info({Port, {data, Data}}, St = #{port := Port}) ->
+    {noreply, output(Data, St)};
+handle_info({Port, {exit_status, Status}}, St = #{port := Port}) ->
+    child_exited(py_isolated_opts:exit_reason(Status), St);
+handle_info({tcp_closed, Sock}, St = #{sock := Sock}) ->
+    {noreply, St#{sock := undefined}};  %% the exit status follows
+handle_info({tcp_error, Sock, _}, St = #{sock := Sock}) ->
+    _ = signal(St, ?SIGKILL),
+    {noreply, St};
+handle_info({inet_reply, _, ok}, St) ->
+    {noreply, St};
+handle_info({inet_reply, Sock, {error, _}}, St = #{sock := Sock}) ->
+    _ = signal(St, ?SIGKILL),
+    {noreply, St};
+handle_info(_Msg, St) ->
+    {noreply, St}.
+
+%% @private
+-spec terminate(term(), map()) -> ok.
+terminate(_Reason, St = #{reqs := Reqs}) ->
+    ok = py_router:unregister(self()),
+    _ = [deliver(R, {error, closed}) || R = #req{live = true} <- maps:values(Reqs)],
+    stop_child(St).
+
+%% Internal: requests.
+
+owner() ->
+    case get(?OWNER) of
+        undefined -> self();
+        Owner -> Owner
+    end.
+
+result({bin, Bin}) -> decode(Bin);
+result(Term) -> Term.
+
+%% Terms from the child may hold atoms the VM has not seen (an exception's
+%% name, an erlang.Atom); they are made within the cap on atoms made from
+%% Python (app env atom_cap), counted here for all isolated contexts.
+decode(Bin) ->
+    try binary_to_term(Bin, [safe])
+    catch error:badarg -> decode_new_atoms(Bin)
+    end.
+
+decode_new_atoms(Bin) ->
+    Counter = atom_counter(),
+    Cap = maps:get(atom_cap, py_opts:runtime()),
+    case atomics:get(Counter, 1) < Cap of
+        true ->
+            Before = erlang:system_info(atom_count),
+            Term = binary_to_term(Bin),
+            atomics:add(Counter, 1, erlang:system_info(atom_count) - Before),
+            Term;
+        false ->
+            {error, {atom_cap_reached, Cap}}
+    end.
+
+atom_counter() ->
+    case persistent_term:get(?ATOMS, undefined) of
+        undefined ->
+            C = atomics:new(1, []),
+            persistent_term:put(?ATOMS, C),
+            C;
+        C ->
+            C
+    end.
+
+%% A callback (erlang.call in the request) runs in a helper linked to the
+%% caller, so that the caller keeps waiting for the server's answer (which
+%% comes at the deadline whatever the function does). Its own requests run
+%% in the caller's namespace, on the caller's context.
+callback(Pid, Id, Body) ->
+    Owner = owner(),
+    Route = py_router:cached(),
+    _ = proc_lib:spawn_link(fun() ->
+                                    put(?OWNER, Owner),
+                                    ok = py_router:adopt(Route),
+                                    ok = py_semaphore:exempt(),
+                                    run_callback(Pid, Id, Body)
+                            end),
+    ok.
+
+run_callback(Pid, Id, Body) ->
+    Result = case decode(Body) of
+                 {Name, Args} when is_list(Args) -> py_callback:run(Name, Args);
+                 Other -> {error, {erlang, error, {bad_callback, Other}, [], <<"bad callback">>}}
+             end,
+    Pid ! {cb_reply, Id, term_to_binary(Result)},
+    ok.
+
+%% Internal: the server.
+
+submit(From, Ref, Tag, Bin, Timeout, St = #{next := Id, reqs := Reqs, order := Order,
+                                             refs := Refs}) ->
+    ok = frame(St, ?REQ, Id, 0, Bin),
+    Timer = case Timeout of
+                infinity -> undefined;
+                _ -> erlang:start_timer(Timeout, self(), {deadline, Id})
+            end,
+    R = #req{from = From, ref = Ref, tag = Tag, owner = From,
+             sent = erlang:monotonic_time(microsecond), timer = Timer},
+    St1 = St#{next := Id + 1, reqs := Reqs#{Id => R}, order := queue:in(Id, Order),
+              refs := case Tag of sync -> Refs; _ -> Refs#{{From, Ref} => Id} end},
+    load_changed(watch(From, St1)).
+
+%% The caller gets no reply any more; the child drops the request if it is
+%% still queued (DROPPED) or gets erlang.CallInterrupted in it if it runs.
+%% SIGKILL follows kill_after ms later unless the child has let it go.
+abandon(Id, St = #{reqs := Reqs, opts := #{kill_after := KillAfter}}) ->
+    #{Id := R} = Reqs,
+    cancel_timer(R#req.timer),
+    ok = frame(St, ?STOP, Id, 0, <<>>),
+    _ = signal(St, ?SIGINT),
+    Kill = case KillAfter of
+               infinity -> undefined;
+               _ -> erlang:start_timer(KillAfter, self(), {kill_after, Id})
+           end,
+    St#{reqs := Reqs#{Id := R#req{live = false, timer = Kill}}}.
+
+from_child(?REPLY, Id, _, Body, St) ->
+    finished(Id, {bin, Body}, St);
+from_child(?DROPPED, Id, _, _, St) ->
+    finished(Id, {error, cancelled}, St);
+from_child(?CALLBACK, CbId, ReqId, Body, St = #{reqs := Reqs}) ->
+    case Reqs of
+        #{ReqId := #req{tag = sync, live = true, from = From, ref = Ref}} ->
+            From ! {py_icallback, Ref, CbId, Body};
+        _ ->
+            %% From a Python thread, a cast or an async request: a process
+            %% of its own, as py_callback does for the VM's contexts.
+            Self = self(),
+            _ = proc_lib:spawn(fun() -> ok = py_semaphore:exempt(),
+                                        run_callback(Self, CbId, Body)
+                               end)
+    end,
+    St;
+from_child(?SEND, _, _, Body, St) ->
+    case decode(Body) of
+        {Dest, Msg} -> _ = catch erlang:send(Dest, Msg, [noconnect]);
+        _ -> ok
+    end,
+    St;
+from_child(?STREAM, Id, _, Body, St = #{reqs := Reqs}) ->
+    case Reqs of
+        #{Id := #req{live = true, from = From, ref = Ref, tag = Tag}} ->
+            From ! {Tag, Ref, {data, decode(Body)}};
+        _ ->
+            ok
+    end,
+    St;
+from_child(_Kind, _, _, _, St) ->
+    St.
+
+finished(Id, Reply, St = #{reqs := Reqs, refs := Refs}) ->
+    case maps:take(Id, Reqs) of
+        {R = #req{from = From, ref = Ref}, Rest} ->
+            cancel_timer(R#req.timer),
+            R#req.live andalso deliver(R, Reply),
+            load_changed(St#{reqs := Rest, refs := maps:remove({From, Ref}, Refs)});
+        error ->
+            St
+    end.
+
+deliver(#req{tag = sync, from = From, ref = Ref}, Reply) ->
+    From ! {Ref, Reply};
+deliver(#req{tag = none}, _Reply) ->
+    ok;
+deliver(#req{tag = Tag, from = From, ref = Ref}, Reply) ->
+    From ! {Tag, Ref, result(Reply)}.
+
+%% The requests in flight, and when the oldest was sent (py_router:choose/1).
+load_changed(St = #{load := Load, reqs := Reqs, order := Order0}) ->
+    Order = drop_done(Order0, Reqs),
+    atomics:put(Load, 1, maps:size(Reqs)),
+    atomics:put(Load, 2, case queue:peek(Order) of
+                             {value, Id} -> (maps:get(Id, Reqs))#req.sent;
+                             empty -> 0
+                         end),
+    St#{order := Order}.
+
+drop_done(Order, Reqs) ->
+    case queue:peek(Order) of
+        {value, Id} when not is_map_key(Id, Reqs) -> drop_done(queue:drop(Order), Reqs);
+        _ -> Order
+    end.
+
+%% Every process that sends requests is watched: its death drops its
+%% namespace and objects in the child and stops its requests (casts excepted).
+watch(Pid, St = #{watched := W}) when is_map_key(Pid, W) ->
+    St;
+watch(Pid, St = #{watched := W}) ->
+    St#{watched := W#{Pid => erlang:monitor(process, Pid)}}.
+
+caller_down(Pid, St0 = #{reqs := Reqs}) ->
+    Mine = [Id || {Id, #req{from = F, tag = T, live = true}} <- maps:to_list(Reqs),
+                  F =:= Pid, T =/= none],
+    St = lists:foldl(fun abandon/2, St0, Mine),
+    ok = frame(St, ?DOWN, 0, 0, term_to_binary(Pid)),
+    St.
+
+cancel_timer(undefined) -> ok;
+cancel_timer(T) -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]), ok.
+
+frame(#{sock := undefined}, _Kind, _A, _B, _Body) ->
+    ok;  %% the child is gone; its exit status answers what is in flight
+frame(#{sock := Sock}, Kind, A, B, Body) ->
+    true = erlang:port_command(Sock, [<<Kind, A:64, B:64>> | Body]),
+    ok.
+
+signal(#{os_pid := OsPid}, Sig) when is_integer(OsPid) ->
+    py_nif:os_signal(OsPid, Sig);
+signal(_, _) ->
+    ok.
+
+%% Internal: the child's life.
+
+child_exited(Reason0, St = #{reqs := Reqs, killed := Killed, opts := Opts}) ->
+    Reason = case Killed of true -> killed; false -> Reason0 end,
+    Reply = case Reason of
+                killed -> {error, killed};
+                _ -> {error, {child_exited, Reason}}
+            end,
+    _ = [begin cancel_timer(R#req.timer), R#req.live andalso deliver(R, Reply) end
+         || R <- maps:values(Reqs)],
+    ?LOG_NOTICE("isolated context ~p: child ~p exited (~p)",
+                [self(), maps:get(os_pid, St), Reason0],
+                #{domain => [erlang_python, isolated]}),
+    St1 = flush_output(close_sock(St#{reqs := #{}, refs := #{}, order := queue:new(),
+                                        killed := false, port := undefined, os_pid := undefined})),
+    St2 = load_changed(St1),
+    Now = erlang:monotonic_time(millisecond),
+    #{restart := Restart, max_restarts := Max, restart_period := Period} = Opts,
+    Recent = [T || T <- maps:get(restarts, St2), Now - T < Period],
+    case Restart andalso length(Recent) < Max of
+        true ->
+            case start_child(St2#{restarts := [Now | Recent]}) of
+                {ok, St3} -> {noreply, St3};
+                {error, Why} -> {stop, Why, St2}
+            end;
+        false ->
+            {stop, {child_exited, Reason0}, St2}
+    end.
+
+close_sock(St = #{sock := undefined}) -> St;
+close_sock(St = #{sock := Sock}) -> _ = gen_tcp:close(Sock), St#{sock := undefined}.
+
+stop_child(St = #{port := Port}) ->
+    _ = close_sock(St),
+    _ = signal(St, ?SIGKILL),
+    case Port of
+        undefined -> ok;
+        _ -> catch port_close(Port), ok
+    end.
+
+%% Start a child and wait until it is ready (start_timeout), the socket's
+%% path is removed once connected.
+start_child(St = #{opts := Opts, gen := Gen0}) ->
+    Gen = Gen0 + 1,
+    #{start_timeout := Timeout} = Opts,
+    Deadline = erlang:monotonic_time(millisecond) + Timeout,
+    Path = socket_path(),
+    _ = file:delete(Path),
+    case gen_tcp:listen(0, [{ifaddr, {local, Path}}, binary, {packet, 4}, {active, false},
+                            {backlog, 1}]) of
+        {ok, Listen} ->
+            Token = token(),
+            Python = filename:join(code:priv_dir(erlang_python), "python"),
+            {Exe, Args, Env} = py_isolated_opts:command(Opts, unicode:characters_to_binary(Python),
+                                                        Path, Token),
+            Result = try open_port({spawn_executable, Exe},
+                                   [{args, Args}, {env, Env}, binary, stream, exit_status,
+                                    use_stdio, stderr_to_stdout, hide]) of
+                         Port ->
+                             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+                             connect(Listen, Token, Deadline,
+                                     St#{port := Port, os_pid := OsPid, gen := Gen})
+                     catch error:Why ->
+                             {error, {child_start_failed, Why}}
+                     end,
+            _ = gen_tcp:close(Listen),
+            _ = file:delete(Path),
+            Result;
+        {error, Why} ->
+            {error, {child_start_failed, {listen, Why}}}
+    end.
+
+connect(Listen, Token, Deadline, St = #{port := Port}) ->
+    case accept(Listen, Deadline, St) of
+        {ok, Sock, St1} ->
+            case handshake(Sock, Token, Deadline, St1) of
+                {ok, Info} ->
+                    ok = inet:setopts(Sock, [{active, true}]),
+                    {ok, flush_output(St1#{sock := Sock, info := Info})};
+                {error, Why} ->
+                    _ = gen_tcp:close(Sock),
+                    failed_start(Why, St1)
+            end;
+        {exited, Status, St1} ->
+            {error, {child_exited_at_start, py_isolated_opts:exit_reason(Status),
+                     maps:get(output, St1)}};
+        {error, Why, St1} ->
+            _ = catch port_close(Port),
+            failed_start(Why, St1)
+    end.
+
+failed_start(Why, St) ->
+    _ = signal(St, ?SIGKILL),
+    {error, {startup_error, Why, maps:get(output, St)}}.
+
+%% Accept in short slices, so that a child that dies before it connects is
+%% seen at once (its exit status, with what it printed).
+accept(Listen, Deadline, St = #{port := Port}) ->
+    case gen_tcp:accept(Listen, 20) of
+        {ok, Sock} ->
+            {ok, Sock, St};
+        {error, timeout} ->
+            receive
+                {Port, {exit_status, Status}} -> {exited, Status, collect_output(St)}
+            after 0 ->
+                case erlang:monotonic_time(millisecond) < Deadline of
+                    true -> accept(Listen, Deadline, collect_output(St));
+                    false -> {error, start_timeout, St}
+                end
+            end;
+        {error, Why} ->
+            {error, Why, St}
+    end.
+
+collect_output(St = #{port := Port, output := Out}) ->
+    receive
+        {Port, {data, D}} -> collect_output(St#{output := <<Out/binary, D/binary>>})
+    after 0 ->
+        St
+    end.
+
+handshake(Sock, Token, Deadline, #{opts := Opts, gen := Gen}) ->
+    TokenBin = list_to_binary(Token),
+    case recv(Sock, Deadline) of
+        {ok, <<?HELLO, _:64, _:64, Body/binary>>} ->
+            case decode(Body) of
+                {TokenBin, Info = #{os_pid := _, python_version := _, executable := _,
+                                    platform := _}} ->
+                    Config = config(Opts, Gen),
+                    ok = gen_tcp:send(Sock, [<<?CONFIG, 0:64, 0:64>> | term_to_binary(Config)]),
+                    case recv(Sock, Deadline) of
+                        {ok, <<?READY, _/binary>>} ->
+                            {ok, Info};
+                        {ok, <<?STARTUP_ERROR, _:64, _:64, Err/binary>>} ->
+                            {error, [decode(Err)]};
+                        {ok, _} ->
+                            {error, bad_handshake};
+                        {error, _} = E ->
+                            E
+                    end;
+                _ ->
+                    {error, bad_token}
+            end;
+        {ok, _} ->
+            {error, bad_handshake};
+        {error, _} = E ->
+            E
+    end.
+
+recv(Sock, Deadline) ->
+    case gen_tcp:recv(Sock, 0, max(0, Deadline - erlang:monotonic_time(millisecond))) of
+        {error, timeout} -> {error, start_timeout};
+        Other -> Other
+    end.
+
+config(Opts, Gen) ->
+    #{rlimits := Rlimits, cgroup := Cgroup, paths := Paths, preload := Preload,
+      sandbox := Sandbox} = Opts,
+    #{server => self(), generation => Gen, max_depth => maps:get(max_depth, py_opts:runtime()),
+      rlimits => Rlimits, cgroup => Cgroup, paths => Paths,
+      preload => case Preload of undefined -> none; _ -> Preload end,
+      sandbox => Sandbox, functions => py_callback:names()}.
+
+token() ->
+    binary_to_list(binary:encode_hex(rand:bytes(16))).
+
+%% A private directory (0700) for the sockets of this VM's children.
+socket_path() ->
+    Base = case os:getenv("TMPDIR") of
+               false -> "/tmp";
+               "" -> "/tmp";
+               T -> T
+           end,
+    Dir = filename:join(Base, "erlang_python." ++ os:getpid()),
+    case file:make_dir(Dir) of
+        ok -> ok = file:change_mode(Dir, 8#700);
+        {error, eexist} -> ok
+    end,
+    filename:join(Dir, "c" ++ integer_to_list(erlang:unique_integer([positive])) ++ ".sock").
+
+%% The child's stdout and stderr, a line at a time, to logger.
+output(Data, St = #{output := Out}) ->
+    log_lines(St#{output := <<Out/binary, Data/binary>>}).
+
+log_lines(St = #{output := Out}) ->
+    case binary:split(Out, <<"\n">>) of
+        [Line, Rest] ->
+            log_line(Line, St),
+            log_lines(St#{output := Rest});
+        [_] when byte_size(Out) > 65536 ->
+            log_line(Out, St),
+            St#{output := <<>>};
+        [_] ->
+            St
+    end.
+
+flush_output(St = #{output := <<>>}) -> St;
+flush_output(St = #{output := Out}) ->
+    St1 = log_lines(St#{output := <<Out/binary, "\n">>}),
+    St1#{output := <<>>}.
+
+log_line(Line, #{os_pid := OsPid}) ->
+    ?LOG_NOTICE("[python ~p] ~ts", [OsPid, Line],
+                #{domain => [erlang_python, isolated], context => self(), os_pid => OsPid,
+                  python_output => Line}).

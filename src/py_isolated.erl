@@ -47,6 +47,7 @@
 -define(CREDIT, 6).
 -define(PUBLISH, 7).
 -define(CONFIG, 8).
+-define(PID, 9).
 %% Frames from the child.
 -define(REPLY, 1).
 -define(CALLBACK, 2).
@@ -64,6 +65,7 @@
 -define(ATOMS, {?MODULE, atoms}).
 
 -record(req, {from :: pid(), ref :: reference(), tag :: atom(), owner :: pid(),
+              bin :: binary(), deadline :: integer() | infinity,
               sent :: integer(), timer :: reference() | undefined,
               live = true :: boolean()}).
 
@@ -74,7 +76,7 @@
 -spec request(ctx(), py_context:payload(), timeout()) -> term().
 request({py_isolated, Pid, _}, Payload, Timeout) ->
     Mon = erlang:monitor(process, Pid),
-    Pid ! {req, self(), Mon, sync, term_to_binary({owner(), self(), Payload}), Timeout},
+    Pid ! {req, self(), Mon, sync, owner(), term_to_binary(Payload), Timeout},
     receive
         {Mon, Reply} ->
             erlang:demonitor(Mon, [flush]),
@@ -103,8 +105,7 @@ wait(Pid, Mon) ->
 cast({py_isolated, Pid, _}, Payload) ->
     case erlang:is_process_alive(Pid) of
         true ->
-            Pid ! {req, self(), make_ref(), none, term_to_binary({owner(), self(), Payload}),
-                   infinity},
+            Pid ! {req, self(), make_ref(), none, owner(), term_to_binary(Payload), infinity},
             ok;
         false ->
             {error, closed}
@@ -117,7 +118,7 @@ async({py_isolated, Pid, _}, Tag, Payload) ->
     case erlang:is_process_alive(Pid) of
         true ->
             Ref = make_ref(),
-            Pid ! {req, self(), Ref, Tag, term_to_binary({owner(), self(), Payload}), infinity},
+            Pid ! {req, self(), Ref, Tag, owner(), term_to_binary(Payload), infinity},
             {ok, Ref};
         false ->
             {error, closed}
@@ -209,6 +210,7 @@ init(Opts0) ->
             Ctx = {py_isolated, self(), Load},
             St0 = #{opts => Opts, ctx => Ctx, load => Load, gen => 0, next => 1,
                     reqs => #{}, order => queue:new(), refs => #{}, watched => #{},
+                    pids => #{}, pid_next => 1, stuck => none,
                     restarts => [], killed => false, port => undefined, sock => undefined,
                     os_pid => undefined, info => #{}, output => <<>>},
             case start_child(St0) of
@@ -257,8 +259,8 @@ handle_cast(_Msg, St) ->
 -spec handle_info(term(), map()) -> {noreply, map()} | {stop, term(), map()}.
 handle_info({tcp, Sock, <<Kind, A:64, B:64, Body/binary>>}, St = #{sock := Sock}) ->
     {noreply, from_child(Kind, A, B, Body, St)};
-handle_info({req, From, Ref, Tag, Bin, Timeout}, St) ->
-    {noreply, submit(From, Ref, Tag, Bin, Timeout, St)};
+handle_info({req, From, Ref, Tag, Owner, Bin, Timeout}, St) ->
+    {noreply, submit(From, Ref, Tag, Owner, Bin, Timeout, St)};
 handle_info({cb_reply, Id, Bin}, St) ->
     ok = frame(St, ?CB_REPLY, Id, 0, Bin),
     {noreply, St};
@@ -281,7 +283,7 @@ handle_info({timeout, _, {deadline, Id}}, St = #{reqs := Reqs}) ->
     end;
 handle_info({timeout, _, {kill_after, Id}}, St = #{reqs := Reqs}) ->
     case is_map_key(Id, Reqs) of
-        true -> _ = signal(St, ?SIGKILL), {noreply, St};
+        true -> _ = signal(St, ?SIGKILL), {noreply, St#{stuck := Id}};
         false -> {noreply, St}
     end;
 handle_info({'DOWN', _, process, Pid, _}, St = #{watched := W}) when is_map_key(Pid, W) ->
@@ -377,18 +379,40 @@ run_callback(Pid, Id, Body) ->
 
 %% Internal: the server.
 
-submit(From, Ref, Tag, Bin, Timeout, St = #{next := Id, reqs := Reqs, order := Order,
-                                             refs := Refs}) ->
-    ok = frame(St, ?REQ, Id, 0, Bin),
+submit(From, Ref, Tag, Owner, Bin, Timeout, St0) ->
+    {OwnerN, StO} = pid_number(Owner, St0),
+    {CallerN, St} = pid_number(From, StO),
+    #{next := Id, reqs := Reqs, order := Order, refs := Refs} = St,
+    ok = frame(St, ?REQ, Id, (OwnerN bsl 32) bor CallerN, Bin),
     Timer = case Timeout of
                 infinity -> undefined;
                 _ -> erlang:start_timer(Timeout, self(), {deadline, Id})
             end,
-    R = #req{from = From, ref = Ref, tag = Tag, owner = From,
-             sent = erlang:monotonic_time(microsecond), timer = Timer},
+    Now = erlang:monotonic_time(microsecond),
+    R = #req{from = From, ref = Ref, tag = Tag, owner = Owner, bin = Bin,
+             deadline = case Timeout of infinity -> infinity; _ -> Now div 1000 + Timeout end,
+             sent = Now, timer = Timer},
     St1 = St#{next := Id + 1, reqs := Reqs#{Id => R}, order := queue:in(Id, Order),
               refs := case Tag of sync -> Refs; _ -> Refs#{{From, Ref} => Id} end},
-    load_changed(watch(From, St1)).
+    load_changed(St1).
+
+resubmit({_, #req{from = From, ref = Ref, tag = Tag, owner = Owner, bin = Bin,
+                  deadline = Deadline}}, St) ->
+    Timeout = case Deadline of
+                  infinity -> infinity;
+                  _ -> max(0, Deadline - erlang:monotonic_time(millisecond))
+              end,
+    submit(From, Ref, Tag, Owner, Bin, Timeout, St).
+
+%% The child knows each process that sends requests (or owns a namespace)
+%% by a number, told once in a PID frame; its death is told by number too.
+%% A process with a number is watched.
+pid_number(Pid, St = #{pids := Pids}) when is_map_key(Pid, Pids) ->
+    {maps:get(Pid, Pids), St};
+pid_number(Pid, St = #{pids := Pids, pid_next := N, watched := W}) ->
+    ok = frame(St, ?PID, N, 0, term_to_binary(Pid)),
+    {N, St#{pids := Pids#{Pid => N}, pid_next := N + 1,
+            watched := W#{Pid => erlang:monitor(process, Pid)}}}.
 
 %% The caller gets no reply any more; the child drops the request if it is
 %% still queued (DROPPED) or gets erlang.CallInterrupted in it if it runs.
@@ -471,19 +495,15 @@ drop_done(Order, Reqs) ->
         _ -> Order
     end.
 
-%% Every process that sends requests is watched: its death drops its
-%% namespace and objects in the child and stops its requests (casts excepted).
-watch(Pid, St = #{watched := W}) when is_map_key(Pid, W) ->
-    St;
-watch(Pid, St = #{watched := W}) ->
-    St#{watched := W#{Pid => erlang:monitor(process, Pid)}}.
-
-caller_down(Pid, St0 = #{reqs := Reqs}) ->
+%% A watched process died: its namespace and objects in the child go, and
+%% its requests stop (casts excepted: they outlive their sender).
+caller_down(Pid, St0 = #{reqs := Reqs, pids := Pids}) ->
     Mine = [Id || {Id, #req{from = F, tag = T, live = true}} <- maps:to_list(Reqs),
                   F =:= Pid, T =/= none],
     St = lists:foldl(fun abandon/2, St0, Mine),
-    ok = frame(St, ?DOWN, 0, 0, term_to_binary(Pid)),
-    St.
+    {N, Rest} = maps:take(Pid, Pids),
+    ok = frame(St, ?DOWN, N, 0, <<>>),
+    St#{pids := Rest}.
 
 cancel_timer(undefined) -> ok;
 cancel_timer(T) -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]), ok.
@@ -501,27 +521,37 @@ signal(_, _) ->
 
 %% Internal: the child's life.
 
-child_exited(Reason0, St = #{reqs := Reqs, killed := Killed, opts := Opts}) ->
+child_exited(Reason0, St = #{reqs := Reqs, killed := Killed, opts := Opts, stuck := Stuck}) ->
     Reason = case Killed of true -> killed; false -> Reason0 end,
     Reply = case Reason of
                 killed -> {error, killed};
                 _ -> {error, {child_exited, Reason}}
             end,
+    %% Killed for a request that outlived its deadline by kill_after: the
+    %% ones sent after it never started (the child was stuck in it), so the
+    %% next child runs them.
+    {Replay, Failed} = lists:partition(fun({Id, R}) -> is_integer(Stuck) andalso Id > Stuck
+                                                           andalso R#req.live
+                                       end, lists:keysort(1, maps:to_list(Reqs))),
     _ = [begin cancel_timer(R#req.timer), R#req.live andalso deliver(R, Reply) end
-         || R <- maps:values(Reqs)],
+         || {_, R} <- Failed],
+    _ = [cancel_timer(R#req.timer) || {_, R} <- Replay],
     ?LOG_NOTICE("isolated context ~p: child ~p exited (~p)",
                 [self(), maps:get(os_pid, St), Reason0],
                 #{domain => [erlang_python, isolated]}),
-    St1 = flush_output(close_sock(St#{reqs := #{}, refs := #{}, order := queue:new(),
-                                        killed := false, port := undefined, os_pid := undefined})),
+    _ = [erlang:demonitor(M, [flush]) || M <- maps:values(maps:get(watched, St))],
+    St1 = close_sock(flush_output(St#{reqs := #{}, refs := #{}, order := queue:new(),
+                                      killed := false, pids := #{}, watched := #{},
+                                      stuck := none})),
     St2 = load_changed(St1),
     Now = erlang:monotonic_time(millisecond),
     #{restart := Restart, max_restarts := Max, restart_period := Period} = Opts,
     Recent = [T || T <- maps:get(restarts, St2), Now - T < Period],
     case Restart andalso length(Recent) < Max of
         true ->
-            case start_child(St2#{restarts := [Now | Recent]}) of
-                {ok, St3} -> {noreply, St3};
+            case start_child(St2#{restarts := [Now | Recent], port := undefined,
+                                  os_pid := undefined}) of
+                {ok, St3} -> {noreply, lists:foldl(fun resubmit/2, St3, Replay)};
                 {error, Why} -> {stop, Why, St2}
             end;
         false ->

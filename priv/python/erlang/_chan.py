@@ -37,7 +37,7 @@ HEADER = struct.Struct(">IBQQ")
 _HEAD = struct.Struct(">BQQ")
 
 # Frames from the VM.
-REQ, CB_REPLY, STOP, INTERRUPT, DOWN, CREDIT, PUBLISH, CONFIG = range(1, 9)
+REQ, CB_REPLY, STOP, INTERRUPT, DOWN, CREDIT, PUBLISH, CONFIG, PID = range(1, 10)
 # Frames to the VM.
 REPLY, CALLBACK, SEND, STREAM, HELLO, READY, DROPPED, STARTUP_ERROR = range(1, 9)
 

@@ -56,7 +56,7 @@ class _Request:
 
     def __init__(self, rid: int) -> None:
         self.rid = rid
-        self.owner: Pid | None = None
+        self.owner: int | None = None  # the VM's number for the namespace's process
         self.caller: Pid | None = None
         self.parked = 0  # > 0 while it waits for Erlang (an answer, stream credit)
         self.raised = False  # CallInterrupted raised in it already
@@ -76,10 +76,13 @@ class Child:
         self.slots: dict[int, bytes | None] = {}  # callback id -> answer (None: waiting)
         self.credits: dict[int, int] = {}  # stream request id -> items it may send
         self.registered: frozenset[str] = frozenset()
-        self.namespaces: dict[Pid, dict[str, Any]] = {}
-        self.last_exc: dict[Pid, BaseException] = {}
+        # The processes the VM has named (PID frames), by the number it gave
+        # them: a request names its owner and caller by number.
+        self.pids: dict[int, Pid] = {}
+        self.namespaces: dict[int, dict[str, Any]] = {}
+        self.last_exc: dict[int, BaseException] = {}
         self.refs: dict[int, Any] = {}
-        self.refs_of: dict[Pid, set[int]] = {}
+        self.refs_of: dict[int, set[int]] = {}
         self.base_globals: dict[str, Any] = {}
         self.in_chan = False  # the main thread is in channel code (no raising there)
         self._main = threading.get_ident()
@@ -113,11 +116,11 @@ class Child:
             self.in_chan = False
 
     def _handle(self, frame: Frame) -> None:
-        kind, a, _b, body = frame
+        kind, a, b, body = frame
         if kind == _chan.REQ:
-            self._run(a, body)
+            self._run(a, b, body)
         elif kind == _chan.DOWN:
-            self._forget(self.decoder.decode(body))
+            self._forget(a)
 
     def _dispatch(self, frame: Frame) -> None:
         """A frame just read, by any thread, with ``chan.cond`` held."""
@@ -135,6 +138,8 @@ class Child:
         elif kind == _chan.CREDIT:
             if a in self.credits:
                 self.credits[a] += int(self.decoder.decode(body))
+        elif kind == _chan.PID:
+            self.pids[a] = self.decoder.decode(body)
         elif kind == _chan.PUBLISH:
             self.registered = frozenset(str(n) for n in self.decoder.decode(body))
 
@@ -181,14 +186,14 @@ class Child:
 
     # ------------------------------------------------------------ requests
 
-    def _run(self, rid: int, body: bytes) -> None:
+    def _run(self, rid: int, who: int, body: bytes) -> None:
         req = _Request(rid)
         try:
             self.stack.append(req)
             try:
-                owner, caller, payload = self.decoder.decode(body)
-                req.owner, req.caller = owner, caller
-                data = self.encoder.encode(self._execute(req, payload))
+                req.owner = who >> 32
+                req.caller = self.pids[who & 0xFFFFFFFF]
+                data = self.encoder.encode(self._execute(req, self.decoder.decode(body)))
             except CallInterrupted:
                 data = self._interrupted
             except BaseException as exc:  # noqa: BLE001 - every error is the caller's reply
@@ -323,7 +328,8 @@ class Child:
 
         return "".join(traceback.format_exception(exc))
 
-    def _forget(self, owner: Any) -> None:
+    def _forget(self, owner: int) -> None:
+        self.pids.pop(owner, None)
         self.namespaces.pop(owner, None)
         self.last_exc.pop(owner, None)
         for ref in self.refs_of.pop(owner, ()):

@@ -42,8 +42,15 @@ new(Opts) when is_map(Opts) ->
     case py_opts:mode(maps:get(mode, Opts, worker), fun python_version/0) of
         ok when map_get(mode, Opts) =:= isolated ->
             case py_isolated_opts:validate(Opts) of
-                {ok, _} -> py_context_sup:start_context(Opts);
-                {error, _} = Error -> Error
+                {ok, _} ->
+                    case py_context_sup:start_context(Opts) of
+                        %% the supervisor's child record around the reason
+                        {error, {Reason, Child}} when element(1, Child) =:= child ->
+                            {error, Reason};
+                        Started -> Started
+                    end;
+                {error, _} = Error ->
+                    Error
             end;
         ok ->
             _ = py_opts:context(Opts),

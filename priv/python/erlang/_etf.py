@@ -53,8 +53,10 @@ _SPECIAL_ATOMS: dict[str, Any] = {
 }
 
 
-class _Collide(ValueError):
-    pass
+# The atom `bytes' as the first element of a tuple, in each atom encoding,
+# from its length byte(s) on (OTP 25 writes ATOM_EXT, OTP 26 the UTF-8 ones).
+_BYTES_TAGS = frozenset({b"\x05bytesm", b"\x00\x05bytes"})
+_ATOM_TAGS = frozenset({100, 115, 118, 119})
 
 
 class Decoder:
@@ -110,10 +112,11 @@ class Decoder:
                 n, j = b[i + 1], i + 2
             else:
                 n, j = _U32.unpack_from(b, i + 1)[0], i + 5
-            if n == 2 and b[j] == 119 and b[j + 1] == 5 and b[j + 2:j + 7] == b"bytes" \
-                    and b[j + 7] == 109:
-                m = _U32.unpack_from(b, j + 8)[0]
-                return b[j + 12:j + 12 + m], j + 12 + m
+            if n == 2 and b[j] in _ATOM_TAGS and b[j + 1:j + 8] in _BYTES_TAGS:
+                k = j + (8 if b[j] in (119, 115) else 9)  # {bytes, Binary}
+                if b[k - 1] == 109:
+                    m = _U32.unpack_from(b, k)[0]
+                    return b[k + 4:k + 4 + m], k + 4 + m
             items = []
             for _ in range(n):
                 v, j = self._term(b, j, depth + 1)

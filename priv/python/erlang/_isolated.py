@@ -41,7 +41,10 @@ from erlang._chan import Channel, Frame
 from erlang._etf import Decoder, Encoder
 from erlang._types import Atom, CallInterrupted, Pid
 
-__all__ = ["Child"]
+__all__ = ["Child", "current"]
+
+#: The Child of this process (an isolated context's child), for tests.
+current: Child | None = None
 
 _OK = Atom("ok")
 _ERROR = Atom("error")
@@ -85,6 +88,7 @@ class Child:
         self.refs_of: dict[int, set[int]] = {}
         self.base_globals: dict[str, Any] = {}
         self.in_chan = False  # the main thread is in channel code (no raising there)
+        self._sigint_pending = False  # a SIGINT came while it was
         self._main = threading.get_ident()
         self._ids = itertools.count(1)
         self._codes: dict[tuple[str, str], types.CodeType] = {}
@@ -93,6 +97,8 @@ class Child:
         self._interrupted = self.encoder.encode((_ERROR, Atom("interrupted")))
         chan.dispatch = self._dispatch
         self.native = self._native_module()
+        global current
+        current = self
 
     # ------------------------------------------------------------ the loop
 
@@ -156,8 +162,12 @@ class Child:
                 signal.pthread_kill(self._main, signal.SIGINT)  # read by another thread
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
-        if self.in_chan or not self.stack:
-            return  # channel code checks the stops itself
+        if self.in_chan:
+            self._sigint_pending = True  # looked at when the channel code is done
+            return
+        if not self.stack:
+            return
+        self._sigint_pending = False
         self.in_chan = True
         try:
             self.chan.poll()
@@ -183,6 +193,8 @@ class Child:
             self.chan.send(kind, a, b, body)
         finally:
             self.in_chan = was
+        if self._sigint_pending and not was:
+            self._on_sigint(signal.SIGINT, None)
 
     # ------------------------------------------------------------ requests
 

@@ -199,7 +199,7 @@ def _atom_len(b: bytes, i: int) -> int:
     if tag in (119, 115):
         return 2 + b[i + 1]
     if tag in (118, 100):
-        return 3 + _U16.unpack_from(b, i + 1)[0]
+        return 3 + int(_U16.unpack_from(b, i + 1)[0])
     raise ValueError(f"expected an atom, found tag {tag}")
 
 
@@ -219,11 +219,11 @@ def _skip(b: bytes, i: int) -> int:
     if tag == 106:
         return i + 1
     if tag == 107:
-        return i + 3 + _U16.unpack_from(b, i + 1)[0]
+        return i + 3 + int(_U16.unpack_from(b, i + 1)[0])
     if tag == 109:
-        return i + 5 + _U32.unpack_from(b, i + 1)[0]
+        return i + 5 + int(_U32.unpack_from(b, i + 1)[0])
     if tag == 77:  # BIT_BINARY_EXT
-        return i + 6 + _U32.unpack_from(b, i + 1)[0]
+        return i + 6 + int(_U32.unpack_from(b, i + 1)[0])
     if tag in (110, 111):
         n, j = (b[i + 1], i + 2) if tag == 110 else (_U32.unpack_from(b, i + 1)[0], i + 5)
         return j + 1 + n
@@ -241,7 +241,7 @@ def _skip(b: bytes, i: int) -> int:
     if tag == 103:  # PID_EXT
         return i + 1 + _atom_len(b, i + 1) + 9
     if tag in (90, 114):  # NEWER_REFERENCE_EXT, NEW_REFERENCE_EXT
-        n = _U16.unpack_from(b, i + 1)[0]
+        n = int(_U16.unpack_from(b, i + 1)[0])
         j = i + 3 + _atom_len(b, i + 3)
         return j + (4 if tag == 90 else 1) + 4 * n
     if tag == 101:  # REFERENCE_EXT
@@ -253,7 +253,7 @@ def _skip(b: bytes, i: int) -> int:
     if tag == 102:  # PORT_EXT
         return i + 1 + _atom_len(b, i + 1) + 5
     if tag == 112:  # NEW_FUN_EXT: its size counts itself
-        return i + 1 + _U32.unpack_from(b, i + 1)[0]
+        return i + 1 + int(_U32.unpack_from(b, i + 1)[0])
     if tag == 113:  # EXPORT_EXT: module, function, arity
         j = i + 1
         for _ in range(3):

@@ -162,6 +162,7 @@ spec(sync_call_isolated_context) -> {lower, 25, none};
 spec(parallel_cpu_2_isolated) -> {higher, 1.8, none};
 spec(throughput_math_sqrt_64_isolated_2) -> {higher, 100000, none};
 spec(isolated_cold_start) -> {lower, 40, none};
+spec(isolated_zygote_start) -> {lower, 5, none};
 spec(isolated_timeout_c_loop) -> {lower, 1100, none};
 spec(_) -> none.
 
@@ -635,7 +636,18 @@ isolated_rows(Cfg = #{tp_rounds := TpRounds, tp_round_ms := RoundMs, rounds := R
     StartRow = row(isolated_cold_start, ms, median(Starts), length(Starts), length(Starts),
                    "py_context:new(#{mode => isolated}) to the first answer",
                    lists:min(Starts), lists:max(Starts)),
-    Sync ++ [ParRow, TpRow, StartRow | isolated_timeout_rows()].
+    {ok, Z} = py_zygote:start(#{preload => <<"import json">>}),
+    _ = py_zygote:run(Z, fun(C) -> py:eval(C, <<"1">>) end),
+    Forks = [begin
+                 T0 = erlang:monotonic_time(),
+                 {ok, _} = py_zygote:run(Z, fun(C) -> py:eval(C, <<"1">>) end),
+                 ms_since(T0)
+             end || _ <- lists:seq(1, max(5, Rounds))],
+    ok = py_zygote:stop(Z),
+    ZygoteRow = row(isolated_zygote_start, ms, median(Forks), length(Forks), length(Forks),
+                    "a fresh child forked from a zygote: py_zygote:run/2 to the first answer",
+                    lists:min(Forks), lists:max(Forks)),
+    Sync ++ [ParRow, TpRow, StartRow, ZygoteRow | isolated_timeout_rows()].
 
 isolated_timeout_rows() ->
     {ok, C} = py_context:new(#{mode => isolated}),

@@ -46,23 +46,18 @@
 -define(DOWN, 5).
 -define(CREDIT, 6).
 -define(PUBLISH, 7).
--define(CONFIG, 8).
 -define(PID, 9).
 %% Frames from the child.
 -define(REPLY, 1).
 -define(CALLBACK, 2).
 -define(SEND, 3).
 -define(STREAM, 4).
--define(HELLO, 5).
--define(READY, 6).
 -define(DROPPED, 7).
--define(STARTUP_ERROR, 8).
 
 -define(OWNER, '$py_isolated_owner').
 -define(SIGINT, 2).
 -define(SIGKILL, 9).
 -define(REF_TAG, '$erlang_python_ref').
--define(ATOMS, {?MODULE, atoms}).
 
 -record(req, {from :: pid(), ref :: reference(), tag :: atom(), owner :: pid(),
               bin :: binary(), deadline :: integer() | infinity,
@@ -213,7 +208,11 @@ init(Opts0) ->
                     pids => #{}, pid_next => 1, stuck => none,
                     restarts => [], killed => false, port => undefined, sock => undefined,
                     os_pid => undefined, info => #{}, output => <<>>},
-            case start_child(St0) of
+            case start_child(St0#{zmon => case Opts of
+                                               #{zygote := Z} when is_pid(Z) ->
+                                                   erlang:monitor(process, Z);
+                                               _ -> undefined
+                                           end}) of
                 {ok, St} ->
                     ok = py_router:register(self(), Ctx, Slot),
                     {ok, St};
@@ -292,6 +291,12 @@ handle_info({Port, {data, Data}}, St = #{port := Port}) ->
     {noreply, output(Data, St)};
 handle_info({Port, {exit_status, Status}}, St = #{port := Port}) ->
     child_exited(py_isolated_opts:exit_reason(Status), St);
+handle_info({py_zygote_exit, _, OsPid, Reason}, St = #{os_pid := OsPid}) ->
+    child_exited(Reason, St);
+handle_info({'DOWN', ZMon, process, _, Why}, St = #{zmon := ZMon, reqs := Reqs}) ->
+    _ = [deliver(R, {error, {child_exited, {zygote_down, Why}}})
+         || R = #req{live = true} <- maps:values(Reqs)],
+    {stop, {zygote_down, Why}, St#{reqs := #{}}};
 handle_info({tcp_closed, Sock}, St = #{sock := Sock}) ->
     {noreply, St#{sock := undefined}};  %% the exit status follows
 handle_info({tcp_error, Sock, _}, St = #{sock := Sock}) ->
@@ -324,35 +329,9 @@ result({bin, Bin}) -> decode(Bin);
 result(Term) -> Term.
 
 %% Terms from the child may hold atoms the VM has not seen (an exception's
-%% name, an erlang.Atom); they are made within the cap on atoms made from
-%% Python (app env atom_cap), counted here for all isolated contexts.
+%% name, an erlang.Atom): made within the cap on atoms made from Python.
 decode(Bin) ->
-    try binary_to_term(Bin, [safe])
-    catch error:badarg -> decode_new_atoms(Bin)
-    end.
-
-decode_new_atoms(Bin) ->
-    Counter = atom_counter(),
-    Cap = maps:get(atom_cap, py_opts:runtime()),
-    case atomics:get(Counter, 1) < Cap of
-        true ->
-            Before = erlang:system_info(atom_count),
-            Term = binary_to_term(Bin),
-            atomics:add(Counter, 1, erlang:system_info(atom_count) - Before),
-            Term;
-        false ->
-            {error, {atom_cap_reached, Cap}}
-    end.
-
-atom_counter() ->
-    case persistent_term:get(?ATOMS, undefined) of
-        undefined ->
-            C = atomics:new(1, []),
-            persistent_term:put(?ATOMS, C),
-            C;
-        C ->
-            C
-    end.
+    py_isolated_launch:decode(Bin).
 
 %% A callback (erlang.call in the request) runs in a helper linked to the
 %% caller, so that the caller keeps waiting for the server's answer (which
@@ -569,119 +548,21 @@ stop_child(St = #{port := Port}) ->
         _ -> catch port_close(Port), ok
     end.
 
-%% Start a child and wait until it is ready (start_timeout), the socket's
-%% path is removed once connected.
+%% Start a child (a new process, or a fork of the context's zygote) and
+%% wait until it is ready (start_timeout).
 start_child(St = #{opts := Opts, gen := Gen0}) ->
     Gen = Gen0 + 1,
-    #{start_timeout := Timeout} = Opts,
-    Deadline = erlang:monotonic_time(millisecond) + Timeout,
-    Path = socket_path(),
-    _ = file:delete(Path),
-    case gen_tcp:listen(0, [{ifaddr, {local, Path}}, binary, {packet, 4}, {active, false},
-                            {backlog, 1}]) of
-        {ok, Listen} ->
-            Token = token(),
-            Python = filename:join(code:priv_dir(erlang_python), "python"),
-            {Exe, Args, Env} = py_isolated_opts:command(Opts, unicode:characters_to_binary(Python),
-                                                        Path, Token),
-            Result = try open_port({spawn_executable, Exe},
-                                   [{args, Args}, {env, Env}, binary, stream, exit_status,
-                                    use_stdio, stderr_to_stdout, hide]) of
-                         Port ->
-                             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-                             connect(Listen, Token, Deadline,
-                                     St#{port := Port, os_pid := OsPid, gen := Gen})
-                     catch error:Why ->
-                             {error, {child_start_failed, Why}}
-                     end,
-            _ = gen_tcp:close(Listen),
-            _ = file:delete(Path),
-            Result;
-        {error, Why} ->
-            {error, {child_start_failed, {listen, Why}}}
-    end.
-
-connect(Listen, Token, Deadline, St = #{port := Port}) ->
-    case accept(Listen, Deadline, St) of
-        {ok, Sock, St1} ->
-            case handshake(Sock, Token, Deadline, St1) of
-                {ok, Info} ->
-                    ok = inet:setopts(Sock, [{active, true}]),
-                    {ok, flush_output(St1#{sock := Sock, info := Info})};
-                {error, Why} ->
-                    _ = gen_tcp:close(Sock),
-                    failed_start(Why, St1)
-            end;
-        {exited, Status, St1} ->
-            {error, {child_exited_at_start, py_isolated_opts:exit_reason(Status),
-                     maps:get(output, St1)}};
-        {error, Why, St1} ->
-            _ = catch port_close(Port),
-            failed_start(Why, St1)
-    end.
-
-failed_start(Why, St) ->
-    _ = signal(St, ?SIGKILL),
-    {error, {startup_error, Why, maps:get(output, St)}}.
-
-%% Accept in short slices, so that a child that dies before it connects is
-%% seen at once (its exit status, with what it printed).
-accept(Listen, Deadline, St = #{port := Port}) ->
-    case gen_tcp:accept(Listen, 20) of
-        {ok, Sock} ->
-            {ok, Sock, St};
-        {error, timeout} ->
-            receive
-                {Port, {exit_status, Status}} -> {exited, Status, collect_output(St)}
-            after 0 ->
-                case erlang:monotonic_time(millisecond) < Deadline of
-                    true -> accept(Listen, Deadline, collect_output(St));
-                    false -> {error, start_timeout, St}
-                end
-            end;
-        {error, Why} ->
-            {error, Why, St}
-    end.
-
-collect_output(St = #{port := Port, output := Out}) ->
-    receive
-        {Port, {data, D}} -> collect_output(St#{output := <<Out/binary, D/binary>>})
-    after 0 ->
-        St
-    end.
-
-handshake(Sock, Token, Deadline, #{opts := Opts, gen := Gen}) ->
-    TokenBin = list_to_binary(Token),
-    case recv(Sock, Deadline) of
-        {ok, <<?HELLO, _:64, _:64, Body/binary>>} ->
-            case decode(Body) of
-                {TokenBin, Info = #{os_pid := _, python_version := _, executable := _,
-                                    platform := _}} ->
-                    Config = config(Opts, Gen),
-                    ok = gen_tcp:send(Sock, [<<?CONFIG, 0:64, 0:64>> | term_to_binary(Config)]),
-                    case recv(Sock, Deadline) of
-                        {ok, <<?READY, _/binary>>} ->
-                            {ok, Info};
-                        {ok, <<?STARTUP_ERROR, _:64, _:64, Err/binary>>} ->
-                            {error, [decode(Err)]};
-                        {ok, _} ->
-                            {error, bad_handshake};
-                        {error, _} = E ->
-                            E
-                    end;
-                _ ->
-                    {error, bad_token}
-            end;
-        {ok, _} ->
-            {error, bad_handshake};
-        {error, _} = E ->
-            E
-    end.
-
-recv(Sock, Deadline) ->
-    case gen_tcp:recv(Sock, 0, max(0, Deadline - erlang:monotonic_time(millisecond))) of
-        {error, timeout} -> {error, start_timeout};
-        Other -> Other
+    How = case Opts of
+              #{zygote := Z} when is_pid(Z) -> {zygote, Z};
+              _ -> {port, "erlang._child"}
+          end,
+    case py_isolated_launch:launch(How, Opts, config(Opts, Gen), maps:get(start_timeout, Opts)) of
+        {ok, #{port := Port, os_pid := OsPid, sock := Sock, info := Info, output := Out}} ->
+            ok = inet:setopts(Sock, [{active, true}]),
+            {ok, flush_output(St#{port := Port, os_pid := OsPid, sock := Sock, info := Info,
+                                  gen := Gen, output := Out})};
+        {error, _} = Error ->
+            Error
     end.
 
 config(Opts, Gen) ->
@@ -691,23 +572,6 @@ config(Opts, Gen) ->
       rlimits => Rlimits, cgroup => Cgroup, paths => Paths,
       preload => case Preload of undefined -> none; _ -> Preload end,
       sandbox => Sandbox, functions => py_callback:names()}.
-
-token() ->
-    binary_to_list(binary:encode_hex(rand:bytes(16))).
-
-%% A private directory (0700) for the sockets of this VM's children.
-socket_path() ->
-    Base = case os:getenv("TMPDIR") of
-               false -> "/tmp";
-               "" -> "/tmp";
-               T -> T
-           end,
-    Dir = filename:join(Base, "erlang_python." ++ os:getpid()),
-    case file:make_dir(Dir) of
-        ok -> ok = file:change_mode(Dir, 8#700);
-        {error, eexist} -> ok
-    end,
-    filename:join(Dir, "c" ++ integer_to_list(erlang:unique_integer([positive])) ++ ".sock").
 
 %% The child's stdout and stderr, a line at a time, to logger.
 output(Data, St = #{output := Out}) ->

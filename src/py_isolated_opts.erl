@@ -13,11 +13,14 @@
 %% (true), `max_restarts' (5) within `restart_period' (10000 ms),
 %% `start_timeout' (10000 ms), `sandbox' (true: the child blocks process
 %% creation as the VM does; false lifts it) and `spin_us' (500: how long
-%% the child polls its channel before it sleeps). App env `isolated' (a
-%% map of these) gives the defaults of default and pool contexts.
+%% the child polls its channel before it sleeps), and `zygote' (a
+%% py_zygote: children are forked from it, ready in milliseconds; its own
+%% `python', `env', `clear_env', `hash_seed' and `preload' apply). App env
+%% `isolated' (a map of these) gives the defaults of default and pool
+%% contexts.
 -module(py_isolated_opts).
 
--export([validate/1, command/4, exit_reason/1]).
+-export([validate/1, command/5, exit_reason/1]).
 -export_type([opts/0]).
 
 -type opts() :: #{python := binary(), rlimits := #{as | cpu | nofile => pos_integer()},
@@ -27,7 +30,7 @@
                   kill_after := timeout(), restart := boolean(),
                   max_restarts := non_neg_integer(), restart_period := pos_integer(),
                   start_timeout := pos_integer(), sandbox := boolean(),
-                  spin_us := non_neg_integer()}.
+                  spin_us := non_neg_integer(), zygote := pid() | undefined}.
 
 %% @doc The options with defaults, or `{error, Reason}' for a `cgroup' on a
 %% system without cgroups v2; a bad value raises `error({badarg, {Key, Value}})'.
@@ -46,12 +49,13 @@ validate(Opts) when is_map(Opts) ->
 validate(Opts) ->
     erlang:error({badarg, {opts, Opts}}).
 
-%% @doc The child's executable, arguments and environment for open_port:
-%% `python -u -m erlang._child SocketPath'.
--spec command(opts(), binary(), string(), string()) ->
+%% @doc The executable, arguments and environment for open_port:
+%% `python -u -m Module SocketPath' (Module `erlang._child' or
+%% `erlang._zygote').
+-spec command(opts(), binary(), string(), string(), string()) ->
           {string(), [string()], [{string(), string() | false}]}.
 command(#{python := Python, env := UserEnv, clear_env := Clear, hash_seed := Seed,
-          spin_us := Spin}, PythonDir, Socket, Token) ->
+          spin_us := Spin}, PythonDir, Module, Socket, Token) ->
     Ours = [{"PYTHONPATH", pythonpath(PythonDir, Clear, UserEnv)},
             {"PYTHONUNBUFFERED", "1"},
             {"ERLANG_PYTHON_TOKEN", Token},
@@ -62,7 +66,7 @@ command(#{python := Python, env := UserEnv, clear_env := Clear, hash_seed := See
                   true -> [{N, false} || N <- env_names(), not lists:member(N, Names)];
                   false -> []
               end,
-    {unicode:characters_to_list(Python), ["-u", "-m", "erlang._child", Socket],
+    {unicode:characters_to_list(Python), ["-u", "-m", Module, Socket],
      Cleared ++ [KV || KV = {N, _} <- UserEnv, N =/= "PYTHONPATH"] ++ Ours}.
 
 %% @doc The reason a child's exit status stands for: `{signal, N}' for a
@@ -78,7 +82,7 @@ defaults() ->
     #{python => default_python(), rlimits => #{}, cgroup => undefined, env => [],
       clear_env => false, hash_seed => random, paths => [], preload => undefined,
       kill_after => 1000, restart => true, max_restarts => 5, restart_period => 10000,
-      start_timeout => 10000, sandbox => true, spin_us => 500}.
+      start_timeout => 10000, sandbox => true, spin_us => 500, zygote => undefined}.
 
 default_python() ->
     maps:get(python, py_opts:runtime()).
@@ -101,6 +105,7 @@ check(restart_period, V, Acc) when is_integer(V), V > 0 -> Acc#{restart_period =
 check(start_timeout, V, Acc) when is_integer(V), V > 0 -> Acc#{start_timeout => V};
 check(sandbox, V, Acc) when is_boolean(V) -> Acc#{sandbox => V};
 check(spin_us, V, Acc) when is_integer(V), V >= 0, V =< 100000 -> Acc#{spin_us => V};
+check(zygote, V, Acc) when is_pid(V) -> Acc#{zygote => V};
 check(K, V, _) -> erlang:error({badarg, {K, V}}).
 
 rlimit(K, V) when (K =:= as orelse K =:= cpu orelse K =:= nofile), is_integer(V), V > 0 -> V;

@@ -16,7 +16,8 @@
          callbacks_from_threads/1, send_and_whereis/1, state_api/1, streams/1,
          references/1, references_die_with_child/1, rlimit_as/1, rlimit_cpu/1,
          cgroup/1, numpy/1, sandbox/1, output_to_logger/1, options/1,
-         pools_and_default_mode/1, coroutine_result/1, vm_kill_leaves_no_child/1]).
+         pools_and_default_mode/1, coroutine_result/1, vm_kill_leaves_no_child/1,
+         zygote_children/1, zygote_down/1]).
 -export([log/2]).
 
 suite() ->
@@ -29,7 +30,8 @@ all() ->
      interrupt_and_kill, child_info, callbacks, callbacks_reentrant, callbacks_from_threads,
      send_and_whereis, state_api, streams, references, references_die_with_child,
      rlimit_as, rlimit_cpu, cgroup, numpy, sandbox, output_to_logger, options,
-     pools_and_default_mode, coroutine_result, vm_kill_leaves_no_child].
+     pools_and_default_mode, coroutine_result, vm_kill_leaves_no_child,
+     zygote_children, zygote_down].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -572,6 +574,42 @@ vm_kill_leaves_no_child(_Config) ->
     await_os_exit(VmPid),
     await_os_exit(Child),
     false = filelib:is_dir("/proc/" ++ integer_to_list(Child)).
+
+zygote_children(_Config) ->
+    doc("Children forked from a zygote have its preload (modules and globals) and "
+        "start in milliseconds; each is a child of its own (pid, namespaces, crash); "
+        "a crashed one is forked again; py_zygote:run/2 is one job on one child."),
+    {ok, Z} = py_zygote:start(#{preload => <<"import json\nseed = 41">>}),
+    {ok, A} = py_context:new(#{mode => isolated, zygote => Z}),
+    {ok, B} = py_context:new(#{mode => isolated, zygote => Z}),
+    true = os_pid(A) =/= os_pid(B),
+    {ok, 42} = py:eval(A, <<"seed + 1">>),
+    {ok, <<"[1]">>} = py:eval(B, <<"json.dumps([1])">>),
+    {ok, true} = py:eval(A, <<"'json' in __import__('sys').modules">>),
+    ok = py:exec(A, <<"mine = 1">>),
+    {error, {'NameError', _}} = py:eval(B, <<"mine">>),
+    {error, {child_exited, {signal, 9}}} =
+        py:eval(A, <<"__import__('os').kill(__import__('os').getpid(), 9)">>),
+    {ok, 42} = py:eval(A, <<"seed + 1">>),
+    2 = generation(A),
+    Ts = [element(1, timed(fun() -> py_zygote:run(Z, fun(C) -> py:eval(C, <<"seed">>) end) end))
+          || _ <- lists:seq(1, 5)],
+    ct:comment("fresh child from the zygote, new to first answer: ~w ms", [Ts]),
+    {ok, 41} = py_zygote:run(Z, fun(C) -> py:eval(C, <<"seed">>) end),
+    ok = py_context:stop(A),
+    ok = py_context:stop(B),
+    ok = py_zygote:stop(Z).
+
+zygote_down(_Config) ->
+    doc("A zygote's children die with it; their contexts stop, their callers get "
+        "child_exited."),
+    {ok, Z} = py_zygote:start(#{}),
+    {ok, A} = py_context:new(#{mode => isolated, zygote => Z}),
+    P = os_pid(A),
+    Mon = monitor(process, A),
+    ok = py_zygote:stop(Z),
+    receive {'DOWN', Mon, process, A, {zygote_down, _}} -> ok end,
+    await_os_exit(P).
 
 %% Internal.
 

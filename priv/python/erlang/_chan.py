@@ -58,6 +58,7 @@ class Channel:
         self.cond = threading.Condition(threading.Lock())
         self._reading = False
         self._buf = bytearray()
+        self._pending: list[Frame] = []
         #: Called with each frame read, with ``cond`` held.
         self.dispatch: Callable[[Frame], None] = lambda frame: None
 
@@ -119,17 +120,22 @@ class Channel:
         finally:
             cond.release()
 
-    def recv_frame(self, timeout: float) -> Frame:
-        """One frame, read directly (start-up, before any other thread)."""
-        deadline = time.monotonic() + timeout
+    def close(self) -> None:
+        """Close the socket (a zygote's child lets go of the zygote's)."""
+        self._sock.close()
+
+    def recv_frame(self, timeout: float | None) -> Frame:
+        """One frame, read directly by the only thread that reads (start-up,
+        a zygote); None waits for ever."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            frames = self._parse()
-            if frames:
-                if len(frames) > 1:  # the VM sends nothing more before our answer
-                    raise ValueError("unexpected frames during start-up")
-                return frames[0]
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if self._pending:
+                return self._pending.pop(0)
+            self._pending = self._parse()
+            if self._pending:
+                continue
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
                 raise TimeoutError("no frame from the VM")
             self._sock.settimeout(left)
             try:

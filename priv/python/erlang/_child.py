@@ -29,7 +29,7 @@ from erlang._chan import Channel
 from erlang._etf import Decoder, Encoder
 from erlang._types import Atom
 
-__all__ = ["main"]
+__all__ = ["connect", "main", "serve"]
 
 _START_TIMEOUT = 60.0
 
@@ -90,8 +90,10 @@ class _StartupError(Exception):
         self.text = text
 
 
-def setup(chan: Channel, config: dict[Any, Any]) -> Any:
-    """Apply a CONFIG; the Child that will serve requests."""
+def setup(chan: Channel, config: dict[Any, Any],
+          preloaded: dict[str, Any] | None = None) -> Any:
+    """Apply a CONFIG; the Child that will serve requests.  ``preloaded``:
+    the globals a zygote's preload made, for a child forked from it."""
     from erlang._isolated import Child
 
     apply_limits(config)
@@ -105,6 +107,8 @@ def setup(chan: Channel, config: dict[Any, Any]) -> Any:
         from erlang import _sandbox
 
         _sandbox.install_sandbox()
+    if preloaded is not None:
+        child.base_globals = dict(preloaded)
     preload = config.get("preload")
     if preload:
         scope: dict[str, Any] = {"__name__": "__main__"}
@@ -116,27 +120,36 @@ def setup(chan: Channel, config: dict[Any, Any]) -> Any:
     return child
 
 
-def main(argv: list[str]) -> None:
-    """Connect to the VM, set up, serve."""
-    token = os.environ.pop("ERLANG_PYTHON_TOKEN", "")
+def connect(path: str, token: str, spin: float) -> tuple[Channel, dict[Any, Any]]:
+    """Connect to the VM's socket, say HELLO; the channel and the CONFIG."""
     die_with_parent()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(argv[1])
-    spin = float(os.environ.pop("ERLANG_PYTHON_SPIN_US", "500")) / 1e6
+    sock.connect(path)
     chan = Channel(sock, spin)
-    encoder = Encoder()
-    chan.send(_chan.HELLO, os.getpid(), 0, encoder.encode((token, info())))
+    chan.send(_chan.HELLO, os.getpid(), 0, Encoder().encode((token, info())))
     kind, _a, _b, body = chan.recv_frame(_START_TIMEOUT)
     if kind != _chan.CONFIG:
         os._exit(2)
-    config = Decoder().decode(body)
+    return chan, Decoder().decode(body)
+
+
+def serve(path: str, token: str, spin: float, preloaded: dict[str, Any] | None = None) -> None:
+    """Connect, set up, serve requests until the VM closes the channel."""
+    chan, config = connect(path, token, spin)
     try:
-        child = setup(chan, config)
+        child = setup(chan, config, preloaded)
     except _StartupError as exc:
-        chan.send(_chan.STARTUP_ERROR, 0, 0, encoder.encode((exc.what, exc.text)))
+        chan.send(_chan.STARTUP_ERROR, 0, 0, Encoder().encode((exc.what, exc.text)))
         os._exit(3)
     chan.send(_chan.READY, 0, 0)
     child.serve()
+
+
+def main(argv: list[str]) -> None:
+    """``python -m erlang._child SOCKET`` (the token and spin in the environment)."""
+    token = os.environ.pop("ERLANG_PYTHON_TOKEN", "")
+    spin = float(os.environ.pop("ERLANG_PYTHON_SPIN_US", "500")) / 1e6
+    serve(argv[1], token, spin)
 
 
 if __name__ == "__main__":

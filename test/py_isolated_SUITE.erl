@@ -17,7 +17,7 @@
          references/1, references_die_with_child/1, rlimit_as/1, rlimit_cpu/1,
          cgroup/1, numpy/1, sandbox/1, output_to_logger/1, options/1,
          pools_and_default_mode/1, coroutine_result/1, vm_kill_leaves_no_child/1,
-         zygote_children/1, zygote_down/1]).
+         zygote_children/1, zygote_down/1, killed_caller_is_interrupted/1]).
 -export([log/2]).
 
 suite() ->
@@ -31,7 +31,7 @@ all() ->
      send_and_whereis, state_api, streams, references, references_die_with_child,
      rlimit_as, rlimit_cpu, cgroup, numpy, sandbox, output_to_logger, options,
      pools_and_default_mode, coroutine_result, vm_kill_leaves_no_child,
-     zygote_children, zygote_down].
+     zygote_children, zygote_down, killed_caller_is_interrupted].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -574,6 +574,27 @@ vm_kill_leaves_no_child(_Config) ->
     await_os_exit(VmPid),
     await_os_exit(Child),
     false = filelib:is_dir("/proc/" ++ integer_to_list(Child)).
+
+killed_caller_is_interrupted(_Config) ->
+    doc("A caller killed while its request runs has it interrupted in the child (no "
+        "restart): the next caller is answered at once; its namespace goes too."),
+    Ctx = new(),
+    Self = self(),
+    {Victim, Mon} = spawn_monitor(
+                      fun() ->
+                              ok = py:exec(Ctx, <<"import erlang, time\n"
+                                                  "def nap(p):\n"
+                                                  "    erlang.send(p, erlang.Atom('napping'))\n"
+                                                  "    time.sleep(30)\n">>),
+                              py:call(Ctx, '__main__', nap, [Self])
+                      end),
+    receive napping -> ok end,
+    exit(Victim, kill),
+    receive {'DOWN', Mon, process, Victim, killed} -> ok end,
+    {T, {ok, 2}} = timed(fun() -> py:eval(Ctx, <<"1 + 1">>) end),
+    ?assert(T < 1000),
+    1 = generation(Ctx),
+    ok = py_context:stop(Ctx).
 
 zygote_children(_Config) ->
     doc("Children forked from a zygote have its preload (modules and globals) and "

@@ -9,7 +9,7 @@ REBAR ?= rebar3
 all: build
 
 deps:
-	@scripts/ensure-deps.sh $(PYTHON) pytest cffi uv
+	@scripts/ensure-deps.sh $(PYTHON) pytest cffi uv numpy
 
 build: deps
 	$(REBAR) compile

@@ -139,7 +139,8 @@ sections() ->
      {callbacks, "Python calls Erlang: callbacks, messages, streams", fun callbacks/1},
      {asyncio, "asyncio: tasks from Erlang, wake-ups, timers, TCP echo, idle loop",
       fun asyncio/1},
-     {contexts, "own-GIL contexts against worker contexts (Python 3.12+)", fun contexts/1},
+     {contexts, "own-GIL (Python 3.12+) and isolated contexts against worker contexts",
+      fun contexts/1},
      {distributed, "a context on a peer node (Distributed Erlang)", fun distributed/1},
      {programs, "programs through Erlang ports against subprocess in a plain Python",
       fun programs/1},
@@ -162,6 +163,12 @@ spec(parallel_cpu_2_owngil) -> {higher, 1.8, none};
 spec(sync_call_owngil_vs_worker) -> {lower, 1.5, none};
 spec(throughput_math_sqrt_64_owngil_pool) -> {higher, 250000, none};
 spec(remote_sync_call_vs_erpc) -> {lower, 1.3, none};
+spec(sync_call_isolated_context) -> {lower, 25, none};
+spec(parallel_cpu_2_isolated) -> {higher, 1.8, none};
+spec(throughput_math_sqrt_64_isolated_2) -> {higher, 100000, none};
+spec(isolated_cold_start) -> {lower, 40, none};
+spec(isolated_zygote_start) -> {lower, 5, none};
+spec(isolated_timeout_c_loop) -> {lower, 1100, none};
 spec(_) -> none.
 
 %% Knobs of a full and a quick run.
@@ -643,13 +650,103 @@ ratio_row(Name, Num, Den, R, Desc) ->
 %% over a pool of own-GIL contexts (as many as schedulers). Skipped before
 %% Python 3.12.
 contexts(Cfg) ->
-    case py:subinterp_supported() of
-        false ->
-            io:format("contexts: own-GIL contexts need Python 3.12+; section skipped~n"),
-            [];
-        true ->
-            contexts_rows(Cfg)
-    end.
+    Own = case py:subinterp_supported() of
+              false ->
+                  io:format("contexts: own-GIL contexts need Python 3.12+; rows skipped~n"),
+                  [];
+              true ->
+                  contexts_rows(Cfg)
+          end,
+    Own ++ isolated_rows(Cfg).
+
+%% Isolated contexts (docs/isolated.md) against worker contexts: a sync
+%% call side by side; two CPU-bound calls at once on two of them against in
+%% a row; 64 callers over two of them; a cold start (py_context:new/1 to the
+%% first answer); and sum(range(10**10)) with a 100 ms timeout: the time to
+%% {error, timeout}, then until the next call (queued behind it) is
+%% answered by the child started after the kill.
+isolated_rows(Cfg = #{tp_rounds := TpRounds, tp_round_ms := RoundMs, rounds := Rounds}) ->
+    New = fun(Mode) -> {ok, C} = py_context:new(#{mode => Mode}), C end,
+    [W1, I1, I2] = [New(M) || M <- [worker, isolated, isolated]],
+    R = interleave(Cfg, [{sync_call_worker_context_2,
+                          fun() -> {ok, _} = py:call(W1, math, sqrt, [2.0]) end},
+                         {sync_call_isolated_context,
+                          fun() -> {ok, _} = py:call(I1, math, sqrt, [2.0]) end}]),
+    Sync = [latency_row(sync_call_worker_context_2, R, sync_call_worker_context,
+                        "py:call(Ctx, math, sqrt, [2.0]), worker (beside isolated)"),
+            latency_row(sync_call_isolated_context, R, "py:call(Ctx, math, sqrt, [2.0]), isolated")],
+    Cpu = fun(C) -> {ok, _} = py:eval(C, <<"sum(i * i for i in range(1000000))">>) end,
+    _ = par_round(Cpu, I1, I2),
+    Par = [par_round(Cpu, I1, I2) || _ <- lists:seq(1, max(5, TpRounds))],
+    ParRow = row(parallel_cpu_2_isolated, ratio, median(Par), 2 * length(Par), length(Par),
+                 "two isolated contexts: two CPU-bound calls in a row / at once",
+                 lists:min(Par), lists:max(Par)),
+    _ = [py_context:stop(C) || C <- [W1, I1, I2]],
+    {ok, _} = py_context_router:start_pool(bench_isolated, 2, isolated),
+    Group = tp_group(64, {fun() -> py:call(bench_isolated, math, sqrt, [2.0]) end,
+                          fun() -> py_context_router:get_context(bench_isolated) end},
+                     "_isolated_2"),
+    {Name, _, Pids, Workers, Spread} = Group,
+    _ = tp_round(Pids, RoundMs),
+    TpR = [tp_round(Pids, RoundMs) || _ <- lists:seq(1, TpRounds)],
+    ok = tp_stop(Workers),
+    ok = py_context_router:stop_pool(bench_isolated),
+    Rates = [Calls / (Us / 1.0e6) || {Calls, Us} <- TpR],
+    TpRow = row(Name, calls_per_s, median(Rates), lists:sum([C || {C, _} <- TpR]), TpRounds,
+                io_lib:format("64 callers over 2 isolated contexts, callers per context ~w",
+                              [Spread]),
+                lists:min(Rates), lists:max(Rates)),
+    Starts = [begin
+                  T0 = erlang:monotonic_time(),
+                  C = New(isolated),
+                  {ok, _} = py:eval(C, <<"1">>),
+                  Ms = ms_since(T0),
+                  ok = py_context:stop(C),
+                  Ms
+              end || _ <- lists:seq(1, max(5, Rounds div 3))],
+    StartRow = row(isolated_cold_start, ms, median(Starts), length(Starts), length(Starts),
+                   "py_context:new(#{mode => isolated}) to the first answer",
+                   lists:min(Starts), lists:max(Starts)),
+    {ok, Z} = py_zygote:start(#{preload => <<"import json">>}),
+    _ = py_zygote:run(Z, fun(C) -> py:eval(C, <<"1">>) end),
+    Forks = [begin
+                 T0 = erlang:monotonic_time(),
+                 {ok, _} = py_zygote:run(Z, fun(C) -> py:eval(C, <<"1">>) end),
+                 ms_since(T0)
+             end || _ <- lists:seq(1, max(5, Rounds))],
+    ok = py_zygote:stop(Z),
+    ZygoteRow = row(isolated_zygote_start, ms, median(Forks), length(Forks), length(Forks),
+                    "a fresh child forked from a zygote: py_zygote:run/2 to the first answer",
+                    lists:min(Forks), lists:max(Forks)),
+    Sync ++ [ParRow, TpRow, StartRow, ZygoteRow | isolated_timeout_rows()].
+
+isolated_timeout_rows() ->
+    {ok, C} = py_context:new(#{mode => isolated}),
+    Self = self(),
+    T0 = erlang:monotonic_time(),
+    _ = spawn_link(fun() ->
+                           ok = py:exec(C, <<"import erlang\n"
+                                             "def spin(p):\n"
+                                             "    erlang.send(p, erlang.Atom('running'))\n"
+                                             "    return sum(range(10**10))\n">>),
+                           {error, timeout} = py:call(C, '__main__', spin, [Self],
+                                                      #{timeout => 100}),
+                           Self ! {timed_out, ms_since(T0)}
+                   end),
+    receive running -> ok end,
+    Next = spawn_link(fun() ->
+                              {ok, 3.0} = py:call(C, math, sqrt, [9]),
+                              Self ! {answered, self(), ms_since(T0)}
+                      end),
+    TimedOut = receive {timed_out, Ms1} -> Ms1 end,
+    Answered = receive {answered, Next, Ms2} -> Ms2 end,
+    ok = py_context:stop(C),
+    [row(isolated_timeout_c_loop, ms, TimedOut, 1, 1,
+         "sum(range(10**10)) with a 100 ms timeout: ms to {error, timeout}",
+         TimedOut, TimedOut),
+     row(isolated_timeout_next_answered, ms, Answered, 1, 1,
+         "... and to the answer of the call queued behind it (kill_after 1000 ms, new child)",
+         Answered, Answered)].
 
 contexts_rows(Cfg = #{tp_rounds := TpRounds, tp_round_ms := RoundMs}) ->
     New = fun(Mode) -> {ok, C} = py_context:new(#{mode => Mode}), C end,

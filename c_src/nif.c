@@ -12,6 +12,7 @@
 #include "convert/bigmap.h"
 #include "sandbox/sandbox.h"
 #include "context/deadline.h"
+#include "ossignal.h"
 
 static ErlNifFunc nif_funcs[] = {
     {"runtime_start", 5, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
@@ -34,6 +35,7 @@ static ErlNifFunc nif_funcs[] = {
     {"callback_reply", 2, callback_reply_nif, 0},
     {"callback_publish", 1, callback_publish_nif, 0},
     {"sandbox_configure", 2, sandbox_configure_nif, 0},
+    {"os_signal", 2, ossignal_send_nif, 0},
 };
 
 static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)

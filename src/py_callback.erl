@@ -18,6 +18,7 @@
 -behaviour(gen_server).
 
 -export([start_link/0, register_function/2, unregister_function/1, run/2]).
+-export([names/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 -export_type([callback/0, result/0]).
 
@@ -110,7 +111,17 @@ lookup(<<"erlang_python.state_delete">>) -> [{del, fun([K]) -> py_state:remove(K
 lookup(<<"erlang_python.state_keys">>) -> [{keys, fun([]) -> py_state:keys() end}];
 lookup(<<"erlang_python.state_incr">>) -> [{incr, fun([K, N]) -> py_state:incr(K, N) end}];
 lookup(<<"erlang_python.program">>) -> [{program, fun py_program:python/1}];
+lookup(<<"erlang_python.whereis">>) -> [{whereis, fun([N]) -> whereis_name(N) end}];
 lookup(Key) -> ets:lookup(?TAB, Key).
+
+whereis_name(Name) when is_atom(Name) ->
+    case whereis(Name) of undefined -> none; Pid -> Pid end;
+whereis_name(Name) when is_binary(Name) ->
+    try binary_to_existing_atom(Name) of A -> whereis_name(A)
+    catch error:badarg -> none
+    end;
+whereis_name(_) ->
+    none.
 
 state_get(Key) ->
     case py_state:fetch(Key) of
@@ -126,4 +137,14 @@ key(Name) when is_binary(Name) -> Name;
 key(Name) -> erlang:error({badarg, {name, Name}}).
 
 publish() ->
-    py_context:publish_functions([K || {K, _} <- ets:tab2list(?TAB)]).
+    Names = [K || {K, _} <- ets:tab2list(?TAB)],
+    ok = py_isolated:publish(Names),
+    py_context:publish_functions(Names).
+
+%% @doc The names of the registered functions (an isolated context's child
+%% gets them when it starts).
+-spec names() -> [binary()].
+names() ->
+    try [K || {K, _} <- ets:tab2list(?TAB)]
+    catch error:badarg -> []
+    end.

@@ -11,14 +11,18 @@
 -behaviour(gen_server).
 
 -export([new/1, stop/1, destroy/1, interrupt/1, python_version/0, start_link/1, resource/1]).
+-export([kill/1, child_info/1]).
 -export([request/3, request_pid/3, cast_pid/2, async_pid/3, cast/2, async/3, cancel/2, for_ref/1, is_ref/1,
          callback_reply/2, publish_functions/1, stream_credit/3, result/1]).
 -export([init/1, handle_call/3, handle_cast/2, terminate/2]).
--export_type([payload/0]).
+-export_type([payload/0, ctx/0]).
 
 -include_lib("kernel/include/logger.hrl").
 
 -type payload() :: tuple() | atom().
+%% A context as py_router keeps it: the NIF resource, or an isolated
+%% context's server (py_isolated).
+-type ctx() :: py_nif:ctx() | py_isolated:ctx() | {py_remote, pid()}.
 
 -define(HELPER, '$py_callback_helper').
 -define(RETIRE, '$py_callback_helper_retire').
@@ -29,15 +33,15 @@
 %% @doc Start an extra, supervised context. Options: `mode' (`worker', the
 %% default, in the main interpreter; `owngil', a sub-interpreter with its
 %% own GIL, Python 3.12+, else `{error, {owngil_unsupported, Reason}}';
-%% `isolated' gives `{error, {isolated_unsupported, not_built}}' for now;
-%% any other `{error, {invalid_mode, Mode}}'), `preload' (Python code run
-%% on the context once it starts, after py_preload's; its globals seed the
-%% namespace of every process there: docs/operations.md; a failure is
-%% `{error, {preload_failed, {ExceptionName, Message}}}'), `memory_limit'
-%% (bytes; no kind of context built here enforces one, so as in
-%% erlang_python 4.x without its memory hook: `{error,
-%% memory_limit_requires_owngil}' on a worker context, `{error,
-%% memory_limits_disabled}' on an own-GIL one), `spin_us' (microseconds its
+%% `isolated', in a child OS process, with the options of py_isolated_opts
+%% (docs/isolated.md); any other `{error, {invalid_mode, Mode}}'),
+%% `preload' (Python code run on the context once it starts, after
+%% py_preload's; its globals seed the namespace of every process there:
+%% docs/operations.md; a failure is `{error, {preload_failed,
+%% {ExceptionName, Message}}}'), `memory_limit' (bytes; no kind of context
+%% built here enforces one, so as in erlang_python 4.x without its memory
+%% hook: `{error, memory_limit_requires_owngil}' on a worker context,
+%% `{error, memory_limits_disabled}' on an own-GIL one), `spin_us' (microseconds its
 %% thread spins for new work before sleeping) and `reply_spin_us' (0..100:
 %% microseconds a caller spins for its reply before it waits in `receive';
 %% 0 never).
@@ -55,6 +59,18 @@ new(#{node := Node}) ->
 new(Opts) when is_map(Opts) ->
     Mode = maps:get(mode, Opts, worker),
     case py_opts:mode(Mode, fun python_version/0) of
+        ok when Mode =:= isolated ->
+            case py_isolated_opts:validate(Opts) of
+                {ok, _} ->
+                    case py_context_sup:start_context(Opts) of
+                        %% the supervisor's child record around the reason
+                        {error, {Reason, Child}} when element(1, Child) =:= child ->
+                            {error, Reason};
+                        Started -> Started
+                    end;
+                {error, _} = Error ->
+                    Error
+            end;
         ok ->
             case memory_limit(Mode, maps:find(memory_limit, Opts)) of
                 ok ->
@@ -88,6 +104,7 @@ interrupt(Pid) when is_pid(Pid), node(Pid) =/= node() ->
     py_remote:interrupt(Pid);
 interrupt(Pid) when is_pid(Pid) ->
     case resource(Pid) of
+        {ok, {py_isolated, _, _}} -> py_isolated:interrupt(Pid);
         {ok, Ctx} -> py_nif:interrupt_running(Ctx);
         {error, not_found} -> {error, not_found}
     end;
@@ -110,11 +127,38 @@ stop(Pid) when is_pid(Pid) ->
 
 %% @private
 -spec start_link(map()) -> {ok, pid()} | {error, term()}.
+start_link(#{mode := isolated} = Opts) ->
+    py_isolated:start_link(Opts);
 start_link(Opts) ->
     gen_server:start_link(?MODULE, Opts, []).
 
+%% @doc Kill an isolated context's child (SIGKILL): calls in flight get
+%% `{error, killed}' and a new child starts. `{error, not_isolated}' for
+%% the other kinds, whose Python cannot be killed apart from the VM.
+-spec kill(pid()) -> ok | {error, not_found | not_isolated}.
+kill(Pid) when is_pid(Pid) ->
+    case resource(Pid) of
+        {ok, {py_isolated, _, _}} -> py_isolated:kill(Pid);
+        {ok, _} -> {error, not_isolated};
+        {error, not_found} -> {error, not_found}
+    end;
+kill(Pid) ->
+    erlang:error({badarg, {context, Pid}}).
+
+%% @doc What runs an isolated context: `os_pid', `python_version',
+%% `executable', `platform', `generation', `restarts'.
+-spec child_info(pid()) -> {ok, map()} | {error, not_found | not_isolated}.
+child_info(Pid) when is_pid(Pid) ->
+    case resource(Pid) of
+        {ok, {py_isolated, _, _}} -> py_isolated:child_info(Pid);
+        {ok, _} -> {error, not_isolated};
+        {error, not_found} -> {error, not_found}
+    end;
+child_info(Pid) ->
+    erlang:error({badarg, {context, Pid}}).
+
 %% @doc The NIF resource behind a context pid.
--spec resource(pid()) -> {ok, py_nif:ctx()} | {error, not_found}.
+-spec resource(pid()) -> {ok, ctx()} | {error, not_found}.
 resource(Pid) ->
     case py_router:lookup(Pid) of
         {ok, Ctx} -> {ok, Ctx};
@@ -123,9 +167,11 @@ resource(Pid) ->
 
 %% @doc Run a request on a context and wait for its result. Runs in the
 %% caller's process.
--spec request(py_nif:ctx() | {py_remote, pid()}, payload(), timeout()) -> term().
+-spec request(ctx(), payload(), timeout()) -> term().
 request({py_remote, Pid}, Payload, Timeout) ->
     py_remote:request(Pid, Payload, Timeout);
+request({py_isolated, _, _} = Ctx, Payload, Timeout) ->
+    note(Ctx, py_isolated:request(Ctx, Payload, Timeout));
 request(Ctx, Payload, Timeout) ->
     note(Ctx, raw_request(Ctx, Payload, Timeout)).
 
@@ -176,12 +222,16 @@ sent_now(Tag, Result) ->
     Ref.
 
 %% @doc The context of a Python object reference.
--spec for_ref(reference()) -> {ok, py_nif:ctx()} | {error, closed}.
+-spec for_ref(term()) -> {ok, ctx()} | {error, closed}.
+for_ref(Ref) when is_tuple(Ref) ->
+    py_isolated:ref_context(Ref);
 for_ref(Ref) ->
     py_nif:ref_context(Ref).
 
 %% @doc Whether a term is a Python object reference.
 -spec is_ref(term()) -> boolean().
+is_ref(Term) when is_tuple(Term) ->
+    py_isolated:is_ref(Term);
 is_ref(Term) ->
     py_nif:is_ref(Term).
 
@@ -198,7 +248,9 @@ result({py_fixup, Result}) -> py_nif:finish(Result);
 result(Result) -> Result.
 
 %% @doc Let the stream request Ref send N more items.
--spec stream_credit(py_nif:ctx(), reference(), pos_integer()) -> ok | not_found.
+-spec stream_credit(ctx(), reference(), pos_integer()) -> ok | not_found.
+stream_credit({py_isolated, _, _} = Ctx, Ref, N) ->
+    py_isolated:stream_credit(Ctx, Ref, N);
 stream_credit(Ctx, Ref, N) ->
     py_nif:stream_credit(Ctx, Ref, N).
 
@@ -333,12 +385,16 @@ answer(Id, Name, Args) ->
     ok.
 
 %% @doc Run a request and forget its result.
--spec cast(py_nif:ctx(), payload()) -> ok | {error, closed}.
+-spec cast(ctx(), payload()) -> ok | {error, closed}.
+cast({py_isolated, _, _} = Ctx, Payload) ->
+    py_isolated:cast(Ctx, Payload);
 cast(Ctx, Payload) ->
     py_nif:submit(Ctx, none, make_ref(), Payload).
 
 %% @doc Run a request; its result comes as `{Tag, Ref, Result}'.
--spec async(py_nif:ctx(), atom(), payload()) -> {ok, reference()} | {error, closed}.
+-spec async(ctx(), atom(), payload()) -> {ok, reference()} | {error, closed}.
+async({py_isolated, _, _} = Ctx, Tag, Payload) ->
+    py_isolated:async(Ctx, Tag, Payload);
 async(Ctx, Tag, Payload) ->
     Ref = make_ref(),
     case py_nif:submit(Ctx, Tag, Ref, Payload) of
@@ -348,7 +404,9 @@ async(Ctx, Tag, Payload) ->
 
 %% @doc Cancel a request made with async/3: `cancelled' (no reply will come)
 %% or `not_found' (the reply is in, or on its way to, the mailbox).
--spec cancel(py_nif:ctx(), reference()) -> cancelled | not_found.
+-spec cancel(ctx(), reference()) -> cancelled | not_found.
+cancel({py_isolated, _, _} = Ctx, Ref) ->
+    py_isolated:cancel(Ctx, Ref);
 cancel(Ctx, Ref) ->
     py_nif:interrupt(Ctx, Ref).
 
@@ -445,7 +503,11 @@ note(_Ctx, Result) ->
     Result.
 
 traceback(Ctx) ->
-    case raw_request(Ctx, last_traceback, 5000) of
+    Reply = case Ctx of
+                {py_isolated, _, _} -> py_isolated:request(Ctx, last_traceback, 5000);
+                _ -> raw_request(Ctx, last_traceback, 5000)
+            end,
+    case Reply of
         {ok, Text} when is_binary(Text) -> Text;
         _ -> <<"(no traceback)">>
     end.

@@ -8,12 +8,14 @@
          context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, interrupt_running/1, context_load/1,
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
          stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
+-export([os_signal/2]).
 -export_type([ctx/0]).
 
 -nifs([runtime_start/5, runtime_stop/0, runtime_status/0, python_version/0,
        context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, interrupt_running/1, context_load/1,
        ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
        stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
+-nifs([os_signal/2]).
 -on_load(init/0).
 
 -opaque ctx() :: reference().
@@ -129,3 +131,8 @@ finish(_Result) -> ?NOT_LOADED.
 -spec sandbox_configure(default | strict, non_neg_integer()) ->
           ok | {error, {already_running, default | strict}}.
 sandbox_configure(_Policy, _LogLimit) -> ?NOT_LOADED.
+
+%% @doc Send signal Signal (1..64) to OS process OsPid (an isolated
+%% context's child): `ok', or `{error, not_found}' when it is gone.
+-spec os_signal(pos_integer(), 1..64) -> ok | {error, not_found | unsupported}.
+os_signal(_OsPid, _Signal) -> ?NOT_LOADED.

@@ -10,7 +10,7 @@
 -type context_opts() :: #{spin_us => non_neg_integer(),
                           reply_spin_us => 0..100,
                           mode => mode()}.
--type mode() :: worker | owngil.
+-type mode() :: worker | owngil | isolated.
 
 %% @doc The runtime's start options, from the application environment.
 -spec runtime() -> #{python := binary(), python_path := [binary()],
@@ -57,11 +57,11 @@ num_contexts() ->
     end.
 
 %% @doc The default contexts' mode: app env `context_mode' (`worker',
-%% the default, or `owngil'); anything else raises `error({badarg, ...})'.
+%% the default, `owngil' or `isolated'); anything else raises `error({badarg, ...})'.
 -spec context_mode() -> mode().
 context_mode() ->
     case env(context_mode, worker) of
-        M when M =:= worker; M =:= owngil -> M;
+        M when M =:= worker; M =:= owngil; M =:= isolated -> M;
         V -> erlang:error({badarg, {context_mode, V}})
     end.
 
@@ -70,11 +70,10 @@ context_mode() ->
 %% (`{ok, {Major, Minor, Micro}}', py_context:python_version/0), asked only
 %% for `owngil'.
 %% `worker' contexts share the interpreter; `owngil' contexts have a
-%% sub-interpreter with its own GIL (Python >= 3.12); `isolated' is not
-%% built yet.
+%% sub-interpreter with its own GIL (Python >= 3.12); `isolated' contexts
+%% run it in a child OS process (py_isolated).
 -spec mode(term(), fun(() -> {ok, {integer(), integer(), integer()}})) ->
-          ok | {error, {owngil_unsupported, term()} | {isolated_unsupported, not_built}
-                       | {invalid_mode, term()}}.
+          ok | {error, {owngil_unsupported, term()} | {invalid_mode, term()}}.
 mode(worker, _Version) ->
     ok;
 mode(owngil, Version) ->
@@ -86,7 +85,7 @@ mode(owngil, Version) ->
             ok
     end;
 mode(isolated, _Version) ->
-    {error, {isolated_unsupported, not_built}};
+    ok;
 mode(Mode, _Version) ->
     {error, {invalid_mode, Mode}}.
 

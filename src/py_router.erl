@@ -13,7 +13,7 @@
 
 -export([start_link/0, register/3, unregister/1, lookup/1, route/0, forget/0,
          defaults/0, pool/1, pool_slots/1, choose/1, cached/0, adopt/1]).
--export([all/0]).
+-export([all/0, handles/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 -define(TAB, py_contexts).
@@ -102,9 +102,16 @@ defaults() ->
 %% with py_context:new/1.
 -spec all() -> [pid()].
 all() ->
+    %% Not those of a pool on other nodes (py_remote): they run there.
+    [Pid || {Pid, _} <- handles()].
+
+%% @doc Every running context of this node with its handle (the NIF
+%% resource, or an isolated context's: py_isolated tells those of registry
+%% changes).
+-spec handles() -> [{pid(), term()}].
+handles() ->
     try ets:select(?TAB, [{{'$1', '$2', '_'}, [], [{{'$1', '$2'}}]}]) of
-        %% Not those of a pool on other nodes (py_remote): they run there.
-        Contexts -> [Pid || {Pid, Ctx} <- Contexts, not is_remote(Ctx)]
+        Contexts -> [C || {_, Ctx} = C <- Contexts, not is_remote(Ctx)]
     catch
         error:badarg -> []
     end.
@@ -218,6 +225,9 @@ is_remote(_) -> false.
 %% alone places callers on it.
 load({py_remote, _}) ->
     {0, 0};
+
+load({py_isolated, _, _} = Ctx) ->
+    py_isolated:load(Ctx);
 load(Ctx) ->
     case py_nif:context_load(Ctx) of
         closed -> {infinity, infinity}; %% an atom: above every integer

@@ -12,7 +12,8 @@
 -import(py_test_lib, [in_new_process/1, worker/0, run/2, stop_worker/1, blocker/3]).
 -include_lib("stdlib/include/assert.hrl").
 
--export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
+-export([suite/0, all/0, groups/0, init_per_suite/1, end_per_suite/1, init_per_group/2,
+         end_per_group/2]).
 -export([namespace_is_private/1, namespace_released_on_exit/1,
          memory_flat_after_10000_processes/1, context_is_sticky_and_spread/1,
          new_callers_avoid_a_held_context/1, callers_starting_together_spread/1,
@@ -35,13 +36,37 @@
 suite() ->
     [{timetrap, {minutes, 5}}].
 
+%% The generic cases run against worker contexts and again with the default
+%% contexts and the new ones isolated (docs/isolated.md); the others are
+%% about a context's thread, its options or one interpreter's shared state.
 all() ->
-    [namespace_is_private, namespace_released_on_exit,
-     memory_flat_after_10000_processes, context_is_sticky_and_spread,
-     new_callers_avoid_a_held_context, callers_starting_together_spread,
-     new_and_stop, stop_while_call_runs, new_bad_options, timeout_interrupts_busy_loop,
-     timeout_interrupts_busy_loop_explicit, timeout_during_sleep,
-     killed_caller_is_interrupted, concurrent_calls, killed_owner_frees_thread].
+    [{group, worker}, {group, isolated}].
+
+groups() ->
+    [{worker, [], generic() ++
+          [namespace_released_on_exit, memory_flat_after_10000_processes,
+           stop_while_call_runs, new_bad_options, killed_caller_is_interrupted,
+           killed_owner_frees_thread]},
+     {isolated, [], generic()}].
+
+generic() ->
+    [namespace_is_private, context_is_sticky_and_spread, new_callers_avoid_a_held_context,
+     callers_starting_together_spread, new_and_stop, timeout_interrupts_busy_loop,
+     timeout_interrupts_busy_loop_explicit, timeout_during_sleep, concurrent_calls].
+
+init_per_group(Mode, Config) ->
+    persistent_term:put({?MODULE, mode}, Mode),
+    {ok, _} = py:start_contexts(#{mode => Mode}),
+    Config.
+
+end_per_group(_Mode, _Config) ->
+    _ = persistent_term:erase({?MODULE, mode}),
+    {ok, _} = py:start_contexts(),
+    ok.
+
+%% A context of the group's mode.
+new_ctx() ->
+    py_context:new(#{mode => persistent_term:get({?MODULE, mode}, worker)}).
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -178,7 +203,7 @@ callers_starting_together_spread(_Config) ->
 new_and_stop(_Config) ->
     doc("py_context:new/1 starts a context for the explicit-context API; "
         "once stopped, calls on it return {error, closed} at once."),
-    {ok, Pid} = py_context:new(#{}),
+    {ok, Pid} = new_ctx(),
     false = lists:member(Pid, contexts()),
     ok = py:exec(Pid, <<"def add(a, b): return a + b">>),
     {ok, 5} = py:call(Pid, '__main__', add, [2, 3]),
@@ -264,7 +289,7 @@ timeout_interrupts_busy_loop(_Config) ->
 timeout_interrupts_busy_loop_explicit(_Config) ->
     doc("The same on an explicit context (timeout option of call/5), and the "
         "interrupted function can be called again."),
-    {ok, Ctx} = py_context:new(#{}),
+    {ok, Ctx} = new_ctx(),
     ok = py:exec(Ctx, <<"n = 0\ndef spin():\n    global n\n    n += 1\n"
                         "    while True:\n        pass\n">>),
     Times = [begin
@@ -283,7 +308,7 @@ timeout_during_sleep(_Config) ->
         "context must stay usable (answer the next call within 2 s)."),
     %% time.sleep is C code: an async exception is only seen when bytecode
     %% runs again, so this checks that the interrupt also ends the sleep.
-    {ok, Ctx} = py_context:new(#{}),
+    {ok, Ctx} = new_ctx(),
     {T1, {error, timeout}} =
         py_test_lib:timed(fun() -> py:call(Ctx, time, sleep, [10], #{timeout => 200}) end),
     {T2, Next} = py_test_lib:timed(fun() -> py:eval(Ctx, <<"1 + 1">>) end),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from erlang._calls import (
     ErlangError,
+    async_call,
     call,
     is_registered,
     registered,
@@ -28,6 +29,7 @@ from erlang._calls import (
     state_incr,
     state_keys,
     state_set,
+    whereis,
 )
 from erlang._types import Atom, CallInterrupted, Pid, Ref, Term
 
@@ -67,6 +69,7 @@ __all__ = [
     "Ref",
     "Span",
     "Term",
+    "async_call",
     "call",
     "install",
     "is_embedded",
@@ -84,6 +87,7 @@ __all__ = [
     "state_keys",
     "state_set",
     "trace",
+    "whereis",
 ]
 
 

@@ -24,6 +24,8 @@ __all__ = [
     "state_incr",
     "state_keys",
     "state_set",
+    "whereis",
+    "async_call",
 ]
 
 
@@ -143,3 +145,20 @@ def state_incr(key: Any, amount: int = 1) -> int:
 def state_decr(key: Any, amount: int = 1) -> int:
     """Atomically subtract ``amount`` from the counter ``key`` and return it."""
     return state_incr(key, -amount)
+
+
+def whereis(name: str) -> Pid | None:
+    """The Pid of the Erlang process registered as ``name`` (a ``str`` or an
+    :class:`~erlang.Atom`), or None."""
+    found = call("erlang_python.whereis", name)
+    return found if isinstance(found, Pid) else None
+
+
+async def async_call(name: str, *args: Any) -> Any:
+    """``await erlang.async_call(name, *args)``: :func:`call` without blocking
+    the running event loop (the call waits in the loop's default executor)."""
+    import asyncio
+    import functools
+
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, functools.partial(call, name, *args))

@@ -1,0 +1,195 @@
+"""The channel between an isolated context's child and the VM.
+
+One stream socket carries frames both ways, each ``<<Length:32, Kind:8,
+A:64, B:64, Body/binary>>`` (``{packet, 4}`` on the Erlang side, which
+reads the fixed header without decoding the body; the body is a term in
+external term format, or empty).  See ``src/py_isolated.erl``.
+
+Reading is done by whichever thread needs a frame and finds no other thread
+reading (leader/follower): the main thread when it waits for its next
+request or for the answer to an ``erlang.call``, a Python thread when it
+waits for the answer to its own ``erlang.call``.  So the common case (the
+main thread alone) reads the socket itself, with no hand-off between
+threads, and a thread that waits for Erlang while the main thread runs
+Python code still gets its answer.  The reader dispatches what it reads
+(``Channel.dispatch`` set by the child) with the channel's condition held,
+then wakes every waiter to look at the state again.
+
+After sending, a reader polls the socket for ``spin`` seconds before it
+blocks in ``recv``: on a virtual machine a blocked process takes tens of
+microseconds to wake, several times the cost of the request itself.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+
+__all__ = ["Channel", "Frame", "HEADER"]
+
+#: The frame header after the 4-byte length: kind, then two unsigned 64-bit
+#: fields whose meaning depends on the kind (a request id, a callback id).
+HEADER = struct.Struct(">IBQQ")
+_HEAD = struct.Struct(">BQQ")
+
+# Frames from the VM.
+REQ, CB_REPLY, STOP, INTERRUPT, DOWN, CREDIT, PUBLISH, CONFIG, PID = range(1, 10)
+# Frames to the VM.
+REPLY, CALLBACK, SEND, STREAM, HELLO, READY, DROPPED, STARTUP_ERROR = range(1, 9)
+
+Frame = tuple[int, int, int, bytes]
+
+
+class Closed(Exception):
+    """The VM closed the channel (the context stopped, or the VM is gone)."""
+
+
+class Channel:
+    """Frames over a connected stream socket, safe to use from any thread."""
+
+    def __init__(self, sock: socket.socket, spin: float = 0.0005) -> None:
+        self._sock = sock
+        self._spin = spin
+        self._wlock = threading.Lock()
+        self.cond = threading.Condition(threading.Lock())
+        self._reading = False
+        self._buf = bytearray()
+        self._pending: list[Frame] = []
+        #: Called with each frame read, with ``cond`` held.
+        self.dispatch: Callable[[Frame], None] = lambda frame: None
+
+    def send(self, kind: int, a: int, b: int, body: bytes = b"") -> None:
+        """Send one frame (whole, even when several threads send at once)."""
+        head = HEADER.pack(17 + len(body), kind, a, b)
+        with self._wlock:
+            if len(body) < 65536:
+                self._sock.sendall(head + body)
+            else:
+                self._sock.sendall(head)
+                self._sock.sendall(body)
+
+    def wait(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
+        """Wait until ``ready()`` (called with ``cond`` held) is true, reading
+        and dispatching frames while no other thread does.  False when
+        ``timeout`` passes first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        cond = self.cond
+        with cond:
+            while not ready():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                if self._reading:
+                    cond.wait(left)
+                    continue
+                self._reading = True
+                cond.release()
+                try:
+                    frames = self._read(left)
+                finally:
+                    cond.acquire()
+                    self._reading = False
+                for frame in frames:
+                    self.dispatch(frame)
+                cond.notify_all()
+            return True
+
+    def poll(self) -> None:
+        """Read and dispatch what has arrived, without blocking, unless
+        another thread is reading (it will dispatch it)."""
+        cond = self.cond
+        if not cond.acquire(timeout=0.05):
+            return
+        try:
+            if self._reading:
+                return
+            self._reading = True
+            cond.release()
+            try:
+                frames = self._read(0.0)
+            finally:
+                cond.acquire()
+                self._reading = False
+            for frame in frames:
+                self.dispatch(frame)
+            cond.notify_all()
+        finally:
+            cond.release()
+
+    def close(self) -> None:
+        """Close the socket (a zygote's child lets go of the zygote's)."""
+        self._sock.close()
+
+    def recv_frame(self, timeout: float | None) -> Frame:
+        """One frame, read directly by the only thread that reads (start-up,
+        a zygote); None waits for ever."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            if self._pending:
+                return self._pending.pop(0)
+            self._pending = self._parse()
+            if self._pending:
+                continue
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise TimeoutError("no frame from the VM")
+            self._sock.settimeout(left)
+            try:
+                data = self._sock.recv(262144)
+            finally:
+                self._sock.settimeout(None)
+            if not data:
+                raise Closed()
+            self._buf += data
+
+    def _read(self, timeout: float | None) -> list[Frame]:
+        """At least one frame (unless ``timeout`` passes), and every other
+        frame already arrived."""
+        frames = self._parse()
+        if frames:
+            return frames
+        sock = self._sock
+        spin_end = time.perf_counter() + self._spin
+        while True:
+            try:
+                data = sock.recv(262144, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                if timeout is not None and timeout <= 0:
+                    return []
+                if time.perf_counter() < spin_end:
+                    continue
+                if timeout is not None:
+                    sock.settimeout(timeout)
+                try:
+                    data = sock.recv(262144)
+                except TimeoutError:
+                    return []
+                finally:
+                    if timeout is not None:
+                        sock.settimeout(None)
+            if not data:  # the context stopped, or the VM is gone: so is this child
+                os._exit(0)
+            self._buf += data
+            frames = self._parse()
+            if frames:
+                return frames
+
+    def _parse(self) -> list[Frame]:
+        buf = self._buf
+        frames: list[Frame] = []
+        pos = 0
+        end = len(buf)
+        while end - pos >= 4:
+            n = int.from_bytes(buf[pos:pos + 4], "big")
+            if end - pos - 4 < n:
+                break
+            kind, a, b = _HEAD.unpack_from(buf, pos + 4)
+            frames.append((kind, a, b, bytes(buf[pos + 21:pos + 4 + n])))
+            pos += 4 + n
+        if pos:
+            del buf[:pos]
+        return frames

@@ -1,0 +1,480 @@
+"""The Python half of an isolated context: the VM's requests, run in a child.
+
+An isolated context (``py_context:new(#{mode => isolated})``) runs its
+interpreter in a child OS process that ``erlang._child`` starts; this module
+is what runs there.  It serves the same requests as the NIF's context
+thread (``c_src/context/exec.c``): ``call``, ``eval``, ``exec``, streams,
+object references, ``last_traceback``; with the same per-process
+namespaces (one globals dict per calling Erlang process, dropped when the
+VM says the process died) and the same conversion (``erlang._etf``).
+
+Requests run on the main thread, one at a time, innermost last on
+``Child.stack``: while a request waits for an ``erlang.call`` answer it
+runs the requests that arrive meanwhile (a callback that calls Python again
+is a nested request, as in the VM).  ``Child.native`` is the ``_erlang``
+module of the child: ``erlang.call``, ``erlang.send`` and the stream
+helpers go through the channel to the context process.
+
+Stopping a request: the VM sends a STOP frame (a timeout, a cancel) or an
+INTERRUPT frame (``py_context:interrupt/1``), then SIGINT.  The handler
+reads the frames that have arrived and raises ``erlang.CallInterrupted``
+only in the request they name, once; a request still queued is dropped
+(DROPPED tells the VM).  A signal lands inside blocking C calls
+(``time.sleep``, a socket read); a C loop that never checks for signals is
+the VM's to kill after ``kill_after``.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import itertools
+import signal
+import sys
+import threading
+import types
+from collections import deque
+from typing import Any
+
+from erlang import _chan
+from erlang._chan import Channel, Frame
+from erlang._etf import Decoder, Encoder
+from erlang._types import Atom, CallInterrupted, Pid
+
+__all__ = ["Child", "current"]
+
+#: The Child of this process (an isolated context's child), for tests.
+current: Child | None = None
+
+_OK = Atom("ok")
+_ERROR = Atom("error")
+_DONE = Atom("done")
+_REF = Atom("$erlang_python_ref")
+_MAIN = "__main__"
+_CODE_CACHE_MAX = 512
+
+
+class _Request:
+    __slots__ = ("caller", "owner", "parked", "raised", "rid")
+
+    def __init__(self, rid: int) -> None:
+        self.rid = rid
+        self.owner: int | None = None  # the VM's number for the namespace's process
+        self.caller: Pid | None = None
+        self.parked = 0  # > 0 while it waits for Erlang (an answer, stream credit)
+        self.raised = False  # CallInterrupted raised in it already
+
+
+class Child:
+    """The state of an isolated context's child, and its main loop."""
+
+    def __init__(self, chan: Channel, server: Pid, generation: int,
+                 max_depth: int = 1000) -> None:
+        self.chan = chan
+        self.server = server
+        self.generation = generation
+        self.inbox: deque[Frame] = deque()  # REQ and DOWN frames, for the main thread
+        self.stack: list[_Request] = []  # running requests, innermost last
+        self.stops: set[int] = set()  # running requests to interrupt
+        self.slots: dict[int, bytes | None] = {}  # callback id -> answer (None: waiting)
+        self.credits: dict[int, int] = {}  # stream request id -> items it may send
+        self.registered: frozenset[str] = frozenset()
+        # The processes the VM has named (PID frames), by the number it gave
+        # them: a request names its owner and caller by number.
+        self.pids: dict[int, Pid] = {}
+        self.namespaces: dict[int, dict[str, Any]] = {}
+        self.last_exc: dict[int, BaseException] = {}
+        self.refs: dict[int, Any] = {}
+        self.refs_of: dict[int, set[int]] = {}
+        self.base_globals: dict[str, Any] = {}
+        self.in_chan = False  # the main thread is in channel code (no raising there)
+        self._sigint_pending = False  # a SIGINT came while it was
+        self._main = threading.get_ident()
+        self._ids = itertools.count(1)
+        self._codes: dict[tuple[str, str], types.CodeType] = {}
+        self.decoder = Decoder(max_depth, resolve_ref=self._resolve_ref)
+        self.encoder = Encoder(max_depth, opaque=self._make_ref)
+        self._interrupted = self.encoder.encode((_ERROR, Atom("interrupted")))
+        chan.dispatch = self._dispatch
+        self.native = self._native_module()
+        global current
+        current = self
+
+    # ------------------------------------------------------------ the loop
+
+    def serve(self) -> None:
+        """Run requests until the VM closes the channel (which ends the process)."""
+        signal.signal(signal.SIGINT, self._on_sigint)
+        while True:
+            self._handle(self._next(lambda: False))
+
+    def _next(self, stop_waiting: Any) -> Frame:
+        """The next frame for the main thread (with ``cond`` held, so that a
+        STOP cannot take it from the inbox meanwhile); None when
+        ``stop_waiting()`` becomes true first."""
+        self.in_chan = True
+        try:
+            chan = self.chan
+            chan.wait(lambda: bool(self.inbox) or stop_waiting())
+            with chan.cond:
+                return self.inbox.popleft() if self.inbox else None  # type: ignore[return-value]
+        finally:
+            self.in_chan = False
+
+    def _handle(self, frame: Frame) -> None:
+        kind, a, b, body = frame
+        if kind == _chan.REQ:
+            self._run(a, b, body)
+        elif kind == _chan.DOWN:
+            self._forget(a)
+
+    def _dispatch(self, frame: Frame) -> None:
+        """A frame just read, by any thread, with ``chan.cond`` held."""
+        kind, a, _b, body = frame
+        if kind == _chan.REQ or kind == _chan.DOWN:
+            self.inbox.append(frame)
+        elif kind == _chan.CB_REPLY:
+            if a in self.slots:
+                self.slots[a] = body
+        elif kind == _chan.STOP:
+            self._stop(a)
+        elif kind == _chan.INTERRUPT:
+            if self.stack:
+                self._stop(self.stack[-1].rid)
+        elif kind == _chan.CREDIT:
+            if a in self.credits:
+                self.credits[a] += int(self.decoder.decode(body))
+        elif kind == _chan.PID:
+            self.pids[a] = self.decoder.decode(body)
+        elif kind == _chan.PUBLISH:
+            self.registered = frozenset(str(n) for n in self.decoder.decode(body))
+
+    def _stop(self, rid: int) -> None:
+        for frame in self.inbox:
+            if frame[0] == _chan.REQ and frame[1] == rid:
+                self.inbox.remove(frame)
+                self.chan.send(_chan.DROPPED, rid, 0)
+                return
+        if any(r.rid == rid for r in self.stack):
+            self.stops.add(rid)
+            top = self.stack[-1]
+            if top.rid == rid and not top.parked and threading.get_ident() != self._main:
+                signal.pthread_kill(self._main, signal.SIGINT)  # read by another thread
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        if self.in_chan:
+            self._sigint_pending = True  # looked at when the channel code is done
+            return
+        if not self.stack:
+            return
+        self._sigint_pending = False
+        self.in_chan = True
+        try:
+            self.chan.poll()
+        finally:
+            self.in_chan = False
+        top = self.stack[-1]
+        if top.rid in self.stops and not top.parked and not top.raised:
+            top.raised = True
+            raise CallInterrupted("the request was stopped by Erlang")
+
+    def _check_stop(self, req: _Request) -> None:
+        if req.rid in self.stops and not req.raised:
+            req.raised = True
+            raise CallInterrupted("the request was stopped by Erlang")
+
+    def send(self, kind: int, a: int, b: int, body: bytes = b"") -> None:
+        """Send a frame; on the main thread, never cut by a signal's exception."""
+        if threading.get_ident() != self._main:
+            self.chan.send(kind, a, b, body)
+            return
+        was, self.in_chan = self.in_chan, True
+        try:
+            self.chan.send(kind, a, b, body)
+        finally:
+            self.in_chan = was
+        if self._sigint_pending and not was:
+            self._on_sigint(signal.SIGINT, None)
+
+    # ------------------------------------------------------------ requests
+
+    def _run(self, rid: int, who: int, body: bytes) -> None:
+        req = _Request(rid)
+        try:
+            self.stack.append(req)
+            try:
+                req.owner = who >> 32
+                req.caller = self.pids[who & 0xFFFFFFFF]
+                data = self.encoder.encode(self._execute(req, self.decoder.decode(body)))
+            except CallInterrupted:
+                data = self._interrupted
+            except BaseException as exc:  # noqa: BLE001 - every error is the caller's reply
+                data = self._error(req, exc)
+        except BaseException:  # a late CallInterrupted in the handlers above
+            data = self._interrupted
+        finally:
+            self.stack.remove(req)
+            self.stops.discard(rid)
+            self.credits.pop(rid, None)
+        self.send(_chan.REPLY, rid, 0, data)
+
+    def _error(self, req: _Request, exc: BaseException) -> bytes:
+        if req.owner is not None:
+            self.last_exc[req.owner] = exc
+        name = getattr(type(exc), "__erlang_name__", None) or type(exc).__name__
+        if not isinstance(name, str) or not name or len(name) > 255:
+            name = "PythonError"
+        try:
+            text = str(exc)
+        except Exception:  # noqa: BLE001
+            text = ""
+        return self.encoder.encode((_ERROR, (Atom(name), [ord(c) for c in text])))
+
+    def _execute(self, req: _Request, p: Any) -> Any:
+        kind = p[0] if type(p) is tuple else p
+        if kind == "call" and len(p) in (4, 6):
+            fn = self._resolve(req, str(p[1]), str(p[2]))
+            result = fn(*p[3], **self._kwargs(p[4])) if len(p) == 6 and p[4] else fn(*p[3])
+            return self._result(req, result, p[5] if len(p) == 6 else "term")
+        if kind == "eval" and len(p) == 4:
+            ns = self._namespace(req)
+            code = self._compiled(p[1], "eval")
+            scope = ns
+            if p[2]:
+                scope = dict(ns)
+                scope.update(self._names(p[2], "local names"))
+            return self._result(req, eval(code, scope), p[3])  # noqa: S307 - the request
+        if kind == "exec" and len(p) == 2:
+            exec(self._compiled(p[1], "exec"), self._namespace(req))  # noqa: S102
+            return _OK
+        if kind == "getattr" and len(p) == 4:
+            return self._result(req, getattr(p[1], str(p[2])), p[3])
+        if kind == "call_method" and len(p) == 6:
+            method = getattr(p[1], str(p[2]))
+            result = method(*p[3], **self._kwargs(p[4])) if p[4] else method(*p[3])
+            return self._result(req, result, p[5])
+        if kind == "to_term" and len(p) == 2:
+            return (_OK, p[1])
+        if kind == "last_traceback":
+            return (_OK, self._traceback(req))
+        if kind == "nop":
+            return _OK
+        return (_ERROR, (Atom("bad_request"), p))
+
+    def _result(self, req: _Request, value: Any, mode: Any) -> Any:
+        if type(mode) is tuple and len(mode) == 2 and mode[0] == "stream":
+            from erlang import _stream
+
+            self.credits[req.rid] = int(mode[1])
+            _stream.pump(value)
+            return _DONE
+        if mode == "list":
+            from erlang import _stream
+
+            return (_OK, _stream.collect(value))
+        if _is_coroutine(value):  # a coroutine's result, as 5.x's isolated contexts
+            import asyncio
+
+            value = asyncio.run(value)
+        if mode == "ref":
+            return (_OK, self._make_ref(value))
+        return (_OK, value)
+
+    def _resolve(self, req: _Request, mod: str, fn: str) -> Any:
+        if mod == _MAIN:
+            head, _, rest = fn.partition(".")
+            ns = self._namespace(req)
+            if head in ns:
+                obj = ns[head]
+            elif hasattr(builtins, head):
+                obj = getattr(builtins, head)
+            else:
+                raise NameError(f"name '{head}' is not defined in the caller's namespace")
+            return _walk(obj, rest) if rest else obj
+        module = sys.modules.get(mod)
+        if module is None:
+            module = importlib.import_module(mod)
+        return _walk(module, fn)
+
+    def _namespace(self, req: _Request) -> dict[str, Any]:
+        owner = req.owner
+        if owner is None:
+            raise RuntimeError("no Erlang process owns this request")
+        ns = self.namespaces.get(owner)
+        if ns is None:
+            ns = dict(self.base_globals)
+            ns["__builtins__"] = builtins
+            ns["__name__"] = _MAIN
+            self.namespaces[owner] = ns
+        return ns
+
+    def _compiled(self, source: Any, mode: str) -> types.CodeType:
+        if not isinstance(source, str):
+            raise TypeError("expected a UTF-8 binary")
+        key = (mode, source)
+        code = self._codes.get(key)
+        if code is None:
+            code = compile(source, "<erlang>", mode)
+            if len(self._codes) >= _CODE_CACHE_MAX:
+                self._codes.clear()
+            self._codes[key] = code
+        return code
+
+    @staticmethod
+    def _names(mapping: Any, what: str) -> dict[str, Any]:
+        if not isinstance(mapping, dict):
+            raise TypeError(f"{what} must be a map")
+        for key in mapping:
+            if not isinstance(key, str):
+                raise TypeError(f"{what} must be atoms or UTF-8 binaries, not {key!r}")
+        return mapping
+
+    def _kwargs(self, mapping: Any) -> dict[str, Any]:
+        return self._names(mapping, "keyword argument names")
+
+    def _traceback(self, req: _Request) -> Any:
+        exc = self.last_exc.get(req.owner) if req.owner is not None else None
+        if exc is None:
+            return None
+        import traceback
+
+        return "".join(traceback.format_exception(exc))
+
+    def _forget(self, owner: int) -> None:
+        self.pids.pop(owner, None)
+        self.namespaces.pop(owner, None)
+        self.last_exc.pop(owner, None)
+        for ref in self.refs_of.pop(owner, ()):
+            self.refs.pop(ref, None)
+
+    # ------------------------------------------------------------ references
+
+    def _make_ref(self, obj: Any) -> tuple[Atom, Pid, int, int]:
+        if not self.stack or threading.get_ident() != self._main:
+            raise TypeError(f"{type(obj).__name__} has no Erlang term form, and outside a "
+                            "request there is no context to hold a reference to it")
+        owner = self.stack[-1].owner
+        ref = next(self._ids)
+        self.refs[ref] = obj
+        if owner is not None:
+            self.refs_of.setdefault(owner, set()).add(ref)
+        return (_REF, self.server, self.generation, ref)
+
+    def _resolve_ref(self, term: tuple[Any, ...]) -> Any:
+        _tag, server, generation, ref = term
+        if server != self.server:
+            raise ValueError("a Python object reference of another context (an isolated "
+                             "context's objects are used on that context)")
+        if generation != self.generation:
+            raise ValueError("a Python object reference from an earlier child of this "
+                             "isolated context: the child restarted and its objects are gone")
+        try:
+            return self.refs[ref]
+        except KeyError:
+            raise ValueError("a Python object reference whose Erlang owner has exited") from None
+
+    # ------------------------------------------------------------ _erlang
+
+    def _native_module(self) -> types.ModuleType:
+        mod = types.ModuleType("_erlang", "erlang_python's native half, in an isolated child")
+        mod.embedded = 1  # type: ignore[attr-defined]
+        mod.isolated = 1  # type: ignore[attr-defined]
+        mod.call = self.call  # type: ignore[attr-defined]
+        mod.send = self.send_term  # type: ignore[attr-defined]
+        mod.self = self.caller  # type: ignore[attr-defined]
+        mod.is_registered = lambda name: isinstance(name, str) and name in self.registered  # type: ignore[attr-defined]
+        mod.registered = lambda: sorted(self.registered)  # type: ignore[attr-defined]
+        mod.stream_item = self.stream_item  # type: ignore[attr-defined]
+        import time
+
+        mod.sleep = time.sleep  # type: ignore[attr-defined]
+        mod.alloc_stats = dict  # type: ignore[attr-defined]
+        mod.alloc_trim = lambda: None  # type: ignore[attr-defined]
+        return mod
+
+    def call(self, name: str, args: tuple[Any, ...]) -> tuple[Atom, Any]:
+        """``_erlang.call``: run a registered Erlang function and wait."""
+        main = threading.get_ident() == self._main
+        req = self.stack[-1] if main and self.stack else None
+        body = self.encoder.encode((str(name), list(args)))
+        cid = next(self._ids)
+        chan = self.chan
+        with chan.cond:
+            self.slots[cid] = None
+        try:
+            self.send(_chan.CALLBACK, cid, req.rid if req is not None else 0, body)
+            if req is None:
+                chan.wait(lambda: self.slots[cid] is not None)
+            else:
+                req.parked += 1
+                try:
+                    while True:
+                        frame = self._next(lambda: self.slots[cid] is not None or
+                                           req.rid in self.stops)
+                        if frame is not None:
+                            self._handle(frame)  # a nested request (or a DOWN)
+                            continue
+                        if self.slots[cid] is not None:
+                            break
+                        self._check_stop(req)
+                finally:
+                    req.parked -= 1
+            with chan.cond:
+                answer = self.slots.pop(cid)
+        finally:
+            with chan.cond:
+                self.slots.pop(cid, None)
+        status, payload = self.decoder.decode(answer or b"")
+        return status, payload
+
+    def send_term(self, dest: Any, msg: Any) -> None:
+        """``_erlang.send``: a message to a pid, a registered name or ``(name, node)``."""
+        if not (isinstance(dest, (Pid, Atom)) or
+                (type(dest) is tuple and len(dest) == 2 and isinstance(dest[0], Atom)
+                 and isinstance(dest[1], Atom))):
+            raise TypeError("erlang.send: the destination must be an erlang.Pid, an "
+                            "erlang.Atom (a registered name) or a (name, node) tuple")
+        self.send(_chan.SEND, 0, 0, self.encoder.encode((dest, msg)))
+
+    def caller(self) -> Pid:
+        """``_erlang.self``: the Erlang process whose request is running."""
+        if threading.get_ident() != self._main or not self.stack:
+            raise RuntimeError("erlang.self() is known only inside a request")
+        caller = self.stack[-1].caller
+        assert caller is not None
+        return caller
+
+    def stream_item(self, item: Any) -> None:
+        """``_erlang.stream_item``: one item of the running stream request."""
+        if threading.get_ident() != self._main or not self.stack:
+            raise RuntimeError("stream items are sent only inside a stream request")
+        req = self.stack[-1]
+        rid = req.rid
+        if rid not in self.credits:
+            raise RuntimeError("the running request is not a stream request")
+        body = self.encoder.encode(item)
+        req.parked += 1
+        try:
+            while True:
+                frame = self._next(lambda: self.credits[rid] > 0 or rid in self.stops)
+                if frame is not None:
+                    self._handle(frame)
+                    continue
+                self._check_stop(req)
+                if self.credits[rid] > 0:
+                    break
+        finally:
+            req.parked -= 1
+        self.credits[rid] -= 1
+        self.send(_chan.STREAM, rid, 0, body)
+
+
+def _walk(obj: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _is_coroutine(value: Any) -> bool:
+    return type(value).__name__ == "coroutine" and hasattr(value, "send") and \
+        hasattr(value, "cr_frame")

@@ -1,0 +1,204 @@
+%% Copyright 2026 the erlang_python developers. Apache-2.0.
+%% @doc Starting a Python process for an isolated context or a zygote, up to
+%% the moment it is ready: a Unix socket in a private directory (0700), the
+%% process (open_port, no shell; or a fork of a zygote, py_zygote), its
+%% connection proven by a one-time token, HELLO (what it is), CONFIG (what
+%% it must set up before any user code), then READY or STARTUP_ERROR.
+%%
+%% Runs in the calling process (py_isolated or py_zygote), which owns the
+%% port and the socket afterwards. A process that dies before it connects
+%% gives `{child_exited_at_start, Reason, Output}', one whose set-up fails
+%% `{startup_error, [{What, Detail}], Output}'.
+-module(py_isolated_launch).
+
+-export([launch/4, decode/1]).
+-export_type([launched/0]).
+
+-define(HELLO, 5).
+-define(READY, 6).
+-define(STARTUP_ERROR, 8).
+-define(CONFIG, 8).
+-define(SIGKILL, 9).
+
+%% What runs: `port', `os_pid' (the process), `sock' (the connection, in
+%% passive mode), `info' (from its HELLO) and `output' (what it printed).
+-type launched() :: #{port := port() | undefined, os_pid := pos_integer(),
+                      sock := gen_tcp:socket(), info := map(), output := binary()}.
+
+%% @doc Start `python -u -m Module Socket' with the options' command and
+%% environment (`{port, Module}'), or fork one from a zygote (`{zygote,
+%% Zygote}'), and send it Config; `{ok, Launched}' once it is ready.
+-spec launch({port, string()} | {zygote, pid()}, py_isolated_opts:opts(), map(),
+             pos_integer()) -> {ok, launched()} | {error, term()}.
+launch(How, Opts, Config, Timeout) ->
+    Deadline = erlang:monotonic_time(millisecond) + Timeout,
+    Path = socket_path(),
+    _ = file:delete(Path),
+    case gen_tcp:listen(0, [{ifaddr, {local, Path}}, binary, {packet, 4}, {active, false},
+                            {backlog, 1}]) of
+        {ok, Listen} ->
+            Token = binary_to_list(binary:encode_hex(rand:bytes(16))),
+            Result = case spawn_process(How, Opts, Path, Token) of
+                         {ok, L} -> connect(Listen, Token, Config, Deadline, L);
+                         {error, _} = E -> E
+                     end,
+            _ = gen_tcp:close(Listen),
+            _ = file:delete(Path),
+            Result;
+        {error, Why} ->
+            {error, {child_start_failed, {listen, Why}}}
+    end.
+
+%% @doc A term from a Python process: binary_to_term, new atoms made
+%% within the cap on atoms made from Python (app env atom_cap).
+-spec decode(binary()) -> term().
+decode(Bin) ->
+    try binary_to_term(Bin, [safe])
+    catch error:badarg -> decode_new_atoms(Bin)
+    end.
+
+%% Internal.
+
+spawn_process({port, Module}, Opts, Path, Token) ->
+    Python = filename:join(code:priv_dir(erlang_python), "python"),
+    {Exe, Args, Env} = py_isolated_opts:command(Opts, unicode:characters_to_binary(Python),
+                                                Module, Path, Token),
+    try open_port({spawn_executable, Exe},
+                  [{args, Args}, {env, Env}, binary, stream, exit_status, use_stdio,
+                   stderr_to_stdout, hide]) of
+        Port ->
+            {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+            {ok, #{port => Port, os_pid => OsPid, zygote => undefined, output => <<>>}}
+    catch error:Why ->
+        {error, {child_start_failed, Why}}
+    end;
+spawn_process({zygote, Z}, #{spin_us := Spin}, Path, Token) ->
+    case py_zygote:fork(Z, Path, Token, Spin) of
+        {ok, OsPid} -> {ok, #{port => undefined, os_pid => OsPid, zygote => Z, output => <<>>}};
+        {error, Why} -> {error, {child_start_failed, Why}}
+    end.
+
+connect(Listen, Token, Config, Deadline, L) ->
+    case accept(Listen, Deadline, L) of
+        {ok, Sock, L1} ->
+            case handshake(Sock, Token, Config, Deadline) of
+                {ok, Info} ->
+                    {ok, maps:remove(zygote, L1#{sock => Sock, info => Info})};
+                {error, Why} ->
+                    _ = gen_tcp:close(Sock),
+                    failed(Why, L1)
+            end;
+        {exited, Reason, L1} ->
+            {error, {child_exited_at_start, Reason, maps:get(output, L1)}};
+        {error, Why, L1} ->
+            failed(Why, L1)
+    end.
+
+failed(Why, L = #{os_pid := OsPid, port := Port}) ->
+    _ = py_nif:os_signal(OsPid, ?SIGKILL),
+    _ = Port =/= undefined andalso catch port_close(Port),
+    {error, {startup_error, Why, maps:get(output, L)}}.
+
+%% Accept in short slices, so that a process that dies before it connects
+%% is seen at once (its exit status, with what it printed).
+accept(Listen, Deadline, L) ->
+    case gen_tcp:accept(Listen, 20) of
+        {ok, Sock} ->
+            {ok, Sock, L};
+        {error, timeout} ->
+            case exited(L) of
+                {true, Reason} ->
+                    {exited, Reason, collect_output(L)};
+                false ->
+                    case erlang:monotonic_time(millisecond) < Deadline of
+                        true -> accept(Listen, Deadline, collect_output(L));
+                        false -> {error, start_timeout, L}
+                    end
+            end;
+        {error, Why} ->
+            {error, Why, L}
+    end.
+
+exited(#{port := Port, zygote := undefined}) ->
+    receive {Port, {exit_status, S}} -> {true, py_isolated_opts:exit_reason(S)}
+    after 0 -> false
+    end;
+exited(#{zygote := Z, os_pid := OsPid}) ->
+    receive {py_zygote_exit, Z, OsPid, Reason} -> {true, Reason}
+    after 0 -> false
+    end.
+
+collect_output(L = #{port := undefined}) ->
+    L;
+collect_output(L = #{port := Port, output := Out}) ->
+    receive
+        {Port, {data, D}} -> collect_output(L#{output := <<Out/binary, D/binary>>})
+    after 0 ->
+        L
+    end.
+
+handshake(Sock, Token, Config, Deadline) ->
+    TokenBin = list_to_binary(Token),
+    case recv(Sock, Deadline) of
+        {ok, <<?HELLO, _:64, _:64, Body/binary>>} ->
+            case decode(Body) of
+                {TokenBin, Info = #{os_pid := _, python_version := _, executable := _,
+                                    platform := _}} ->
+                    ok = gen_tcp:send(Sock, [<<?CONFIG, 0:64, 0:64>> | term_to_binary(Config)]),
+                    case recv(Sock, Deadline) of
+                        {ok, <<?READY, _/binary>>} -> {ok, Info};
+                        {ok, <<?STARTUP_ERROR, _:64, _:64, Err/binary>>} -> {error, [decode(Err)]};
+                        {ok, _} -> {error, bad_handshake};
+                        {error, _} = E -> E
+                    end;
+                _ ->
+                    {error, bad_token}
+            end;
+        {ok, _} ->
+            {error, bad_handshake};
+        {error, _} = E ->
+            E
+    end.
+
+recv(Sock, Deadline) ->
+    case gen_tcp:recv(Sock, 0, max(0, Deadline - erlang:monotonic_time(millisecond))) of
+        {error, timeout} -> {error, start_timeout};
+        Other -> Other
+    end.
+
+%% A private directory (0700) for the sockets of this VM's children.
+socket_path() ->
+    Base = case os:getenv("TMPDIR") of
+               false -> "/tmp";
+               "" -> "/tmp";
+               T -> T
+           end,
+    Dir = filename:join(Base, "erlang_python." ++ os:getpid()),
+    case file:make_dir(Dir) of
+        ok -> ok = file:change_mode(Dir, 8#700);
+        {error, eexist} -> ok
+    end,
+    filename:join(Dir, "c" ++ integer_to_list(erlang:unique_integer([positive])) ++ ".sock").
+
+decode_new_atoms(Bin) ->
+    Counter = atom_counter(),
+    Cap = maps:get(atom_cap, py_opts:runtime()),
+    case atomics:get(Counter, 1) < Cap of
+        true ->
+            Before = erlang:system_info(atom_count),
+            Term = binary_to_term(Bin),
+            atomics:add(Counter, 1, erlang:system_info(atom_count) - Before),
+            Term;
+        false ->
+            {error, {atom_cap_reached, Cap}}
+    end.
+
+atom_counter() ->
+    case persistent_term:get({?MODULE, atoms}, undefined) of
+        undefined ->
+            C = atomics:new(1, []),
+            persistent_term:put({?MODULE, atoms}, C),
+            C;
+        C ->
+            C
+    end.

@@ -241,9 +241,11 @@ handle_call(interrupt, _From, St = #{reqs := Reqs}) ->
              _ = signal(St, ?SIGINT),
              {reply, ok, St}
     end;
-handle_call(kill, _From, St) ->
+handle_call(kill, _From, St = #{next := Next, stuck := Stuck}) ->
     _ = signal(St, ?SIGKILL),
-    {reply, ok, St#{killed := true}};
+    %% Requests made after this returns run on the next child (child_exited
+    %% replays those after the last one sent to this one).
+    {reply, ok, St#{killed := true, stuck := case Stuck of none -> Next - 1; _ -> Stuck end}};
 handle_call(child_info, _From, St = #{info := Info, gen := Gen, restarts := R}) ->
     {reply, {ok, Info#{generation => Gen, restarts => length(R)}}, St};
 handle_call(_Request, _From, St) ->
@@ -571,7 +573,9 @@ config(Opts, Gen) ->
     #{server => self(), generation => Gen, max_depth => maps:get(max_depth, py_opts:runtime()),
       rlimits => Rlimits, cgroup => Cgroup, paths => Paths,
       preload => case Preload of undefined -> none; _ -> Preload end,
-      sandbox => Sandbox, functions => py_callback:names()}.
+      sandbox => Sandbox, functions => py_callback:names(),
+      %% the application's registry, applied as every context applies it
+      setup => py_setup:settings()}.
 
 %% The child's stdout and stderr, a line at a time, to logger.
 output(Data, St = #{output := Out}) ->

@@ -17,7 +17,8 @@
          references/1, references_die_with_child/1, rlimit_as/1, rlimit_cpu/1,
          cgroup/1, numpy/1, sandbox/1, output_to_logger/1, options/1,
          pools_and_default_mode/1, coroutine_result/1, vm_kill_leaves_no_child/1,
-         zygote_children/1, zygote_down/1, killed_caller_is_interrupted/1]).
+         zygote_children/1, zygote_down/1, killed_caller_is_interrupted/1,
+         registry/1]).
 -export([log/2]).
 
 suite() ->
@@ -31,7 +32,7 @@ all() ->
      send_and_whereis, state_api, streams, references, references_die_with_child,
      rlimit_as, rlimit_cpu, cgroup, numpy, sandbox, output_to_logger, options,
      pools_and_default_mode, coroutine_result, vm_kill_leaves_no_child,
-     zygote_children, zygote_down, killed_caller_is_interrupted].
+     zygote_children, zygote_down, killed_caller_is_interrupted, registry].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -631,6 +632,29 @@ zygote_down(_Config) ->
     ok = py_zygote:stop(Z),
     receive {'DOWN', Mon, process, A, {zygote_down, _}} -> ok end,
     await_os_exit(P).
+
+registry(_Config) ->
+    ct:comment("The application's registry (py_setup) reaches isolated contexts: a "
+               "path added while one runs, and at the start of one made later; the "
+               "application's preload seeds their namespaces; a restart applies it again."),
+    Dir = list_to_binary(filename:join(?config(priv_dir, _Config), "iso_registry")),
+    {ok, Ctx} = py_context:new(#{mode => isolated}),
+    try
+        ok = py_import:add_path(Dir),
+        {ok, true} = py:eval(Ctx, <<"d in __import__('sys').path">>, #{d => Dir}),
+        ok = py_preload:set_code(<<"PRELOADED = 41 + 1\n">>),
+        {ok, 42} = py_test_lib:in_new_process(fun() -> py:eval(Ctx, <<"PRELOADED">>) end),
+        {ok, Later} = py_context:new(#{mode => isolated}),
+        {ok, true} = py:eval(Later, <<"d in __import__('sys').path">>, #{d => Dir}),
+        {ok, 42} = py:eval(Later, <<"PRELOADED">>),
+        ok = py_context:kill(Later),
+        {ok, true} = py:eval(Later, <<"d in __import__('sys').path">>, #{d => Dir}),
+        ok = py_context:stop(Later)
+    after
+        ok = py_preload:clear_code(),
+        ok = py_import:clear_paths(),
+        py_context:stop(Ctx)
+    end.
 
 %% Internal.
 

@@ -12,12 +12,14 @@
          end_per_testcase/2]).
 -export([log/2]).
 -export([default_warning/1, level_mapping/1, filtered_in_python/1, format_and_exception/1,
-         python_threads/1, owngil_context/1, later_context/1, handler_and_setup/1,
+         python_threads/1, owngil_context/1, isolated_context/1, later_context/1,
+         handler_and_setup/1,
          bad_options/1]).
 
 all() ->
     [default_warning, level_mapping, filtered_in_python, format_and_exception,
-     python_threads, owngil_context, later_context, handler_and_setup, bad_options].
+     python_threads, owngil_context, isolated_context, later_context, handler_and_setup,
+     bad_options].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -147,6 +149,27 @@ owngil_context(_Config) ->
             after
                 py_context:stop(Ctx)
             end
+    end.
+
+isolated_context(_Config) ->
+    doc("An isolated context's records (a child OS process) arrive, at the level "
+        "configured before it started and after a change, with the caller's pid."),
+    ok = py:configure_logging(#{level => info}),
+    {ok, Ctx} = py_context:new(#{mode => isolated}),
+    Self = self(),
+    try
+        ok = py:exec(Ctx, <<"import logging\n"
+                            "logging.getLogger('child').debug('no')\n"
+                            "logging.getLogger('child').info('from a child process')\n">>),
+        #{level := info, msg := {string, <<"from a child process">>},
+          meta := #{py_logger := <<"child">>, pid := Self}} = next_event(),
+        ok = py:configure_logging(#{level => error}),
+        ok = py:exec(Ctx, <<"logging.getLogger('child').warning('hidden')\n"
+                            "logging.getLogger('child').error('shown')\n">>),
+        #{level := error, msg := {string, <<"shown">>}} = next_event(),
+        no_more_events()
+    after
+        py_context:stop(Ctx)
     end.
 
 later_context(_Config) ->

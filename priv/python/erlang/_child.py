@@ -117,6 +117,22 @@ def setup(chan: Channel, config: dict[Any, Any],
         except BaseException as exc:  # noqa: BLE001 - reported to the VM
             raise _StartupError(Atom("preload"), f"{type(exc).__name__}: {exc}") from None
         child.base_globals = {k: v for k, v in scope.items() if k != "__builtins__"}
+    # logging -> OTP logger, from logging's first import, as in the VM.
+    from erlang import _loghook
+
+    _loghook.install()
+    settings = config.get("setup")
+    if settings:
+        # The application's registry (py_setup: paths, imports, venv,
+        # logging, tracing, preload), as every context applies it when it
+        # starts; later changes come as requests to erlang._setup.apply.
+        from erlang import _setup
+
+        failures = _setup.apply(settings)
+        for module, _fn, name, message in failures.get(Atom("imports")) or []:
+            print(f"erlang_python: import {module} failed: {name}: {message}", file=sys.stderr)
+        if failures.get(Atom("preload")):
+            print(f"erlang_python: preload failed: {failures[Atom('preload')]}", file=sys.stderr)
     return child
 
 

@@ -87,6 +87,7 @@ class Child:
         self.refs: dict[int, Any] = {}
         self.refs_of: dict[int, set[int]] = {}
         self.base_globals: dict[str, Any] = {}
+        self.data: dict[str, Any] = {}  # _erlang.context_data(): erlang._setup's
         self.in_chan = False  # the main thread is in channel code (no raising there)
         self._sigint_pending = False  # a SIGINT came while it was
         self._main = threading.get_ident()
@@ -303,6 +304,10 @@ class Child:
         ns = self.namespaces.get(owner)
         if ns is None:
             ns = dict(self.base_globals)
+            # The application's preload (erlang._setup keeps its globals here).
+            seed = self.data.get("seed")
+            if isinstance(seed, dict):
+                ns.update(seed)
             ns["__builtins__"] = builtins
             ns["__name__"] = _MAIN
             self.namespaces[owner] = ns
@@ -390,6 +395,7 @@ class Child:
         mod.sleep = time.sleep  # type: ignore[attr-defined]
         mod.alloc_stats = dict  # type: ignore[attr-defined]
         mod.alloc_trim = lambda: None  # type: ignore[attr-defined]
+        mod.context_data = lambda: self.data  # type: ignore[attr-defined]
         return mod
 
     def call(self, name: str, args: tuple[Any, ...]) -> tuple[Atom, Any]:

@@ -101,7 +101,7 @@ destroy(Pid) ->
 %% an Erlang callback which called Python again runs that nested request).
 -spec interrupt(pid()) -> ok | not_running | {error, term()}.
 interrupt(Pid) when is_pid(Pid), node(Pid) =/= node() ->
-    py_remote:interrupt(Pid);
+    py_remote:on_node(Pid, interrupt);
 interrupt(Pid) when is_pid(Pid) ->
     case resource(Pid) of
         {ok, {py_isolated, _, _}} -> py_isolated:interrupt(Pid);
@@ -121,7 +121,7 @@ python_version() ->
 %% `{error, closed}'.
 -spec stop(pid()) -> ok | {error, term()}.
 stop(Pid) when is_pid(Pid), node(Pid) =/= node() ->
-    py_remote:stop(Pid);
+    py_remote:on_node(Pid, stop);
 stop(Pid) when is_pid(Pid) ->
     py_context_sup:stop_context(Pid).
 
@@ -136,6 +136,8 @@ start_link(Opts) ->
 %% `{error, killed}' and a new child starts. `{error, not_isolated}' for
 %% the other kinds, whose Python cannot be killed apart from the VM.
 -spec kill(pid()) -> ok | {error, not_found | not_isolated}.
+kill(Pid) when is_pid(Pid), node(Pid) =/= node() ->
+    py_remote:on_node(Pid, kill);
 kill(Pid) when is_pid(Pid) ->
     case resource(Pid) of
         {ok, {py_isolated, _, _}} -> py_isolated:kill(Pid);
@@ -148,6 +150,8 @@ kill(Pid) ->
 %% @doc What runs an isolated context: `os_pid', `python_version',
 %% `executable', `platform', `generation', `restarts'.
 -spec child_info(pid()) -> {ok, map()} | {error, not_found | not_isolated}.
+child_info(Pid) when is_pid(Pid), node(Pid) =/= node() ->
+    py_remote:on_node(Pid, child_info);
 child_info(Pid) when is_pid(Pid) ->
     case resource(Pid) of
         {ok, {py_isolated, _, _}} -> py_isolated:child_info(Pid);

@@ -21,7 +21,7 @@
 %% `{error, {nodedown, Node}}' at once (a monitor of the proxy).
 -module(py_remote).
 
--export([new_context/2, request/3, interrupt/1, stop/1, forward_callback/3]).
+-export([new_context/2, request/3, on_node/2, forward_callback/3]).
 -export([start_owned/2, start_proxy/1, local_request/3]).
 
 -define(PROXIES, '$py_remote_proxies').
@@ -58,15 +58,11 @@ request(Ctx, Payload, Timeout) ->
             Error
     end.
 
-%% @doc py_context:interrupt/1 of a remote context.
--spec interrupt(pid()) -> ok | not_running | {error, term()}.
-interrupt(Ctx) ->
-    rpc(node(Ctx), py_context, interrupt, [Ctx]).
-
-%% @doc py_context:stop/1 of a remote context.
--spec stop(pid()) -> ok | {error, term()}.
-stop(Ctx) ->
-    rpc(node(Ctx), py_context, stop, [Ctx]).
+%% @doc `py_context:F(Ctx)' run on the remote context's node (interrupt,
+%% stop, kill, child_info).
+-spec on_node(pid(), interrupt | stop | kill | child_info) -> term().
+on_node(Ctx, F) ->
+    rpc(node(Ctx), py_context, F, [Ctx]).
 
 %% @doc Run Python's `erlang.call(Name, *Args)' in Origin, the calling
 %% process on another node, and wait for its result (py_context's callback

@@ -239,7 +239,7 @@ proxy_lost_between_calls(Config) ->
 
 modes(Config) ->
     doc("A remote context of another mode: own-GIL where the remote Python has it "
-        "(3.12+), else that node's clear error."),
+        "(3.12+), else that node's clear error; isolated (a child process there)."),
     Node = ?config(node, Config),
     case erpc:call(Node, py, subinterp_supported, []) of
         true ->
@@ -249,6 +249,12 @@ modes(Config) ->
         false ->
             {error, {owngil_unsupported, _}} = py_context:new(#{node => Node, mode => owngil})
     end,
+    {ok, Iso} = py_context:new(#{node => Node, mode => isolated}),
+    {ok, 4.0} = py:call(Iso, math, sqrt, [16]),
+    {ok, #{os_pid := _}} = py_context:child_info(Iso),
+    ok = py_context:kill(Iso),
+    {ok, 2.0} = py:call(Iso, math, sqrt, [4]),
+    ok = py_context:stop(Iso),
     {error, {invalid_mode, bogus}} = py_context:new(#{node => Node, mode => bogus}).
 
 pool_across_nodes(Config) ->

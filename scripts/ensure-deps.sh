@@ -18,6 +18,7 @@ if command -v erl >/dev/null 2>&1; then
 else
     need_apt+=(erlang-dev erlang-common-test erlang-eunit)
 fi
+command -v elixir >/dev/null 2>&1 || need_apt+=(elixir)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 if ! command -v "$PYTHON" >/dev/null 2>&1; then

@@ -4,7 +4,7 @@ PYTHON ?= python3
 export PYTHON
 REBAR ?= rebar3
 
-.PHONY: all deps build demo demo-ml test ct pytest elixir-test lint bench clean
+.PHONY: all deps build demo demo-ml demo-elixir test ct pytest elixir-test lint bench clean
 
 all: build
 
@@ -23,6 +23,10 @@ demo: build
 # on the first run.
 demo-ml: build
 	escript examples/ml_demo.escript
+
+# The same search from Elixir (examples/semantic_search.exs).
+demo-elixir: build
+	elixir $(addprefix -pa ,$(EBIN_DIRS)) examples/semantic_search.exs
 
 # Every test: Common Test (Erlang, and pytest inside the embedded interpreter),
 # pytest in a plain interpreter, and ExUnit (erlang_python from Elixir).

@@ -122,7 +122,8 @@ class MiniLM:
         summed = (np.asarray(hidden, dtype=np.float32) * weights).sum(axis=1)
         pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        unit: Matrix = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return unit
 
 
 def _check_texts(texts: Sequence[str]) -> list[str]:

@@ -160,7 +160,7 @@ spec(parallel_cpu_2_owngil) -> {higher, 1.8, none};
 spec(sync_call_owngil_vs_worker) -> {lower, 1.5, none};
 spec(throughput_math_sqrt_64_owngil_pool) -> {higher, 250000, none};
 spec(embeddings_pool_2_vs_worker) -> {higher, 1.7, none};
-spec(embeddings_pool_2_overhead_vs_plain) -> {lower, 10, none};
+spec(embeddings_pool_2_vs_plain_pct) -> {lower, 10, none};
 spec(_) -> none.
 
 %% Knobs of a full and a quick run.
@@ -684,10 +684,10 @@ ml_rows(Venv, Example, N, Rounds) ->
          "plain Python, one process, one thread"),
      Row(embeddings_pool_2_vs_worker, ratio,
          Col(fun(#{pool := P, one := O}) -> P / O end), "pool of two / one context, per round"),
-     Row(embeddings_worker_overhead_vs_plain, percent,
+     Row(embeddings_worker_vs_plain_pct, percent,
          Col(fun(#{one := O, plain := P}) -> 100 * (P / O - 1) end),
          "one context's time per sentence over plain Python's, per round"),
-     Row(embeddings_pool_2_overhead_vs_plain, percent,
+     Row(embeddings_pool_2_vs_plain_pct, percent,
          Col(fun(#{pool := Q, plain := P}) -> 100 * (2 * P / Q - 1) end),
          "the pool's time per sentence per context over plain Python's, per round")].
 

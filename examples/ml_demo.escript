@@ -25,9 +25,6 @@ main(_) ->
                                               [binary, return_errors]),
     {module, semantic_search} =
         code:load_binary(semantic_search, filename:join(Example, "semantic_search.erl"), Bin),
-    %% Read by Python when the model loads (minilm.py sets them too).
-    os:putenv("HF_HUB_OFFLINE", "1"),
-    os:putenv("TOKENIZERS_PARALLELISM", "false"),
     {ok, _} = application:ensure_all_started(erlang_python),
     {ok, Version} = py:version(),
     io:format("Python ~ts embedded in Erlang/OTP ~s, ~b schedulers~n~n",

@@ -18,8 +18,6 @@ docs_count = 1000
 batch = 64
 k = 3
 
-System.put_env("HF_HUB_OFFLINE", "1")
-System.put_env("TOKENIZERS_PARALLELISM", "false")
 {:ok, _} = Application.ensure_all_started(:erlang_python)
 
 # The Erlang half of the example: the venv, made once.

@@ -91,6 +91,10 @@ related_scores_higher(Config) ->
     Unrelated = [Cos(Cat, Bank), Cos(Cat, Rates), Cos(Cat, Bug), Cos(Kitten, Bank),
                  Cos(Kitten, Bug), Cos(Bank, Bug), Cos(Rates, Bug)],
     true = lists:min(Related) > lists:max(Unrelated) + 0.2,
+    %% minilm.embed gives the same vectors as lists of floats.
+    {ok, [List, _]} = py:call(Ctx, minilm, embed, [lists:sublist(Texts, 2)]),
+    384 = length(List),
+    true = abs(semantic_search:cosine(<< <<F:32/float-native>> || F <- List >>, Cat) - 1.0) < 1.0e-6,
     ok = py_context:stop(Ctx).
 
 search_finds_the_topic(Config) ->

@@ -43,6 +43,14 @@ if [ $# -gt 0 ] && command -v "$PYTHON" >/dev/null 2>&1 &&
     esac
 fi
 
+# Debian's own python3 makes venvs (the semantic search example's, made by
+# test/py_ml_SUITE.erl) only with python3-venv, which brings its ensurepip.
+if command -v "$PYTHON" >/dev/null 2>&1 && ! "$PYTHON" -c "import ensurepip" >/dev/null 2>&1; then
+    case "$(command -v "$PYTHON")" in
+        /usr/bin/*) need_apt+=(python3-venv) ;;
+    esac
+fi
+
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "ensure-deps: installing ${need_apt[*]}"
     export DEBIAN_FRONTEND=noninteractive

@@ -4,7 +4,7 @@ PYTHON ?= python3
 export PYTHON
 REBAR ?= rebar3
 
-.PHONY: all deps build demo test ct pytest lint bench clean
+.PHONY: all deps build demo demo-ml demo-elixir test ct pytest elixir-test lint bench clean
 
 all: build
 
@@ -18,11 +18,27 @@ build: deps
 demo: build
 	escript examples/demo.escript
 
-# Every test: Common Test (Erlang, and pytest inside the embedded interpreter)
-# and pytest in a plain interpreter.
+# Builds, then runs examples/ml_demo.escript: a semantic search with a real
+# model (all-MiniLM-L6-v2 on onnxruntime); its venv is made under _build/
+# on the first run.
+demo-ml: build
+	escript examples/ml_demo.escript
+
+# The same search from Elixir (examples/semantic_search.exs).
+demo-elixir: build
+	elixir $(addprefix -pa ,$(EBIN_DIRS)) examples/semantic_search.exs
+
+# Every test: Common Test (Erlang, and pytest inside the embedded interpreter),
+# pytest in a plain interpreter, and ExUnit (erlang_python from Elixir).
 test: build lint
 	$(PYTHON) -m pytest -q -p no:cacheprovider test/python
 	$(REBAR) ct --readable=compact
+	$(MAKE) --no-print-directory elixir-test
+
+EBIN_DIRS = $(wildcard _build/default/lib/*/ebin)
+
+elixir-test: build
+	elixir $(addprefix -pa ,$(EBIN_DIRS)) test/elixir/py_test.exs
 
 ct: build
 	$(REBAR) ct --readable=compact

@@ -144,7 +144,9 @@ sections() ->
      {distributed, "a context on a peer node (Distributed Erlang)", fun distributed/1},
      {programs, "programs through Erlang ports against subprocess in a plain Python",
       fun programs/1},
-     {logging, "Python logging into OTP logger, per record", fun logging/1}].
+     {logging, "Python logging into OTP logger, per record", fun logging/1},
+     {ml, "sentence embeddings (all-MiniLM-L6-v2, batches of 64; needs make demo-ml's venv)",
+      fun ml/1}].
 
 %% Targets (from the issue) and the best peer measured on this machine.
 %% {Better, Target | none, Peer | none}
@@ -169,6 +171,8 @@ spec(throughput_math_sqrt_64_isolated_2) -> {higher, 100000, none};
 spec(isolated_cold_start) -> {lower, 40, none};
 spec(isolated_zygote_start) -> {lower, 5, none};
 spec(isolated_timeout_c_loop) -> {lower, 1100, none};
+spec(embeddings_pool_2_vs_worker) -> {higher, 1.7, none};
+spec(embeddings_pool_2_vs_plain_pct) -> {lower, 10, none};
 spec(_) -> none.
 
 %% Knobs of a full and a quick run.
@@ -837,6 +841,87 @@ pool_rate(#{tp_rounds := TpRounds, tp_round_ms := RoundMs}, Suffix, Size, Nodes)
         io_lib:format("64 callers over ~b contexts on ~b node(s), callers per context ~w",
                       [Size, length(Nodes), Spread]),
         lists:min(Rates), lists:max(Rates)).
+
+%% Sentence embeddings (examples/semantic_search/): sentences/s of one
+%% worker context fed by one Erlang process, of a pool of two contexts fed
+%% by four (?ML_POOL_MODE: worker today, isolated once it lands), and of
+%% plain Python in one process (baseline.py in the venv's Python, through a
+%% port; it times its own loop, so its start and model load are left out),
+%% on the same sentences in batches of 64, in interleaved rounds. The
+%% overheads: one context against plain Python, and the pool per sentence
+%% per context (2 x plain / pool). Skipped when `make demo-ml' has not
+%% made the example's venv.
+-define(ML_POOL_MODE, worker).
+
+ml(#{quick := Quick}) ->
+    Root = filename:dirname(filename:dirname(filename:absname(escript:script_name()))),
+    Example = filename:join([Root, "examples", "semantic_search"]),
+    Source = filename:join(Example, "semantic_search.erl"),
+    {ok, semantic_search, Bin} = compile:file(Source, [binary, return_errors]),
+    {module, semantic_search} = code:load_binary(semantic_search, Source, Bin),
+    Venv = semantic_search:venv_dir(filename:join(Root, "_build")),
+    case filelib:is_regular(filename:join(Venv, ".requirements")) of
+        false ->
+            io:format("ml: no venv at ~s (make demo-ml makes it); section skipped~n", [Venv]),
+            [];
+        true ->
+            {N, Rounds} = case Quick of true -> {128, 3}; false -> {256, 5} end,
+            ml_rows(Venv, Example, N, Rounds)
+    end.
+
+ml_rows(Venv, Example, N, Rounds) ->
+    {ok, _} = semantic_search:start_pool(bench_ml_one, 1, worker, Venv),
+    {ok, _} = semantic_search:start_pool(bench_ml_pool, 2, ?ML_POOL_MODE, Venv),
+    Texts = semantic_search:documents(bench_ml_one, N),
+    Embed = fun(Pool, Workers) ->
+                    {ok, _, Us} = semantic_search:embed_parallel(Pool, Texts, 64, Workers),
+                    N * 1.0e6 / Us
+            end,
+    Plain = fun() -> N * 1.0e6 / ml_plain_us(Venv, Example, N) end,
+    Variants = [{one, fun() -> Embed(bench_ml_one, 1) end},
+                {pool, fun() -> Embed(bench_ml_pool, 4) end},
+                {plain, Plain}],
+    Per = [maps:from_list([{K, F()} || {K, F} <- rotate(Variants, I)])
+           || I <- lists:seq(1, Rounds)],
+    ok = semantic_search:stop_pool(bench_ml_pool),
+    ok = semantic_search:stop_pool(bench_ml_one),
+    Col = fun(F) -> [F(R) || R <- Per] end,
+    Row = fun(Name, Unit, Vs, Desc) ->
+                  row(Name, Unit, median(Vs), N * Rounds, Rounds, Desc,
+                      lists:min(Vs), lists:max(Vs))
+          end,
+    [Row(embeddings_per_s_worker, sentences_per_s, Col(fun(#{one := V}) -> V end),
+         "one worker context, one Erlang process"),
+     Row(embeddings_per_s_pool_2, sentences_per_s, Col(fun(#{pool := V}) -> V end),
+         io_lib:format("a pool of two ~s contexts, four Erlang processes", [?ML_POOL_MODE])),
+     Row(embeddings_per_s_plain_python, sentences_per_s, Col(fun(#{plain := V}) -> V end),
+         "plain Python, one process, one thread"),
+     Row(embeddings_pool_2_vs_worker, ratio,
+         Col(fun(#{pool := P, one := O}) -> P / O end), "pool of two / one context, per round"),
+     Row(embeddings_worker_vs_plain_pct, percent,
+         Col(fun(#{one := O, plain := P}) -> 100 * (P / O - 1) end),
+         "one context's time per sentence over plain Python's, per round"),
+     Row(embeddings_pool_2_vs_plain_pct, percent,
+         Col(fun(#{pool := Q, plain := P}) -> 100 * (2 * P / Q - 1) end),
+         "the pool's time per sentence per context over plain Python's, per round")].
+
+%% baseline.py's own timing of N sentences, in microseconds.
+ml_plain_us(Venv, Example, N) ->
+    Port = open_port({spawn_executable, filename:join([Venv, "bin", "python"])},
+                     [{args, [filename:join(Example, "baseline.py"), integer_to_list(N), "64"]},
+                      {cd, Example}, exit_status, binary, stderr_to_stdout,
+                      {env, [{"HF_HUB_OFFLINE", "1"}, {"TOKENIZERS_PARALLELISM", "false"}]}]),
+    Out = ml_collect(Port, []),
+    {match, [S]} = re:run(Out, <<"\"seconds\": ([0-9.eE+-]+)">>, [{capture, all_but_first, binary}]),
+    binary_to_float(S) * 1.0e6.
+
+ml_collect(Port, Acc) ->
+    receive
+        {Port, {data, D}} -> ml_collect(Port, [D | Acc]);
+        {Port, {exit_status, 0}} -> iolist_to_binary(lists:reverse(Acc));
+        {Port, {exit_status, Code}} -> error({baseline_exited, Code, lists:reverse(Acc)})
+    after 600000 -> error(baseline_timeout)
+    end.
 
 %% In a row / at once, for two calls on contexts A and B.
 par_round(Cpu, A, B) ->

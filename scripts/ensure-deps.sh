@@ -18,6 +18,7 @@ if command -v erl >/dev/null 2>&1; then
 else
     need_apt+=(erlang-dev erlang-common-test erlang-eunit)
 fi
+command -v elixir >/dev/null 2>&1 || need_apt+=(elixir)
 command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
@@ -39,6 +40,14 @@ if [ $# -gt 0 ] && command -v "$PYTHON" >/dev/null 2>&1 &&
    ! "$PYTHON" -m pip --version >/dev/null 2>&1; then
     case "$(command -v "$PYTHON")" in
         /usr/bin/*) need_apt+=(python3-pip) ;;
+    esac
+fi
+
+# Debian's own python3 makes venvs (the semantic search example's, made by
+# test/py_ml_SUITE.erl) only with python3-venv, which brings its ensurepip.
+if command -v "$PYTHON" >/dev/null 2>&1 && ! "$PYTHON" -c "import ensurepip" >/dev/null 2>&1; then
+    case "$(command -v "$PYTHON")" in
+        /usr/bin/*) need_apt+=(python3-venv) ;;
     esac
 fi
 

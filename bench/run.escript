@@ -844,14 +844,14 @@ pool_rate(#{tp_rounds := TpRounds, tp_round_ms := RoundMs}, Suffix, Size, Nodes)
 
 %% Sentence embeddings (examples/semantic_search/): sentences/s of one
 %% worker context fed by one Erlang process, of a pool of two contexts fed
-%% by four (?ML_POOL_MODE: worker today, isolated once it lands), and of
+%% by four (?ML_POOL_MODE: isolated, a child process each), and of
 %% plain Python in one process (baseline.py in the venv's Python, through a
 %% port; it times its own loop, so its start and model load are left out),
 %% on the same sentences in batches of 64, in interleaved rounds. The
 %% overheads: one context against plain Python, and the pool per sentence
 %% per context (2 x plain / pool). Skipped when `make demo-ml' has not
 %% made the example's venv.
--define(ML_POOL_MODE, worker).
+-define(ML_POOL_MODE, isolated).
 
 ml(#{quick := Quick}) ->
     Root = filename:dirname(filename:dirname(filename:absname(escript:script_name()))),

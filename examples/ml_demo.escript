@@ -11,7 +11,7 @@
 
 %% The pool's kind: worker contexts share the main interpreter (and one
 %% GIL); onnxruntime and the tokenizer release the GIL while they compute.
--define(POOL_MODE, worker).
+-define(POOL_MODE, isolated).
 -define(DOCS, 3000).
 -define(BENCH, 1024).
 -define(BATCH, 64).

@@ -28,9 +28,9 @@ venv = :semantic_search.venv_dir(Path.join(root, "_build"))
 log = fn line -> IO.puts("  $ #{line}") end
 :ok = :semantic_search.ensure_venv(venv, Path.join(example, "requirements.txt"), %{log: log})
 
-# A pool of two contexts, each told where the packages and the modules are.
-{:ok, contexts} = :py_context_router.start_pool(:elixir_search, 2, :worker)
-for ctx <- contexts, do: :ok = :semantic_search.use_venv(ctx, venv)
+# A pool of two isolated contexts (a child OS process each); the venv and
+# the example's modules are on their path (ensure_venv made them active).
+{:ok, contexts} = :py_context_router.start_pool(:elixir_search, 2, :isolated)
 
 {:ok, labelled} = :py.call(:elixir_search, "corpus", "labelled", [docs_count], %{})
 {:ok, queries} = :py.eval(hd(contexts), "__import__('corpus').QUERIES")

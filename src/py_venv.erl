@@ -16,10 +16,11 @@
 -export_type([ensure_opts/0]).
 
 -type ensure_opts() :: [{extras, [string() | binary()]} | {installer, uv | pip}
-                        | {python, string() | binary()} | force | {timeout, timeout()}]
+                        | {python, string() | binary()} | force | no_deps
+                        | {timeout, timeout()}]
                      | #{extras => [string() | binary()], installer => uv | pip,
                          python => string() | binary(), force => boolean(),
-                         timeout => timeout()}.
+                         no_deps => boolean(), timeout => timeout()}.
 
 -define(TIMEOUT, 300000).
 
@@ -63,7 +64,8 @@ info() ->
 %% is installed with `-r'; a `pyproject.toml' as an editable install of its
 %% directory (with `extras'). The installer is `uv' when it is on the PATH,
 %% else the venv's `pip' (option `installer'); the venv is made with the
-%% embedded Python (option `python') and made again with `force'. Each
+%% embedded Python (option `python') and made again with `force';
+%% `no_deps' installs the listed packages without their dependencies. Each
 %% program may run for `timeout' ms (default 300000).
 %% Errors: `{error, {exit_code, Code, Output}}', `{error,
 %% {executable_not_found, Exe}}', `{error, {invalid_venv, _}}',
@@ -94,6 +96,7 @@ run_steps([Step | Rest]) ->
 opts(L) when is_list(L) ->
     opts(maps:from_list([case O of
                              force -> {force, true};
+                             no_deps -> {no_deps, true};
                              {K, V} -> {K, V};
                              _ -> erlang:error({badarg, {opts, L}})
                          end || O <- L]));
@@ -102,10 +105,12 @@ opts(M) when is_map(M) ->
                  (installer, V, Acc) when V =:= uv; V =:= pip -> Acc#{installer => V};
                  (python, V, Acc) -> Acc#{python => str(V)};
                  (force, V, Acc) when is_boolean(V) -> Acc#{force => V};
+                 (no_deps, V, Acc) when is_boolean(V) -> Acc#{no_deps => V};
                  (timeout, V, Acc) when V =:= infinity; is_integer(V), V > 0 ->
                       Acc#{timeout => V};
                  (K, V, _) -> erlang:error({badarg, {K, V}})
-              end, #{extras => [], installer => auto, force => false, timeout => ?TIMEOUT}, M);
+              end, #{extras => [], installer => auto, force => false, no_deps => false,
+                     timeout => ?TIMEOUT}, M);
 opts(Other) ->
     erlang:error({badarg, {opts, Other}}).
 
@@ -125,8 +130,8 @@ make_venv(Dir, #{force := Force} = Opts) ->
             end
     end.
 
-install(Dir, Req, #{extras := Extras} = Opts) ->
-    Target = case filename:basename(Req) of
+install(Dir, Req, #{extras := Extras, no_deps := NoDeps} = Opts) ->
+    Target0 = case filename:basename(Req) of
                  "pyproject.toml" ->
                      Project = filename:dirname(Req),
                      ["-e", case Extras of
@@ -136,6 +141,7 @@ install(Dir, Req, #{extras := Extras} = Opts) ->
                  _ ->
                      ["-r", Req]
              end,
+    Target = [A || NoDeps, A <- ["--no-deps"]] ++ Target0,
     VenvPython = filename:join([Dir, "bin", "python"]),
     case installer(Opts) of
         {ok, {uv, Uv}} -> run(Uv, ["pip", "install", "--python", VenvPython | Target], Opts);

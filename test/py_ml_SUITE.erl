@@ -8,10 +8,9 @@
 %% the query's topic, that a pool embedding in parallel gives the vectors
 %% one context gives, and that the sandbox denies nothing the model does.
 %%
-%% The contexts are worker contexts today (numpy, onnxruntime and
-%% tokenizers refuse own-GIL sub-interpreters; worker contexts run in the
-%% main interpreter, where they work). ?MODE becomes `isolated' when
-%% isolated contexts land: their Python runs in a child process.
+%% The contexts are isolated contexts (each a child OS process; numpy,
+%% onnxruntime and tokenizers refuse own-GIL sub-interpreters), which the
+%% application's registry gives the venv and the example's directory.
 -module(py_ml_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -21,7 +20,7 @@
          pool_matches_one_context/1, bad_input_is_an_error/1]).
 -export([log/2]).
 
--define(MODE, worker).
+-define(MODE, isolated).
 
 all() ->
     [sandbox_allows_the_model, related_scores_higher, search_finds_the_topic,
@@ -45,23 +44,21 @@ init_per_suite(Config) ->
     [{venv, Venv}, {example, Example} | Config].
 
 end_per_suite(Config) ->
-    %% Worker contexts share the main interpreter, which outlives the
-    %% application: take the venv and the example off its sys.path again.
-    Dirs = [unicode:characters_to_binary(?config(D, Config)) || D <- [venv, example]],
-    {ok, _} = py:eval(<<"__import__('sys').path.__setitem__(slice(None), "
-                        "[p for p in __import__('sys').path "
-                        "if not any(p.startswith(d) for d in ds)])">>, #{ds => Dirs}),
+    ok = py:deactivate_venv(),
+    ok = py_import:clear_paths(),
+    _ = Config,
     ok = application:stop(erlang_python).
 
 %% Cases.
 
 sandbox_allows_the_model(Config) ->
-    doc("Loading the model and embedding run in the sandbox with no denial (the sandbox "
-        "reports each one to py_sandbox_log, whose reports this case collects; a fork "
-        "shows that it would see them)."),
+    doc("Loading the model and embedding run in the VM's own sandbox (a worker "
+        "context) with no denial (the sandbox reports each one to py_sandbox_log, whose "
+        "reports this case collects; a fork shows that it would see them)."),
     ok = logger:add_handler(?MODULE, ?MODULE, #{config => #{pid => self()}}),
     try
-        Ctx = context(Config),
+        _ = Config,
+        {ok, Ctx} = py_context:new(#{mode => worker}),
         {ok, Rows} = semantic_search:embed(Ctx, [<<"The sandbox lets onnxruntime run.">>]),
         1536 = byte_size(Rows),
         [] = denials(),
@@ -159,9 +156,8 @@ log(_Event, _Config) ->
 
 %% Internal.
 
-context(Config) ->
+context(_Config) ->
     {ok, Ctx} = py_context:new(#{mode => ?MODE}),
-    ok = semantic_search:use_venv(Ctx, ?config(venv, Config)),
     Ctx.
 
 %% The denials reported so far: py_sandbox_log has handled every report the

@@ -8,13 +8,14 @@
 %% Not part of the erlang_python application: the escript and the suite
 %% compile and load it from this file.
 %%
-%% The venv is made by ensure_venv/3 through Erlang ports (`python -m venv',
-%% then pip), never from inside the embedded interpreter, whose sandbox
-%% refuses to start processes. py:ensure_venv/3 does the same; the one thing
-%% this needs that it has not got is pip's `--no-deps' (see requirements.txt).
+%% The venv is made by py:ensure_venv/3 (Erlang ports: `python -m venv',
+%% then pip, with `--no-deps': see requirements.txt), never from inside the
+%% embedded interpreter, whose sandbox refuses to start processes. Once
+%% active, it and the example's directory are on the path of every context,
+%% of every kind, including those started later (py_setup).
 -module(semantic_search).
 
--export([dir/0, python/0, venv_dir/1, ensure_venv/3, use_venv/2,
+-export([dir/0, python/0, venv_dir/1, ensure_venv/3,
          start_pool/4, stop_pool/1, embed/2, embed_parallel/4, search/4,
          documents/2, queries/1, labelled/2, cosine/2]).
 
@@ -45,70 +46,49 @@ venv_dir(Build) ->
     filename:join([Build, "ml-venv", lists:flatten(Tag)]).
 
 %% @doc Make the venv at `Dir' with the packages of `Requirements' unless it
-%% is there already with the same requirements: `ok', or `{error, Reason}'
-%% with py:ensure_venv/3's shapes (`{exit_code, Code, Output}',
-%% `{executable_not_found, Exe}', `{requirements_not_found, File}',
+%% is there already with the same requirements, and make it active in every
+%% context with the example's directory on their path: `ok', or
+%% `{error, Reason}' with py:ensure_venv/3's shapes (`{exit_code, Code,
+%% Output}', `{executable_not_found, Exe}', `{requirements_not_found, File}',
 %% `{timeout, Exe}'). Options: `python' (the embedded Python), `no_deps'
 %% (pip's `--no-deps', default `true'), `timeout' (ms per program, default
-%% 600000), `log' (a fun called with a line before each program runs).
+%% 600000), `log' (a fun called with a line before the venv is made).
 -spec ensure_venv(file:filename(), file:filename(), map()) -> ok | {error, term()}.
 ensure_venv(Dir, Requirements, Opts) ->
-    Python = maps:get(python, Opts, python()),
     Log = maps:get(log, Opts, fun(_) -> ok end),
-    Timeout = maps:get(timeout, Opts, ?TIMEOUT),
     Stamp = filename:join(Dir, ".requirements"),
-    case file:read_file(Requirements) of
-        {error, _} ->
-            {error, {requirements_not_found, unicode:characters_to_binary(Requirements)}};
-        {ok, Wanted} ->
-            case file:read_file(Stamp) of
-                {ok, Wanted} ->
-                    ok;
-                _ ->
-                    VenvPython = filename:join([Dir, "bin", "python"]),
-                    NoDeps = [["--no-deps"] || maps:get(no_deps, Opts, true)],
-                    Steps = [{Python, ["-m", "venv", Dir]},
-                             {VenvPython, ["-m", "pip", "install", "--disable-pip-version-check",
-                                           "-q" | lists:append(NoDeps)] ++ ["-r", Requirements]}],
-                    run_steps(Steps, Log, Timeout, fun() -> file:write_file(Stamp, Wanted) end)
-            end
+    Made = case file:read_file(Requirements) of
+               {error, _} ->
+                   {error, {requirements_not_found, unicode:characters_to_binary(Requirements)}};
+               {ok, Wanted} ->
+                   case file:read_file(Stamp) of
+                       {ok, Wanted} ->
+                           py:activate_venv(Dir);
+                       _ ->
+                           Log(["py:ensure_venv ", Dir, " ", Requirements]),
+                           Venv = #{installer => pip, python => maps:get(python, Opts, python()),
+                                    no_deps => maps:get(no_deps, Opts, true),
+                                    timeout => maps:get(timeout, Opts, ?TIMEOUT)},
+                           case py:ensure_venv(Dir, Requirements, Venv) of
+                               ok -> file:write_file(Stamp, Wanted);
+                               Error -> Error
+                           end
+                   end
+           end,
+    case Made of
+        ok -> py_import:add_path(dir());
+        _ -> Made
     end.
 
-%% @doc Make the contexts use the venv at `Dir' and the example's modules:
-%% its site-packages go first on `sys.path' (with its `.pth' files), then
-%% the example's directory. Worker contexts share one `sys.path' (the main
-%% interpreter's); a context of another kind has its own, so this runs on
-%% each context.
--spec use_venv(pid(), file:filename()) -> ok | {error, term()}.
-use_venv(Ctx, Dir) ->
-    Site = site_packages(Dir),
-    Venv = unicode:characters_to_binary(filename:absname(Dir)),
-    Example = unicode:characters_to_binary(dir()),
-    Steps = [{<<"__import__('site').addsitedir(d)">>, Site},
-             %% addsitedir appends: a stable sort moves the venv's entries first.
-             {<<"__import__('sys').path.sort(key=lambda p: not p.startswith(d))">>, Venv},
-             {<<"d in __import__('sys').path or __import__('sys').path.insert(0, d)">>, Example}],
-    lists:foldl(fun({Code, D}, ok) ->
-                        case py:eval(Ctx, Code, #{d => D}) of
-                            {ok, _} -> ok;
-                            Error -> Error
-                        end;
-                   (_, Error) ->
-                        Error
-                end, ok, Steps).
-
-%% @doc Start pool `Name' of `N' contexts of kind `Mode', make them use the
-%% venv at `Venv', and load the model in each and run it once (so that
-%% timings leave the load and the first run out): `{ok, Contexts}'.
+%% @doc Start pool `Name' of `N' contexts of kind `Mode' (the venv at `Venv'
+%% made active by ensure_venv/3), and load the model in each and run it once
+%% (so that timings leave the load and the first run out): `{ok, Contexts}'.
 -spec start_pool(atom(), pos_integer(), atom(), file:filename()) ->
           {ok, [pid()]} | {error, term()}.
-start_pool(Name, N, Mode, Venv) ->
+start_pool(Name, N, Mode, _Venv) ->
     case py_context_router:start_pool(Name, N, Mode) of
         {ok, Contexts} ->
-            Ready = [case use_venv(Ctx, Venv) of
-                         ok -> embed(Ctx, [<<"Warming up.">>]);
-                         Error -> Error
-                     end || Ctx <- Contexts],
+            Ready = [embed(Ctx, [<<"Warming up.">>]) || Ctx <- Contexts],
             case [E || {error, _} = E <- Ready] of
                 [] -> {ok, Contexts};
                 [Error | _] -> ok = py_context_router:stop_pool(Name), Error
@@ -226,40 +206,3 @@ dot(<<X:32/float-native, A/binary>>, <<Y:32/float-native, B/binary>>, Acc) ->
     dot(A, B, Acc + X * Y);
 dot(<<>>, <<>>, Acc) ->
     Acc.
-
-site_packages(Dir) ->
-    {ok, {Major, Minor, _}} = py_context:python_version(),
-    Site = filename:join([filename:absname(Dir), "lib",
-                          io_lib:format("python~b.~b", [Major, Minor]), "site-packages"]),
-    unicode:characters_to_binary(Site).
-
-run_steps([], _Log, _Timeout, Done) ->
-    Done();
-run_steps([{Exe, Args} | Rest], Log, Timeout, Done) ->
-    Log(lists:join(" ", [Exe | Args])),
-    case run(Exe, Args, Timeout) of
-        ok -> run_steps(Rest, Log, Timeout, Done);
-        {error, _} = Error -> Error
-    end.
-
-%% A program through a port (no shell): ok, or its exit code and output.
-run(Exe, Args, Timeout) ->
-    case filelib:is_regular(Exe) of
-        false ->
-            {error, {executable_not_found, unicode:characters_to_binary(Exe)}};
-        true ->
-            Port = open_port({spawn_executable, Exe},
-                             [{args, Args}, exit_status, binary, stderr_to_stdout, hide]),
-            collect(Port, Exe, Timeout, [])
-    end.
-
-collect(Port, Exe, Timeout, Acc) ->
-    receive
-        {Port, {data, Data}} -> collect(Port, Exe, Timeout, [Data | Acc]);
-        {Port, {exit_status, 0}} -> ok;
-        {Port, {exit_status, Code}} ->
-            {error, {exit_code, Code, iolist_to_binary(lists:reverse(Acc))}}
-    after Timeout ->
-        catch port_close(Port),
-        {error, {timeout, unicode:characters_to_binary(Exe)}}
-    end.

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "c_src"
 OBJ = ROOT / "_build" / "c_src" / "obj"
-LAYERS = [".", "pymod", "context", "convert", "sandbox", "runtime", "core"]
+LAYERS = [".", "pymod", "context", "convert", "sandbox", "runtime", "shared", "core"]
 RANK = {name: i for i, name in enumerate(LAYERS)}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

@@ -96,7 +96,29 @@ resource(Pid) ->
 %% caller's process.
 -spec request(py_nif:ctx(), payload(), timeout()) -> term().
 request(Ctx, Payload, Timeout) ->
-    note(Ctx, raw_request(Ctx, Payload, Timeout)).
+    note(Ctx, continue(Ctx, raw_request(Ctx, Payload, Timeout), Timeout)).
+
+%% A Python function returned an erlang.schedule* marker
+%% (priv/python/erlang/_schedule.py): the call goes on with the Erlang
+%% function it names, run here, or with a new request on the same context
+%% (queued behind the others: what yielding means on a context thread).
+continue(Ctx, {ok, {'$py_schedule', Kind, Target, Args, Kw}}, Timeout)
+  when is_list(Args), is_map(Kw) ->
+    case {Kind, Target} of
+        {erlang, Name} when is_binary(Name) ->
+            case py_callback:run(Name, Args) of
+                {ok, _} = Ok -> Ok;
+                {error, {erlang, _, _, _, Text}} -> {error, {'ErlangError', unicode:characters_to_list(Text)}};
+                {error, {not_registered, N}} ->
+                    {error, {'NameError', "no Erlang function is registered as " ++ binary_to_list(N)}}
+            end;
+        {_, {M, F}} when is_binary(M), is_binary(F) ->
+            continue(Ctx, raw_request(Ctx, {call, M, F, Args, Kw, term}, Timeout), Timeout);
+        _ ->
+            {ok, {'$py_schedule', Kind, Target, Args, Kw}}
+    end;
+continue(_Ctx, Result, _Timeout) ->
+    Result.
 
 %% @doc The context of a Python object reference.
 -spec for_ref(reference()) -> {ok, py_nif:ctx()} | {error, closed}.

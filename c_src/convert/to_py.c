@@ -289,13 +289,22 @@ static PyObject *conv_map(conv_t *c, ERL_NIF_TERM t)
     return dict;
 }
 
+static resource_to_py_fn resource_hook;
+
+void to_py_set_resource_hook(resource_to_py_fn fn)
+{
+    resource_hook = fn;
+}
+
 static PyObject *conv_reference(conv_t *c, ERL_NIF_TERM t)
 {
     PyObject *obj;
     uint64_t generation;
     int64_t interp_id;
-    if (!pyref_get(c->env, t, &obj, &generation, &interp_id))
-        return wrap_etf(c, py_types.ref_type, t);
+    if (!pyref_get(c->env, t, &obj, &generation, &interp_id)) {
+        obj = resource_hook ? resource_hook(c->env, t) : NULL;
+        return obj || PyErr_Occurred() ? obj : wrap_etf(c, py_types.ref_type, t);
+    }
     if (generation != runtime_generation()) {
         PyErr_SetString(PyExc_ValueError,
                         "a Python object reference from a stopped interpreter");

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from erlang._calls import (
     ErlangError,
+    async_call,
     call,
     is_registered,
     registered,
@@ -28,10 +29,27 @@ from erlang._calls import (
     state_incr,
     state_keys,
     state_set,
+    whereis,
 )
-from erlang._types import Atom, CallInterrupted, Pid, Ref, Term
+from erlang._schedule import (
+    InlineScheduleMarker,
+    ScheduleMarker,
+    consume_time_slice,
+    schedule,
+    schedule_inline,
+    schedule_py,
+)
+from erlang._shared_dict import SharedDict
+from erlang._types import Atom, CallInterrupted, Pid, ProcessError, Ref, Term
 
 if TYPE_CHECKING:
+    from erlang._channel import (
+        ByteChannel,
+        ByteChannelClosed,
+        Channel,
+        ChannelClosed,
+        reply,
+    )
     from erlang._loop import (
         ErlangEventLoop,
         ErlangEventLoopPolicy,
@@ -43,28 +61,46 @@ if TYPE_CHECKING:
         spawn_task,
     )
 
-# asyncio support (erlang._loop) is imported on first use: importing asyncio
-# would add ~20 ms to every interpreter start.
+# asyncio support (erlang._loop, and the channels' async side) is imported
+# on first use: importing asyncio would add ~20 ms to every interpreter start.
 _LOOP_NAMES = frozenset({
     "ErlangEventLoop", "ErlangEventLoopPolicy", "EventLoopPolicy", "install",
     "new_event_loop", "run", "sleep", "spawn_task",
 })
+_CHANNEL_NAMES = frozenset({
+    "ByteChannel", "ByteChannelClosed", "Channel", "ChannelClosed", "reply",
+})
 
 __all__ = [
     "Atom",
+    "ByteChannel",
+    "ByteChannelClosed",
     "CallInterrupted",
+    "Channel",
+    "ChannelClosed",
     "ErlangError",
     "ErlangEventLoop",
     "ErlangEventLoopPolicy",
     "EventLoopPolicy",
+    "InlineScheduleMarker",
     "Pid",
+    "ProcessError",
+    "PyBuffer",
     "Ref",
+    "ScheduleMarker",
+    "SharedDict",
     "Term",
+    "async_call",
     "call",
+    "consume_time_slice",
     "install",
     "is_embedded",
     "new_event_loop",
+    "reply",
     "run",
+    "schedule",
+    "schedule_inline",
+    "schedule_py",
     "self",
     "send",
     "sleep",
@@ -75,6 +111,7 @@ __all__ = [
     "state_incr",
     "state_keys",
     "state_set",
+    "whereis",
 ]
 
 
@@ -98,6 +135,18 @@ def __getattr__(name: str) -> Callable[..., Any]:
         value: Callable[..., Any] = getattr(_loop, name)
         globals()[name] = value
         return value
+    if name in _CHANNEL_NAMES:
+        from erlang import _channel
+
+        value = getattr(_channel, name)
+        globals()[name] = value
+        return value
+    if name == "PyBuffer":
+        from erlang._calls import _native
+
+        value = _native().PyBuffer
+        globals()[name] = value
+        return value
     if not (name.startswith("__") and name.endswith("__")) and is_registered(name):
         fn = functools.partial(call, name)
         functools.update_wrapper(fn, call)
@@ -108,4 +157,4 @@ def __getattr__(name: str) -> Callable[..., Any]:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LOOP_NAMES | set(registered()))
+    return sorted(set(globals()) | _LOOP_NAMES | _CHANNEL_NAMES | set(registered()))

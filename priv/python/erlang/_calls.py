@@ -13,6 +13,7 @@ from erlang._types import Pid
 
 __all__ = [
     "ErlangError",
+    "async_call",
     "call",
     "is_registered",
     "registered",
@@ -24,11 +25,14 @@ __all__ = [
     "state_incr",
     "state_keys",
     "state_set",
+    "whereis",
 ]
 
 
-class ErlangError(Exception):
+class ErlangError(RuntimeError):
     """An Erlang exception raised by a function called from Python.
+
+    A ``RuntimeError``, as erlang_python 4.x raises for a failing function.
 
     ``cls`` is ``'error'``, ``'exit'`` or ``'throw'``; ``reason`` the
     exception's reason and ``stack`` its stack trace, as terms.
@@ -73,13 +77,46 @@ def call(name: str, *args: Any) -> Any:
     from another thread, in a fresh Erlang process.  An Erlang exception is
     raised as :class:`ErlangError`; an unknown name as :class:`NameError`.
     """
-    status, payload = _native().call(name, args)
+    return _outcome(name, _native().call(name, args))
+
+
+def _outcome(name: str, answer: tuple[str, Any]) -> Any:
+    status, payload = answer
     if status == "ok":
         return payload
     if payload[0] == "not_registered":
         raise NameError(f"no Erlang function is registered as {name!r}")
     _tag, cls, reason, stack, text = payload
     raise ErlangError(text, cls, reason, stack)
+
+
+async def async_call(name: str, *args: Any) -> Any:
+    """``await erlang.async_call(name, *args)``: :func:`call` for coroutines.
+
+    The function runs in a fresh Erlang process while the loop runs other
+    tasks; its answer wakes the loop through the loop's notifier (an
+    eventfd: no thread waits, nothing polls).  Works on any asyncio loop
+    with ``add_reader`` (ErlangEventLoop, the stdlib's selector loops).
+    """
+    from erlang._notify import wait_token
+
+    native = _native()
+    calls: list[Any] = []
+
+    def register(notifier: Any, token: int) -> Any:
+        calls.append(native.call_async(name, args, notifier.native, token))
+        return calls[0]
+
+    await wait_token(register)
+    answer = calls[0].result()
+    return _outcome(name, answer)
+
+
+def whereis(name: Any) -> Pid | None:
+    """The Pid of the process registered as ``name`` (a str, bytes or
+    :class:`Atom`), or ``None``."""
+    pid: Pid | None = _native().whereis(name)
+    return pid
 
 
 def send(dest: Any, msg: Any) -> None:

@@ -151,15 +151,19 @@ loop() ->
 
 %% A task: one message on the loop's channel; `'__main__'' first goes to
 %% the caller's context, whose namespace py:exec filled.
+%% Atom names travel as atoms (Python caches their str).
 submit(Loop, Caller, Ref, Module, Func, Args, Kwargs) ->
-    M = name(module, Module),
-    F = name(function, Func),
+    M = callee(module, Module),
+    F = callee(function, Func),
     A = args(Args),
     Kw = kwargs(Kwargs),
-    case M of
-        <<"__main__">> -> main_task(Loop, Caller, Ref, F, A, Kw);
-        _ -> queued(Caller, Ref, py_shared:channel_send(Loop, {task, Caller, Ref, M, F, A, Kw}))
+    case M =:= '__main__' orelse M =:= <<"__main__">> of
+        true -> main_task(Loop, Caller, Ref, name(function, F), A, Kw);
+        false -> queued(Caller, Ref, py_shared:channel_send(Loop, {task, Caller, Ref, M, F, A, Kw}))
     end.
+
+callee(_, A) when is_atom(A) -> A;
+callee(What, N) -> name(What, N).
 
 queued(_Caller, _Ref, ok) -> ok;
 queued(Caller, Ref, Busy) -> fail(Caller, Ref, Busy).

@@ -322,7 +322,70 @@ static PyObject *py_ch_wait_async(PyObject *self, PyObject *const *args, Py_ssiz
     Py_RETURN_NONE;
 }
 
+/* ch_iter(handle) -> an iterator of the messages until the channel is
+ * closed and drained: what `for msg in channel' runs, one C call a message. */
+typedef struct {
+    PyObject_HEAD
+    channel_t *ch; /* kept */
+} chiter_t;
+
+static void chiter_dealloc(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    channel_release(((chiter_t *)o)->ch);
+    tp->tp_free(o);
+    Py_DECREF(tp);
+}
+
+static PyObject *chiter_next(PyObject *o)
+{
+    channel_t *ch = ((chiter_t *)o)->ch;
+    for (;;) {
+        PyObject *r = take_one(ch);
+        if (!r || PyTuple_Check(r)) {
+            PyObject *v = r ? Py_NewRef(PyTuple_GET_ITEM(r, 0)) : NULL;
+            Py_XDECREF(r);
+            return v;
+        }
+        int empty = r == Py_None;
+        Py_DECREF(r);
+        if (!empty || data_block(channel_ready, ch, -1) < 0)
+            return NULL; /* closed: StopIteration; or the exception set */
+    }
+}
+
+static PyType_Slot chiter_slots[] = {
+    {Py_tp_dealloc, chiter_dealloc},
+    {Py_tp_iter, PyObject_SelfIter},
+    {Py_tp_iternext, chiter_next},
+    {Py_tp_doc, "The messages of a channel until it is closed and drained."},
+    {0, NULL},
+};
+
+static PyType_Spec chiter_spec = {
+    .name = "_erlang.ChannelIterator",
+    .basicsize = sizeof(chiter_t),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = chiter_slots,
+};
+
+static PyObject *py_ch_iter(PyObject *self, PyObject *h)
+{
+    channel_t *ch = channel_arg(h);
+    if (!ch)
+        return NULL;
+    PyTypeObject *tp = (PyTypeObject *)PyObject_GetAttrString(self, "ChannelIterator");
+    chiter_t *it = tp ? (chiter_t *)tp->tp_alloc(tp, 0) : NULL;
+    Py_XDECREF(tp);
+    if (!it)
+        return NULL;
+    channel_keep(ch);
+    it->ch = ch;
+    return (PyObject *)it;
+}
+
 static PyMethodDef channel_methods[] = {
+    {"ch_iter", py_ch_iter, METH_O, "ch_iter(handle) -> iterator of the messages."},
     {"ch_take", py_ch_take, METH_O, "ch_take(handle) -> (value,) | None (empty) | False."},
     {"ch_receive", (PyCFunction)(void (*)(void))py_ch_receive, METH_FASTCALL,
      "ch_receive(handle, timeout_ms) -> (value,) | None (timeout) | False (closed)."},
@@ -339,12 +402,16 @@ int channel_py_exec(PyObject *m)
 {
     PyObject *nt = PyType_FromModuleAndSpec(m, &notifier_spec, NULL);
     PyObject *wt = nt ? PyType_FromModuleAndSpec(m, &waiter_spec, NULL) : NULL;
-    if (!wt || PyModule_AddObjectRef(m, "Notifier", nt) < 0 ||
-        PyModule_AddObjectRef(m, "ChannelWaiter", wt) < 0) {
+    PyObject *it = wt ? PyType_FromModuleAndSpec(m, &chiter_spec, NULL) : NULL;
+    if (!it || PyModule_AddObjectRef(m, "Notifier", nt) < 0 ||
+        PyModule_AddObjectRef(m, "ChannelWaiter", wt) < 0 ||
+        PyModule_AddObjectRef(m, "ChannelIterator", it) < 0) {
         Py_XDECREF(nt);
         Py_XDECREF(wt);
+        Py_XDECREF(it);
         return -1;
     }
+    Py_DECREF(it); /* the module holds it; ch_iter finds it there */
     /* This interpreter's (py_types is a set per interpreter). */
     Py_XSETREF(py_types.notifier_type, nt);
     Py_XSETREF(py_types.waiter_type, wt);

@@ -269,8 +269,21 @@ int channel_push(channel_t *ch, ErlNifEnv *caller_env, ErlNifEnv *env, ERL_NIF_T
     return push_sized(ch, caller_env, t, term_bytes(env, t, 0));
 }
 
+/* Iterations a receiver spins (GIL released) before it sleeps: a sender
+ * on another core usually comes within them, and a sleeping receiver costs
+ * the sender a futex wake per message. */
+#define SPIN_LOOPS 2000
+
 int channel_wait(channel_t *ch, int64_t deadline_ns)
 {
+    for (int i = 0; i < SPIN_LOOPS; i++) {
+        if (__atomic_load_n(&ch->count, __ATOMIC_ACQUIRE) ||
+            __atomic_load_n(&ch->closed, __ATOMIC_ACQUIRE))
+            return CH_OK;
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
     struct timespec ts = {.tv_sec = deadline_ns / 1000000000, .tv_nsec = deadline_ns % 1000000000};
     int rc = CH_OK;
     pthread_mutex_lock(&ch->lock);

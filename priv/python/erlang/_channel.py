@@ -118,7 +118,10 @@ class Channel:
         return bool(self.info()["closed"])
 
     def __iter__(self) -> Iterator[Any]:
-        return self
+        """The messages until the channel is closed and drained (a C
+        iterator: one call per message, waiting with the GIL released)."""
+        it: Iterator[Any] = _native().ch_iter(self._h)
+        return it
 
     def __next__(self) -> Any:
         got = _native().ch_receive(self._h, -1.0)

@@ -51,6 +51,8 @@ _NONE = Atom("none")
 _TASK, _EXEC, _EVAL, _DROP = Atom("task"), Atom("exec"), Atom("eval"), Atom("drop")
 _NOT_FOUND = (_ERROR, Atom("function_not_found"))
 _BATCH = 256
+# A coroutine that finishes without waiting needs no scheduling (3.12+).
+_EAGER = sys.version_info >= (3, 12)
 
 # Queues of this interpreter by the id Erlang knows them by.
 _queues: dict[str, TaskQueue] = {}
@@ -189,7 +191,13 @@ class TaskQueue:
         if not inspect.isawaitable(result):
             _tell(caller, (_ASYNC_RESULT, ref, (_OK, result)))
             return
-        task = self.loop.create_task(_run(result, caller, ref))
+        if _EAGER:  # 3.12+: runs at once up to its first real wait
+            task: asyncio.Task[Any] = asyncio.Task(_run(result, caller, ref), loop=self.loop,
+                                                   eager_start=True)  # type: ignore[call-arg]
+            if task.done():
+                return
+        else:
+            task = self.loop.create_task(_run(result, caller, ref))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

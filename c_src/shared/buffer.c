@@ -27,8 +27,9 @@ static void buffer_dtor(ErlNifEnv *env, void *obj)
 
 int buffer_init(ErlNifEnv *env)
 {
-    ErlNifResourceTypeInit init = {.dtor = buffer_dtor};
-    buffer_rt = enif_init_resource_type(env, "py_buffer", &init, ERL_NIF_RT_CREATE, NULL);
+    ErlNifResourceTypeInit init = {.dtor = buffer_dtor, .members = 1};
+    buffer_rt = enif_init_resource_type(env, "py_buffer", &init,
+                                        ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
     return buffer_rt ? 0 : -1;
 }
 

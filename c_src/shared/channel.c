@@ -93,8 +93,9 @@ static void channel_dtor(ErlNifEnv *env, void *obj)
 
 int channel_init(ErlNifEnv *env)
 {
-    ErlNifResourceTypeInit init = {.dtor = channel_dtor};
-    channel_rt = enif_init_resource_type(env, "py_channel", &init, ERL_NIF_RT_CREATE, NULL);
+    ErlNifResourceTypeInit init = {.dtor = channel_dtor, .members = 1};
+    channel_rt = enif_init_resource_type(env, "py_channel", &init,
+                                         ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
     return channel_rt ? 0 : -1;
 }
 

@@ -59,7 +59,8 @@ static void clear_all(sdict_t *d)
             enif_free(e);
         }
     }
-    enif_free(d->buckets);
+    if (d->buckets)
+        enif_free(d->buckets);
     d->buckets = NULL;
     d->nbuckets = d->size = 0;
 }
@@ -83,8 +84,9 @@ static void sdict_down(ErlNifEnv *env, void *obj, ErlNifPid *pid, ErlNifMonitor 
 
 int sdict_init(ErlNifEnv *env)
 {
-    ErlNifResourceTypeInit init = {.dtor = sdict_dtor, .down = sdict_down};
-    sdict_rt = enif_init_resource_type(env, "py_shared_dict", &init, ERL_NIF_RT_CREATE, NULL);
+    ErlNifResourceTypeInit init = {.dtor = sdict_dtor, .down = sdict_down, .members = 3};
+    sdict_rt = enif_init_resource_type(env, "py_shared_dict", &init,
+                                     ERL_NIF_RT_CREATE | ERL_NIF_RT_TAKEOVER, NULL);
     if (!sdict_rt || pthread_key_create(&spare_key, free_spare) != 0)
         return -1;
     return 0;
@@ -158,7 +160,8 @@ static void grow(sdict_t *d)
             b[e->hash & (n - 1)] = e;
         }
     }
-    enif_free(d->buckets);
+    if (d->buckets)
+        enif_free(d->buckets);
     d->buckets = b;
     d->nbuckets = n;
 }

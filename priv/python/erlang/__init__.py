@@ -142,9 +142,10 @@ def __getattr__(name: str) -> Callable[..., Any]:
         globals()[name] = value
         return value
     if name == "PyBuffer":
-        from erlang._calls import _native
+        from erlang._calls import _native_or_none
 
-        value = _native().PyBuffer
+        native = _native_or_none()
+        value = native.PyBuffer if native is not None else _NoBuffer
         globals()[name] = value
         return value
     if not (name.startswith("__") and name.endswith("__")) and is_registered(name):
@@ -157,4 +158,13 @@ def __getattr__(name: str) -> Callable[..., Any]:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LOOP_NAMES | _CHANNEL_NAMES | set(registered()))
+    return sorted(set(globals()) | _LOOP_NAMES | _CHANNEL_NAMES | {"PyBuffer"}
+                  | set(registered()))
+
+
+class _NoBuffer:
+    """``erlang.PyBuffer`` outside the VM: buffers come only from Erlang
+    (``py_buffer``), so nothing is ever an instance."""
+
+    def __init__(self) -> None:
+        raise TypeError("PyBuffer objects come from Erlang (py_buffer:new/0,1)")

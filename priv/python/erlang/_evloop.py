@@ -35,6 +35,7 @@ import inspect
 import sys
 import threading
 import traceback
+import types
 from typing import Any
 
 from erlang._calls import _native
@@ -51,6 +52,7 @@ _NONE = Atom("none")
 _TASK, _EXEC, _EVAL, _DROP = Atom("task"), Atom("exec"), Atom("eval"), Atom("drop")
 _NOT_FOUND = (_ERROR, Atom("function_not_found"))
 _BATCH = 256
+_COROUTINE = types.CoroutineType
 # A coroutine that finishes without waiting needs no scheduling (3.12+).
 _EAGER = sys.version_info >= (3, 12)
 
@@ -188,7 +190,7 @@ class TaskQueue:
         except Exception as exc:
             _tell(caller, (_ASYNC_RESULT, ref, _error_pair(exc)))
             return
-        if not inspect.isawaitable(result):
+        if type(result) is not _COROUTINE and not inspect.isawaitable(result):
             _tell(caller, (_ASYNC_RESULT, ref, (_OK, result)))
             return
         if _EAGER:  # 3.12+: runs at once up to its first real wait

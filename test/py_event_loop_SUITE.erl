@@ -43,6 +43,21 @@ async def forever():
 
 def unconvertible():
     return object()
+
+async def raise_later():
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+    loop.call_soon(fut.set_exception, KeyError('later'))
+    await fut
+
+async def many_waits(n):
+    total = 0
+    for i in range(n):
+        await asyncio.sleep(0)
+        fut = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_soon(fut.set_result, i)
+        total += await fut
+    return total
 ">>).
 
 suite() -> [{timetrap, {seconds, 60}}].
@@ -110,6 +125,10 @@ error_shapes(_Config) ->
         py_event_loop:run(nosuchmodule, f, []),
     {error, {'TypeError', _}} = py_event_loop:run(loop_helpers, unconvertible, []),
     {error, {'TypeError', _}} = py_event_loop:run(math, sqrt, [a, b]),
+    %% An exception thrown into a coroutine after its first wait (a task
+    %% takes over an eagerly started coroutine there).
+    {error, <<"KeyError: 'later'\n", _/binary>>} = py_event_loop:run(loop_helpers, raise_later, []),
+    {ok, 4950} = py_event_loop:run(loop_helpers, many_waits, [100]),
     ok.
 
 namespaces(_Config) ->

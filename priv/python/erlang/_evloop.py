@@ -36,6 +36,7 @@ import sys
 import threading
 import traceback
 import types
+from collections.abc import Generator
 from typing import Any
 
 from erlang._calls import _native
@@ -53,8 +54,6 @@ _TASK, _EXEC, _EVAL, _DROP = Atom("task"), Atom("exec"), Atom("eval"), Atom("dro
 _NOT_FOUND = (_ERROR, Atom("function_not_found"))
 _BATCH = 256
 _COROUTINE = types.CoroutineType
-# A coroutine that finishes without waiting needs no scheduling (3.12+).
-_EAGER = sys.version_info >= (3, 12)
 
 # Queues of this interpreter by the id Erlang knows them by.
 _queues: dict[str, TaskQueue] = {}
@@ -193,13 +192,18 @@ class TaskQueue:
         if type(result) is not _COROUTINE and not inspect.isawaitable(result):
             _tell(caller, (_ASYNC_RESULT, ref, (_OK, result)))
             return
-        if _EAGER:  # 3.12+: runs at once up to its first real wait
-            task: asyncio.Task[Any] = asyncio.Task(_run(result, caller, ref), loop=self.loop,
-                                                   eager_start=True)  # type: ignore[call-arg]
-            if task.done():
-                return
-        else:
-            task = self.loop.create_task(_run(result, caller, ref))
+        # Eagerly, as Python 3.12's eager tasks: the coroutine runs at once
+        # up to its first real wait, and one that finishes without waiting
+        # is never scheduled.  Otherwise a task takes it over from there.
+        coro = _run(result, caller, ref)
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return
+        except BaseException as exc:  # _run reports every Exception itself
+            coro.close()
+            raise exc
+        task = self.loop.create_task(_resume(coro, yielded))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -222,6 +226,26 @@ def _walk(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+@types.coroutine
+def _resume(coro: Any, yielded: Any) -> Generator[Any, Any, Any]:
+    """The rest of a coroutine already stepped once: the Task drives this
+    generator, which hands every value and exception on (``yield from`` of
+    a started coroutine)."""
+    while True:
+        try:
+            sent = yield yielded
+        except BaseException as exc:
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
 
 
 async def _run(awaitable: Any, caller: Any, ref: Any) -> None:

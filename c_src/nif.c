@@ -80,6 +80,8 @@ static void unload(ErlNifEnv *env, void *priv)
     deadline_unload();
     runtime_unload();
     bigmap_unload();
+    data_py_unload();
+    sdict_unload();
 }
 
 ERL_NIF_INIT(py_nif, nif_funcs, load, NULL, NULL, unload)

@@ -12,7 +12,8 @@
          async_receive_erlang_loop/1, async_receive_stdlib_loop/1,
          async_receive_is_event_driven/1, many_receivers/1, python_sends/1,
          erlang_recv/1, context_manager/1, receive_interrupted_by_timeout/1,
-         byte_channel/1, bad_input/1, channel_module_path/1, big_terms/1]).
+         byte_channel/1, bad_input/1, channel_module_path/1, big_terms/1,
+         owngil_receivers/1]).
 
 -define(HELPERS, <<"
 import asyncio, threading, time
@@ -80,7 +81,7 @@ all() ->
      receive_waits_for_sender, try_receive, async_receive_erlang_loop,
      async_receive_stdlib_loop, async_receive_is_event_driven, many_receivers, python_sends,
      erlang_recv, context_manager, receive_interrupted_by_timeout, byte_channel, bad_input,
-     channel_module_path, big_terms].
+     channel_module_path, big_terms, owngil_receivers].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -323,3 +324,42 @@ big_terms(_Config) ->
     {ok, 100000} = py:eval(<<"len(erlang.Channel(ch).receive())">>, #{ch => Ch}),
     {ok, 1048576} = py:eval(<<"len(erlang.Channel(ch).receive())">>, #{ch => Ch}),
     ok.
+
+owngil_receivers(_Config) ->
+    case py:subinterp_supported() of
+        false -> {skip, "own-GIL contexts need Python 3.12"};
+        true ->
+            {ok, Ch} = py_channel:new(),
+            {ok, Buf} = py_buffer:new(),
+            {ok, Ctx} = py_context:new(#{mode => owngil}),
+            try
+                ok = py_channel:send(Ch, {from_erlang, [1, 2]}),
+                {ok, {from_erlang, [1, 2]}} =
+                    py:eval(Ctx, <<"__import__('erlang').Channel(ch).receive(1000)">>, #{ch => Ch}),
+                {ok, none} = py:eval(Ctx, <<"__import__('erlang').Channel(ch).send('back')">>,
+                                     #{ch => Ch}),
+                {ok, <<"back">>} = py_channel:recv(Ch, 1000),
+                ok = py_buffer:write(Buf, <<"owngil\n">>),
+                ok = py_buffer:close(Buf),
+                {ok, <<"owngil\n">>} = py:eval(Ctx, <<"b.readline()">>, #{b => Buf}),
+                %% Async on the sub-interpreter's own loop.
+                ok = py:exec(Ctx, <<"
+import asyncio, erlang
+async def arecv(ch, pid):
+    loop = asyncio.get_running_loop()
+    loop.call_soon(erlang.send, pid, erlang.Atom('go'))
+    return await erlang.Channel(ch).async_receive()
+">>),
+                {ok, async_one} = py_async_relay(Ctx, Ch),
+                receive sent -> ok end
+            after
+                py_context:stop(Ctx)
+            end
+    end.
+
+%% Start the async receive on the own-GIL context, then release the sender.
+py_async_relay(Ctx, Ch) ->
+    Self = self(),
+    Sender = spawn_link(fun() -> receive go -> ok end, ok = py_channel:send(Ch, async_one),
+                                 Self ! sent end),
+    py:eval(Ctx, <<"erlang.run(arecv(ch, pid))">>, #{ch => Ch, pid => Sender}).

@@ -194,6 +194,11 @@ static int hook_to_term(ErlNifEnv *env, PyObject *o, ERL_NIF_TERM *out)
     return 0;
 }
 
+void data_py_unload(void)
+{
+    pthread_key_delete(scratch_key); /* as sdict_unload */
+}
+
 void data_py_init(void)
 {
     pthread_key_create(&scratch_key, free_scratch);

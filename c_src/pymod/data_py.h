@@ -20,6 +20,7 @@ typedef struct {
 
 /* At load: the conversion hooks (convert/convert.h). */
 void data_py_init(void);
+void data_py_unload(void);
 /* _erlang's exec: add the types and functions of the data plane to m. */
 int data_py_exec(PyObject *m);
 

@@ -92,6 +92,13 @@ int sdict_init(ErlNifEnv *env)
     return 0;
 }
 
+void sdict_unload(void)
+{
+    /* No destructor may point into an unloaded library: the spare
+     * environments of threads still running are leaked instead. */
+    pthread_key_delete(spare_key);
+}
+
 int sdict_get_resource(ErlNifEnv *env, ERL_NIF_TERM term, sdict_t **out)
 {
     return enif_get_resource(env, term, sdict_rt, (void **)out);

@@ -24,6 +24,7 @@ typedef struct sdict sdict_t;
 enum { SD_OK = 0, SD_MISSING, SD_DESTROYED };
 
 int sdict_init(ErlNifEnv *env);
+void sdict_unload(void);
 
 int sdict_get_resource(ErlNifEnv *env, ERL_NIF_TERM term, sdict_t **out);
 ERL_NIF_TERM sdict_term(ErlNifEnv *env, sdict_t *d);

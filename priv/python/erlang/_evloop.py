@@ -127,7 +127,11 @@ class TaskQueue:
                 if got is False:
                     self.closed()
                     return
-                self.dispatch(got[0])
+                try:
+                    self.dispatch(got[0])
+                except Exception as exc:  # a bug here must not stop the queue
+                    self.loop.call_exception_handler(
+                        {"message": "py_event_loop: a request failed", "exception": exc})
             else:  # a full batch: let the loop run what it started first
                 self.loop.call_soon(self.drain)
                 return
@@ -203,7 +207,7 @@ class TaskQueue:
         except BaseException as exc:  # _run reports every Exception itself
             coro.close()
             raise exc
-        task = self.loop.create_task(_resume(coro, yielded))
+        task = self.loop.create_task(_continue(coro, yielded))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -228,7 +232,6 @@ def _walk(obj: Any, dotted: str) -> Any:
     return obj
 
 
-@types.coroutine
 def _resume(coro: Any, yielded: Any) -> Generator[Any, Any, Any]:
     """The rest of a coroutine already stepped once: the Task drives this
     generator, which hands every value and exception on (``yield from`` of
@@ -246,6 +249,23 @@ def _resume(coro: Any, yielded: Any) -> Generator[Any, Any, Any]:
                 yielded = coro.send(sent)
             except StopIteration as stop:
                 return stop.value
+
+
+class _Started:
+    """An awaitable over :func:`_resume` (a Task takes coroutines only)."""
+
+    __slots__ = ("coro", "yielded")
+
+    def __init__(self, coro: Any, yielded: Any) -> None:
+        self.coro = coro
+        self.yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return _resume(self.coro, self.yielded)
+
+
+async def _continue(coro: Any, yielded: Any) -> Any:
+    return await _Started(coro, yielded)
 
 
 async def _run(awaitable: Any, caller: Any, ref: Any) -> None:

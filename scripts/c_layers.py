@@ -3,8 +3,9 @@
 folders below it, never one above (docs/architecture.md, "C layout").
 
 Layers, top to bottom: c_src/*.c (nif.c, start.c), pymod, context, convert,
-sandbox, runtime, shared (the data plane: terms only), core.  A lower layer reaches a higher one only through a
-function pointer the higher one registers at load (the hooks).
+sandbox, runtime, shared (the data plane: terms only), core.  A lower layer
+reaches a higher one only through a function pointer the higher one
+registers at load (the hooks).
 
 Checks:
   1. every `#include "..."` of a project header names it by its path from

@@ -107,10 +107,13 @@ continue(Ctx, {ok, {'$py_schedule', Kind, Target, Args, Kw}}, Timeout)
     case {Kind, Target} of
         {erlang, Name} when is_binary(Name) ->
             case py_callback:run(Name, Args) of
-                {ok, _} = Ok -> Ok;
-                {error, {erlang, _, _, _, Text}} -> {error, {'ErlangError', unicode:characters_to_list(Text)}};
+                {ok, _} = Ok ->
+                    Ok;
+                {error, {erlang, _, _, _, Text}} ->
+                    {error, {'ErlangError', unicode:characters_to_list(Text)}};
                 {error, {not_registered, N}} ->
-                    {error, {'NameError', "no Erlang function is registered as " ++ binary_to_list(N)}}
+                    {error, {'NameError',
+                             "no Erlang function is registered as " ++ binary_to_list(N)}}
             end;
         {_, {M, F}} when is_binary(M), is_binary(F) ->
             continue(Ctx, raw_request(Ctx, {call, M, F, Args, Kw, term}, Timeout), Timeout);

@@ -146,7 +146,8 @@ sections() ->
       fun programs/1},
      {logging, "Python logging into OTP logger, per record", fun logging/1},
      {ml, "sentence embeddings (all-MiniLM-L6-v2, batches of 64; needs make demo-ml's venv)",
-      fun ml/1}].
+      fun ml/1},
+     {data, "data plane: channels, shared dicts, py_event_loop tasks", fun data/1}].
 
 %% Targets (from the issue) and the best peer measured on this machine.
 %% {Better, Target | none, Peer | none}
@@ -173,6 +174,9 @@ spec(isolated_zygote_start) -> {lower, 5, none};
 spec(isolated_timeout_c_loop) -> {lower, 1100, none};
 spec(embeddings_pool_2_vs_worker) -> {higher, 1.7, none};
 spec(embeddings_pool_2_vs_plain_pct) -> {lower, 10, none};
+spec(channel_erlang_to_python_64b) -> {higher, 1000000, none};
+spec(shared_dict_set_get_erlang) -> {higher, 1000000, 300000};
+spec(loop_tasks_50_callers) -> {higher, 50000, none};
 spec(_) -> none.
 
 %% Knobs of a full and a quick run.
@@ -1156,6 +1160,92 @@ collect_port(Port, Acc) ->
         {Port, {exit_status, 0}} -> iolist_to_binary(Acc)
     after 60000 -> error(plain_python_timeout)
     end.
+
+%% The data plane (docs/channels.md, docs/shared_dict.md, docs/event_loop.md).
+-define(DATA_HELPERS, <<"
+import time
+import erlang
+
+def drain(ch):
+    it = iter(erlang.Channel(ch))
+    first = next(it)
+    t = time.perf_counter()
+    n = 1
+    for _ in it:
+        n += 1
+    return [n, time.perf_counter() - t]
+
+async def echo(x):
+    return x
+">>).
+
+data(Cfg = #{quick := Quick, tp_rounds := TpRounds, tp_round_ms := RoundMs}) ->
+    {ok, _} = py:eval(<<"exec(src, __import__('sys').modules.setdefault('bench_data', "
+                        "__import__('types').ModuleType('bench_data')).__dict__)">>,
+                      #{src => ?DATA_HELPERS}),
+    Rounds = case Quick of true -> 3; false -> 7 end,
+    %% Channel: one Erlang process sends M 64-byte binaries, Python drains
+    %% them with `for msg in channel'; the rate is Python's, from its first
+    %% message to its last.
+    M = case Quick of true -> 200000; false -> 500000 end,
+    Bin = binary:copy(<<"x">>, 64),
+    Chan = [begin
+                {ok, Ch} = py_channel:new(),
+                Self = self(),
+                {Pid, Mon} = spawn_monitor(fun() ->
+                                                   Self ! {drained, py:call(bench_data, drain, [Ch])}
+                                           end),
+                ok = send_n(Ch, Bin, M),
+                ok = py_channel:close(Ch),
+                {ok, [M, Secs]} = receive {drained, R} -> R end,
+                receive {'DOWN', Mon, process, Pid, _} -> ok end,
+                (M - 1) / Secs
+            end || _ <- lists:seq(1, Rounds)],
+    %% Shared dict: set then get of one key from one Erlang process.
+    {ok, SD} = py:shared_dict_new(),
+    Pairs = case Quick of true -> 100000; false -> 300000 end,
+    ok = set_get(SD, 1000),
+    Dict = [begin
+                T0 = erlang:monotonic_time(),
+                ok = set_get(SD, Pairs),
+                2 * Pairs / (to_us(erlang:monotonic_time() - T0) / 1.0e6)
+            end || _ <- lists:seq(1, Rounds)],
+    %% py_event_loop: create_task + await of `async def echo(x)'.
+    Call = {fun() -> py_event_loop:await(py_event_loop:create_task(bench_data, echo, [1])) end,
+            fun py:context/0},
+    Groups = [begin
+                  {_, _, Pids, Workers, _} = tp_group(N, Call, "_loop"),
+                  {list_to_atom("loop_tasks_" ++ integer_to_list(N) ++ "_callers"), N, Pids, Workers}
+              end || N <- [1, 50]],
+    _ = [tp_round(Pids, RoundMs) || {_, _, Pids, _} <- Groups],
+    Samples = [[{Name, tp_round(Pids, RoundMs)} || {Name, _, Pids, _} <- rotate(Groups, I)]
+               || I <- lists:seq(1, TpRounds)],
+    _ = [tp_stop(Workers) || {_, _, _, Workers} <- Groups],
+    ByName = maps:groups_from_list(fun({K, _}) -> K end, fun({_, V}) -> V end,
+                                   lists:append(Samples)),
+    _ = Cfg,
+    [row(channel_erlang_to_python_64b, msgs_per_s, median(Chan), M * Rounds, Rounds,
+         "py_channel:send of 64-byte binaries, received by `for msg in Channel(ch)`",
+         lists:min(Chan), lists:max(Chan)),
+     row(shared_dict_set_get_erlang, ops_per_s, median(Dict), 2 * Pairs * Rounds, Rounds,
+         "py:shared_dict_set/3 then py:shared_dict_get/2, one process (2 ops a pair)",
+         lists:min(Dict), lists:max(Dict))] ++
+    [begin
+         Rates = [C / (Us / 1.0e6) || {C, Us} <- maps:get(Name, ByName)],
+         row(Name, tasks_per_s, median(Rates), 0, TpRounds,
+             io_lib:format("~b callers: py_event_loop:create_task of `async def echo(x)` "
+                           "+ await", [N]),
+             lists:min(Rates), lists:max(Rates))
+     end || {Name, N, _, _} <- Groups].
+
+send_n(_, _, 0) -> ok;
+send_n(Ch, B, N) -> ok = py_channel:send(Ch, B), send_n(Ch, B, N - 1).
+
+set_get(_, 0) -> ok;
+set_get(SD, N) ->
+    ok = py:shared_dict_set(SD, <<"key">>, N),
+    N = py:shared_dict_get(SD, <<"key">>),
+    set_get(SD, N - 1).
 
 count_to(0) -> ok;
 count_to(N) -> receive _ -> count_to(N - 1) end.

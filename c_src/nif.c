@@ -13,6 +13,10 @@
 #include "sandbox/sandbox.h"
 #include "context/deadline.h"
 #include "ossignal.h"
+#include "pymod/data_py.h"
+#include "shared/buffer.h"
+#include "shared/channel.h"
+#include "shared/sdict.h"
 
 static ErlNifFunc nif_funcs[] = {
     {"runtime_start", 5, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
@@ -36,6 +40,24 @@ static ErlNifFunc nif_funcs[] = {
     {"callback_publish", 1, callback_publish_nif, 0},
     {"sandbox_configure", 2, sandbox_configure_nif, 0},
     {"os_signal", 2, ossignal_send_nif, 0},
+    /* the data plane (c_src/shared/) */
+    {"sdict_new", 0, sdict_new_nif, 0},
+    {"sdict_get", 2, sdict_get_nif, 0},
+    {"sdict_set", 3, sdict_set_nif, 0},
+    {"sdict_del", 2, sdict_del_nif, 0},
+    {"sdict_keys", 1, sdict_keys_nif, 0},
+    {"sdict_destroy", 1, sdict_destroy_nif, 0},
+    {"channel_new", 2, channel_new_nif, 0},
+    {"channel_send", 2, channel_send_nif, 0},
+    {"channel_close", 1, channel_close_nif, 0},
+    {"channel_info", 1, channel_info_nif, 0},
+    {"channel_try_receive", 1, channel_try_receive_nif, 0},
+    {"channel_wait", 2, channel_wait_nif, 0},
+    {"channel_cancel_wait", 2, channel_cancel_wait_nif, 0},
+    {"buffer_new", 1, buffer_new_nif, 0},
+    {"buffer_write", 2, buffer_write_nif, 0},
+    {"buffer_close", 1, buffer_close_nif, 0},
+    {"buffer_info", 1, buffer_info_nif, 0},
 };
 
 static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
@@ -45,8 +67,10 @@ static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)
     atoms_init(env);
     if (runtime_init(env) < 0 || sandbox_init(env) < 0 || pyref_init(env) < 0 ||
         bigmap_init(env) < 0 || context_init(env) < 0 || deadline_init() < 0 ||
-        callback_init(env) < 0)
+        callback_init(env) < 0 || channel_init(env) < 0 || sdict_init(env) < 0 ||
+        buffer_init(env) < 0)
         return -1;
+    data_py_init();
     start_init();
     return 0;
 }
@@ -58,6 +82,8 @@ static void unload(ErlNifEnv *env, void *priv)
     deadline_unload();
     runtime_unload();
     bigmap_unload();
+    data_py_unload();
+    sdict_unload();
 }
 
 ERL_NIF_INIT(py_nif, nif_funcs, load, NULL, NULL, unload)

@@ -60,6 +60,7 @@ static int cache_types(py_types_t *t)
     t->ref_type = PyObject_GetAttrString(mod, "Ref");
     t->term_type = PyObject_GetAttrString(mod, "Term");
     t->interrupted = PyObject_GetAttrString(mod, "CallInterrupted");
+    t->process_error = PyObject_GetAttrString(mod, "ProcessError");
     Py_DECREF(mod);
     PyObject *tb = PyImport_ImportModule("traceback");
     t->traceback_format = tb ? PyObject_GetAttrString(tb, "format_exception") : NULL;
@@ -73,6 +74,7 @@ static int cache_types(py_types_t *t)
     Py_XDECREF(confine);
     t->interp_id = PyInterpreterState_GetID(PyInterpreterState_Get());
     if (!t->atom_type || !t->pid_type || !t->ref_type || !t->term_type || !t->interrupted ||
+        !t->process_error ||
         !t->code_cache || !t->traceback_format || !t->builtins || !t->ns_builtins)
         return set_python_error("cannot load the erlang types");
     return 0;
@@ -97,6 +99,12 @@ static void drop_types(py_types_t *t)
     Py_CLEAR(t->ref_type);
     Py_CLEAR(t->term_type);
     Py_CLEAR(t->interrupted);
+    Py_CLEAR(t->process_error);
+    Py_CLEAR(t->resource_type);
+    Py_CLEAR(t->buffer_type);
+    Py_CLEAR(t->notifier_type);
+    Py_CLEAR(t->waiter_type);
+    Py_CLEAR(t->call_type);
     atom_cache_clear(&t->atoms, 1);
     atom_cache_clear(&t->names, 1);
     atom_cache_clear(&t->modules, 1);

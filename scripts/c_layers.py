@@ -3,8 +3,9 @@
 folders below it, never one above (docs/architecture.md, "C layout").
 
 Layers, top to bottom: c_src/*.c (nif.c, start.c), pymod, context, convert,
-sandbox, runtime, core.  A lower layer reaches a higher one only through a
-function pointer the higher one registers at load (the hooks).
+sandbox, runtime, shared (the data plane: terms only), core.  A lower layer
+reaches a higher one only through a function pointer the higher one
+registers at load (the hooks).
 
 Checks:
   1. every `#include "..."` of a project header names it by its path from
@@ -26,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "c_src"
 OBJ = ROOT / "_build" / "c_src" / "obj"
-LAYERS = [".", "pymod", "context", "convert", "sandbox", "runtime", "core"]
+LAYERS = [".", "pymod", "context", "convert", "sandbox", "runtime", "shared", "core"]
 RANK = {name: i for i, name in enumerate(LAYERS)}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 

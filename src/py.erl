@@ -40,6 +40,8 @@
          tracemalloc_start/0, tracemalloc_start/1, tracemalloc_stop/0,
          activate_venv/1, deactivate_venv/0, venv_info/0, ensure_venv/2, ensure_venv/3,
          reload/1]).
+-export([shared_dict_new/0, shared_dict_get/2, shared_dict_get/3, shared_dict_set/3,
+         shared_dict_del/2, shared_dict_keys/1, shared_dict_destroy/1]).
 %% More than the 40 exports a module should have: the names and arities are those of
 %% erlang_python 4.x, which user code calls as py:Name; the work is done in
 %% py_context, py_callback and py_state.
@@ -447,19 +449,33 @@ stream_eval(Code, Locals) ->
 stream_start(Module, Func, Args) ->
     stream_start(Module, Func, Args, #{}).
 
-%% @doc stream_start/3 with options: `kwargs', and `window' (default 64):
+%% @doc stream_start/3 with options: `kwargs', `window' (default 64):
 %% Python sends at most that many items ahead of the consumer, which
-%% acknowledges the items it has handled with stream_ack/1,2.
+%% acknowledges the items it has handled with stream_ack/1,2; and `owner'
+%% (a local pid, default the caller): the process the messages go to. With
+%% another owner there is no window unless one is given (the caller then
+%% acknowledges), and the owner's death stops the stream at its next item.
 -spec stream_start(py_module(), py_func(), py_args(),
-                   #{kwargs => py_kwargs(), window => pos_integer()}) ->
+                   #{kwargs => py_kwargs(), window => pos_integer(), owner => pid()}) ->
           {ok, reference()} | {error, term()}.
 stream_start(Module, Func, Args, Opts) when is_map(Opts) ->
     Kw = kwargs(maps:get(kwargs, Opts, #{})),
-    Window = case maps:get(window, Opts, 64) of
-                 W when is_integer(W), W > 0 -> W;
+    Owner = case maps:get(owner, Opts, self()) of
+                O when is_pid(O), node(O) =:= node() -> O;
+                O -> erlang:error({badarg, {owner, O}})
+            end,
+    %% An owner acknowledges nothing unless a window is asked for (4.x has
+    %% no window); the acknowledgements then come from the caller.
+    Default = case Owner =:= self() of true -> 64; false -> 16#7fffffff end,
+    Window = case maps:get(window, Opts, Default) of
+                 W when is_integer(W), W > 0, W =< 16#7fffffff -> W;
                  W -> erlang:error({badarg, {window, W}})
              end,
-    Payload = call_payload(Module, Func, Args, Kw, {stream, Window}),
+    Mode = case Owner =:= self() of
+               true -> {stream, Window};
+               false -> {stream, Window, Owner}
+           end,
+    Payload = call_payload(Module, Func, Args, Kw, Mode),
     with_route(fun(Ctx) ->
                        case py_context:async(Ctx, py_stream, Payload) of
                            {ok, Ref} -> put({'$py_stream', Ref}, Ctx), {ok, Ref};
@@ -698,6 +714,46 @@ reload(Module) ->
         [] -> ok;
         Errors -> {error, Errors}
     end.
+
+%% @doc A shared dict: a key-value table Erlang and Python (every context,
+%% every thread) read and write; Python wraps it as `erlang.SharedDict(SD)'.
+%% Keys and values are any terms, kept as terms (docs/shared_dict.md). It is
+%% owned by the caller: destroyed when the caller dies.
+-spec shared_dict_new() -> {ok, reference()}.
+shared_dict_new() ->
+    py_shared:sdict_new().
+
+%% @doc The value under Key, or `undefined'. A destroyed dict raises
+%% `{badarg, shared_dict_destroyed}'; a term that is no dict `badarg'.
+-spec shared_dict_get(reference(), term()) -> term().
+shared_dict_get(SD, Key) ->
+    py_shared:sdict_get(SD, Key, undefined).
+
+%% @doc The value under Key, or Default.
+-spec shared_dict_get(reference(), term(), term()) -> term().
+shared_dict_get(SD, Key, Default) ->
+    py_shared:sdict_get(SD, Key, Default).
+
+%% @doc Store Value under Key.
+-spec shared_dict_set(reference(), term(), term()) -> ok.
+shared_dict_set(SD, Key, Value) ->
+    py_shared:sdict_set(SD, Key, Value).
+
+%% @doc Remove Key (`ok' when it is absent).
+-spec shared_dict_del(reference(), term()) -> ok.
+shared_dict_del(SD, Key) ->
+    py_shared:sdict_del(SD, Key).
+
+%% @doc The keys, in no particular order.
+-spec shared_dict_keys(reference()) -> [term()].
+shared_dict_keys(SD) ->
+    py_shared:sdict_keys(SD).
+
+%% @doc Destroy the dict now: its entries are freed and every later use,
+%% from Erlang or Python, is an error. Idempotent.
+-spec shared_dict_destroy(reference()) -> ok.
+shared_dict_destroy(SD) ->
+    py_shared:sdict_destroy(SD).
 
 %% Internal.
 

@@ -177,7 +177,32 @@ request({py_remote, Pid}, Payload, Timeout) ->
 request({py_isolated, _, _} = Ctx, Payload, Timeout) ->
     note(Ctx, py_isolated:request(Ctx, Payload, Timeout));
 request(Ctx, Payload, Timeout) ->
-    note(Ctx, raw_request(Ctx, Payload, Timeout)).
+    note(Ctx, continue(Ctx, raw_request(Ctx, Payload, Timeout), Timeout)).
+
+%% A Python function returned an erlang.schedule* marker
+%% (priv/python/erlang/_schedule.py): the call goes on with the Erlang
+%% function it names, run here, or with a new request on the same context
+%% (queued behind the others: what yielding means on a context thread).
+continue(Ctx, {ok, {'$py_schedule', Kind, Target, Args, Kw}}, Timeout)
+  when is_list(Args), is_map(Kw) ->
+    case {Kind, Target} of
+        {erlang, Name} when is_binary(Name) ->
+            case py_callback:run(Name, Args) of
+                {ok, _} = Ok ->
+                    Ok;
+                {error, {erlang, _, _, _, Text}} ->
+                    {error, {'ErlangError', unicode:characters_to_list(Text)}};
+                {error, {not_registered, N}} ->
+                    {error, {'NameError',
+                             "no Erlang function is registered as " ++ binary_to_list(N)}}
+            end;
+        {_, {M, F}} when is_binary(M), is_binary(F) ->
+            continue(Ctx, raw_request(Ctx, {call, M, F, Args, Kw, term}, Timeout), Timeout);
+        _ ->
+            {ok, {'$py_schedule', Kind, Target, Args, Kw}}
+    end;
+continue(_Ctx, Result, _Timeout) ->
+    Result.
 
 %% @doc Run a request on the context Pid (local or on another node) and
 %% wait for its result, in the caller's process; `{error, closed}' when no

@@ -9,12 +9,21 @@
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
          stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
 -export([os_signal/2]).
+%% The data plane (c_src/shared/): shared dicts, channels, buffers.
+-export([sdict_new/0, sdict_get/2, sdict_set/3, sdict_del/2, sdict_keys/1, sdict_destroy/1,
+         channel_new/2, channel_send/2, channel_close/1, channel_info/1,
+         channel_try_receive/1, channel_wait/2, channel_cancel_wait/2,
+         buffer_new/1, buffer_write/2, buffer_close/1, buffer_info/1]).
 -export_type([ctx/0]).
 
 -nifs([runtime_start/5, runtime_stop/0, runtime_status/0, python_version/0,
        context_new/4, context_stop/1, submit/4, submit/5, reply_wait/3, interrupt/2, interrupt_running/1, context_load/1,
        ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
-       stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
+       stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2,
+       sdict_new/0, sdict_get/2, sdict_set/3, sdict_del/2, sdict_keys/1, sdict_destroy/1,
+       channel_new/2, channel_send/2, channel_close/1, channel_info/1,
+       channel_try_receive/1, channel_wait/2, channel_cancel_wait/2,
+       buffer_new/1, buffer_write/2, buffer_close/1, buffer_info/1]).
 -nifs([os_signal/2]).
 -on_load(init/0).
 
@@ -136,3 +145,78 @@ sandbox_configure(_Policy, _LogLimit) -> ?NOT_LOADED.
 %% context's child): `ok', or `{error, not_found}' when it is gone.
 -spec os_signal(pos_integer(), 1..64) -> ok | {error, not_found | unsupported}.
 os_signal(_OsPid, _Signal) -> ?NOT_LOADED.
+
+%% The data plane (c_src/shared/; py_shared calls these).
+
+%% @doc A shared dict owned by the caller (destroyed when it dies).
+-spec sdict_new() -> {ok, reference()}.
+sdict_new() -> ?NOT_LOADED.
+
+%% @doc The value under Key.
+-spec sdict_get(reference(), term()) -> {ok, term()} | not_found | {error, destroyed}.
+sdict_get(_Dict, _Key) -> ?NOT_LOADED.
+
+%% @doc Store Value under Key.
+-spec sdict_set(reference(), term(), term()) -> ok | {error, destroyed | enomem}.
+sdict_set(_Dict, _Key, _Value) -> ?NOT_LOADED.
+
+%% @doc Remove Key (ok when absent).
+-spec sdict_del(reference(), term()) -> ok | {error, destroyed}.
+sdict_del(_Dict, _Key) -> ?NOT_LOADED.
+
+%% @doc Every key.
+-spec sdict_keys(reference()) -> {ok, [term()]} | {error, destroyed}.
+sdict_keys(_Dict) -> ?NOT_LOADED.
+
+%% @doc Destroy a shared dict (its entries are freed).
+-spec sdict_destroy(reference()) -> ok.
+sdict_destroy(_Dict) -> ?NOT_LOADED.
+
+%% @doc A channel: MaxSize bytes queued at most (0: no limit); Bytes: a byte
+%% channel (binaries only, received as Python bytes).
+-spec channel_new(non_neg_integer(), boolean()) -> {ok, reference()}.
+channel_new(_MaxSize, _Bytes) -> ?NOT_LOADED.
+
+%% @doc Queue a copy of Term.
+-spec channel_send(reference(), term()) -> ok | busy | {error, closed}.
+channel_send(_Ch, _Term) -> ?NOT_LOADED.
+
+%% @doc Close a channel (receivers drain it, then see it closed).
+-spec channel_close(reference()) -> ok.
+channel_close(_Ch) -> ?NOT_LOADED.
+
+%% @doc Bytes and messages queued, the limit, whether closed.
+-spec channel_info(reference()) -> #{size := non_neg_integer(), count := non_neg_integer(),
+                                     max_size := pos_integer() | infinity,
+                                     closed := boolean()}.
+channel_info(_Ch) -> ?NOT_LOADED.
+
+%% @doc Take the next message without waiting.
+-spec channel_try_receive(reference()) -> {ok, term()} | empty | closed.
+channel_try_receive(_Ch) -> ?NOT_LOADED.
+
+%% @doc `{py_channel_ready, Ref}' comes to the caller at the next message or
+%% the close (`ready': one is there already).
+-spec channel_wait(reference(), reference()) -> ok | ready.
+channel_wait(_Ch, _Ref) -> ?NOT_LOADED.
+
+%% @doc The wait of channel_wait/2 is over.
+-spec channel_cancel_wait(reference(), reference()) -> ok.
+channel_cancel_wait(_Ch, _Ref) -> ?NOT_LOADED.
+
+%% @doc A buffer for ContentLength bytes (`undefined': 64 KiB, growing).
+-spec buffer_new(non_neg_integer() | undefined) -> {ok, reference()} | {error, enomem}.
+buffer_new(_ContentLength) -> ?NOT_LOADED.
+
+%% @doc Append bytes.
+-spec buffer_write(reference(), iodata()) -> ok | {error, closed | view_held | enomem}.
+buffer_write(_Buf, _Data) -> ?NOT_LOADED.
+
+%% @doc The end of the data.
+-spec buffer_close(reference()) -> ok.
+buffer_close(_Buf) -> ?NOT_LOADED.
+
+%% @doc Bytes written, the read position, whether closed by the writer.
+-spec buffer_info(reference()) -> #{size := non_neg_integer(), read := non_neg_integer(),
+                                    eof := boolean()}.
+buffer_info(_Buf) -> ?NOT_LOADED.

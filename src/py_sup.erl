@@ -35,6 +35,9 @@ init([]) ->
         #{id => py_context_sup, start => {py_context_sup, start_link, []},
           type => supervisor, shutdown => infinity},
         %% Needs the contexts (it owns one); restarted with them.
-        #{id => py_async, start => {py_async, start_link, []}, shutdown => 20000}
+        #{id => py_async, start => {py_async, start_link, []}, shutdown => 20000},
+        %% The event loops of the 4.x task API (started on first use).
+        #{id => py_event_loop, start => {py_event_loop, start_link, []}},
+        #{id => py_event_loop_pool, start => {py_event_loop_pool, start_link, []}}
     ],
     {ok, {Flags, Children}}.

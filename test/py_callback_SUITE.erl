@@ -368,8 +368,8 @@ cast_send(_Config) ->
 
 send_destinations() ->
     [{doc, "erlang.send to a registered name (erlang.Atom), to (Name, node()), from a "
-      "Python thread; to a dead pid it is silently dropped, as in Erlang; to an "
-      "unregistered name it raises LookupError."}].
+      "Python thread; to a dead local pid it raises erlang.ProcessError (as 4.x); to "
+      "an unregistered name it raises LookupError."}].
 send_destinations(_Config) ->
     true = register(cb_sink, self()),
     ok = py:exec(<<"import erlang, threading\n"
@@ -386,7 +386,7 @@ send_destinations(_Config) ->
     receive {by, thread} -> ok after 10000 -> ct:fail(from_thread) end,
     {Dead, Mon} = spawn_monitor(fun() -> ok end),
     receive {'DOWN', Mon, process, Dead, normal} -> ok end,
-    {ok, none} = py:eval(<<"erlang.send(p, 'lost')">>, #{p => Dead}),
+    {error, {'ProcessError', _}} = py:eval(<<"erlang.send(p, 'lost')">>, #{p => Dead}),
     {error, {'LookupError', _}} = py:eval(<<"erlang.send(erlang.Atom('cb_no_such'), 1)">>),
     true = unregister(cb_sink),
     receive Stray -> ct:fail({unexpected, Stray}) after 0 -> ok end.

@@ -350,6 +350,20 @@ PyObject *context_data(context_t *ctx)
     return ctx->data;
 }
 
+/* The `erlang' module is bound in every namespace, as in erlang_python 4.x:
+ * py:eval(<<"erlang.my_func(1)">>) needs no import. */
+static int bind_erlang(PyObject *ns)
+{
+    PyObject *mod = PyImport_ImportModule("erlang");
+    if (!mod) {
+        PyErr_Clear(); /* no erlang package: the namespace goes without */
+        return 0;
+    }
+    int rc = PyDict_SetItemString(ns, "erlang", mod);
+    Py_DECREF(mod);
+    return rc;
+}
+
 PyObject *context_namespace(context_t *ctx, const ErlNifPid *pid)
 {
     PyObject *key = pid_key(pid);
@@ -372,6 +386,7 @@ PyObject *context_namespace(context_t *ctx, const ErlNifPid *pid)
     Py_XDECREF(b);
     if (!ns || bad ||
         PyDict_SetItemString(ns, "__name__", py_types.main_name) < 0 ||
+        bind_erlang(ns) < 0 ||
         PyDict_SetItem(ctx->namespaces, key, ns) < 0) {
         Py_XDECREF(ns);
         Py_DECREF(key);

@@ -110,6 +110,19 @@ int worker_stream_item(PyObject *item);
  * request, a cancel or a stop ends it with CallInterrupted (-1). */
 int worker_sleep(double secs);
 
+/* Worker thread: req starts (blocked 1) or ends (0) a wait outside Python
+ * (a channel's or a buffer's): no asynchronous interrupt lands in it
+ * meanwhile; whether it may go on (not cancelled, the context running). */
+int worker_block(context_t *ctx, request_t *req, int blocked);
+
+/* Any thread, no lock: whether req may go on (checked between the slices
+ * of a wait). */
+int worker_live(context_t *ctx, request_t *req);
+
+/* Worker thread: req's messages and reply go to `to' from now on (a stream
+ * with an owner); `to' dead, the next item interrupts it. */
+void worker_redirect(context_t *ctx, request_t *req, const ErlNifPid *to);
+
 /* Any thread: wake a parked worker to re-check its condition. */
 void worker_wake(context_t *ctx);
 

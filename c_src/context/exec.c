@@ -65,8 +65,12 @@ static PyObject *iterate(job_t *j, PyObject *result, ERL_NIF_TERM mode, int *str
     int arity, credit;
     const ERL_NIF_TERM *e;
     const char *helper = "collect";
-    if (enif_get_tuple(j->env, mode, &arity, &e) && arity == 2 && e[0] == ATOM(stream) &&
-        enif_get_int(j->env, e[1], &credit)) {
+    ErlNifPid owner;
+    if (enif_get_tuple(j->env, mode, &arity, &e) && (arity == 2 || arity == 3) &&
+        e[0] == ATOM(stream) && enif_get_int(j->env, e[1], &credit)) {
+        /* {stream, Credit, Owner}: the items and the end go to Owner */
+        if (arity == 3 && enif_get_local_pid(j->env, e[2], &owner))
+            worker_redirect(j->ctx, j->req, &owner);
         __atomic_store_n(&j->req->credit, credit, __ATOMIC_RELEASE);
         helper = "pump";
         *streamed = 1;

@@ -390,6 +390,24 @@ int worker_sleep(double secs)
     return -1;
 }
 
+int worker_block(context_t *ctx, request_t *req, int blocked)
+{
+    return set_parked(ctx, req, blocked);
+}
+
+void worker_redirect(context_t *ctx, request_t *req, const ErlNifPid *to)
+{
+    enif_mutex_lock(ctx->lock);
+    req->caller = *to;
+    enif_mutex_unlock(ctx->lock);
+}
+
+int worker_live(context_t *ctx, request_t *req)
+{
+    return !__atomic_load_n(&req->cancelled, __ATOMIC_ACQUIRE) &&
+           __atomic_load_n(&ctx->state, __ATOMIC_ACQUIRE) == CTX_RUNNING;
+}
+
 void worker_wake(context_t *ctx)
 {
     enif_mutex_lock(ctx->lock);

@@ -31,6 +31,16 @@ int to_term_reply(ErlNifEnv *env, struct context *ctx, PyObject *obj, ERL_NIF_TE
  * 0 and *out set, or -1 with a Python exception set. */
 int atom_from_utf8(ErlNifEnv *env, const char *s, size_t len, ERL_NIF_TERM *out);
 
+/* Resources of the layers above (py_buffer, channels, shared dicts) as
+ * Python objects and back; registered at load by pymod/ (data_py.c).
+ * to_py: a new reference, or NULL with no exception when term is not one
+ * of them.  to_term: 1 and *out set, 0 when obj is not one of them, -1
+ * with an exception set. */
+typedef PyObject *(*resource_to_py_fn)(ErlNifEnv *env, ERL_NIF_TERM term);
+typedef int (*resource_to_term_fn)(ErlNifEnv *env, PyObject *obj, ERL_NIF_TERM *out);
+void to_py_set_resource_hook(resource_to_py_fn fn);
+void to_term_set_resource_hook(resource_to_term_fn fn);
+
 /* UTF-8 text as a binary term. */
 ERL_NIF_TERM make_binary(ErlNifEnv *env, const char *data, size_t len);
 

@@ -356,6 +356,13 @@ static int conv_buffer(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
     return 0;
 }
 
+static resource_to_term_fn resource_hook;
+
+void to_term_set_resource_hook(resource_to_term_fn fn)
+{
+    resource_hook = fn;
+}
+
 /* An object with no mapping needs a context to live in as a reference. */
 static int no_context(PyObject *o)
 {
@@ -413,6 +420,8 @@ static int conv(conv_t *c, PyObject *o, ERL_NIF_TERM *out)
         rc = conv_seq(c, o, 1, out);
     else if (PyDict_Check(o))
         rc = conv_dict(c, o, out);
+    else if (resource_hook && (rc = resource_hook(c->env, o, out)) != 0)
+        rc = rc < 0 ? -1 : 0;
     else if (c->ctx)
         *out = pyref_make(c->env, c->ctx, o);
     else

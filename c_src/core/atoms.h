@@ -19,7 +19,9 @@
     X(py_callback) X(py_send) X(py_stream) X(data) X(done) X(list) X(stream) \
     X(py_fixup) X(ValueError) X(py_reply) X(py_parallel) X(finalized) \
     X(py_sandbox_log) X(py_sandbox_denied) X(default) X(strict) X(timeout) X(enomem) X(noproc) \
-    X(worker) X(owngil) X(owngil_unsupported) X(interrupted)
+    X(worker) X(owngil) X(owngil_unsupported) X(interrupted) \
+    X(busy) X(empty) X(ready) X(size) X(count) X(max_size) X(py_channel_ready) \
+    X(destroyed) X(view_held) X(read) X(eof)
 
 #define PY_ATOM_DECL(name) extern ERL_NIF_TERM atom_##name;
 PY_ATOM_LIST(PY_ATOM_DECL)

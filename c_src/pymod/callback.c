@@ -18,6 +18,7 @@
 #include "context/context.h"
 #include "convert/convert.h"
 #include "runtime/runtime.h"
+#include "shared/notifier.h"
 
 typedef struct cb_slot {
     struct cb_slot *next;
@@ -26,6 +27,8 @@ typedef struct cb_slot {
     ErlNifEnv *env;
     ERL_NIF_TERM result;
     context_t *ctx; /* the parked worker's context, or NULL */
+    notifier_t *nt; /* an async call's (erlang.async_call): signalled, kept */
+    uint64_t token;
 } cb_slot_t;
 
 static ErlNifMutex *cb_lock;
@@ -153,6 +156,100 @@ PyObject *callback_call(PyObject *name, PyObject *args)
     return result;
 }
 
+/* -------------------------------------------------------------- AsyncCall */
+
+/* erlang.async_call: the request goes to py_callback like a thread's; the
+ * reply signals the loop's notifier instead of waking a waiting thread. */
+typedef struct {
+    PyObject_HEAD
+    cb_slot_t slot;
+    int pending; /* in the pending list (cb_lock) */
+} async_call_t;
+
+static void async_call_dealloc(PyObject *o)
+{
+    PyTypeObject *tp = Py_TYPE(o);
+    async_call_t *self = (async_call_t *)o;
+    enif_mutex_lock(cb_lock);
+    if (self->pending)
+        slot_take(self->slot.id);
+    enif_mutex_unlock(cb_lock);
+    if (self->slot.nt)
+        notifier_release(self->slot.nt);
+    if (self->slot.env)
+        enif_free_env(self->slot.env);
+    tp->tp_free(o);
+    Py_DECREF(tp);
+}
+
+/* result() -> None while Erlang has not answered, then (status, payload) */
+static PyObject *async_call_result(PyObject *o, PyObject *unused)
+{
+    UNUSED(unused);
+    async_call_t *self = (async_call_t *)o;
+    if (!__atomic_load_n(&self->slot.done, __ATOMIC_ACQUIRE))
+        Py_RETURN_NONE;
+    return to_py(self->slot.env, NULL, self->slot.result);
+}
+
+static PyMethodDef async_call_methods[] = {
+    {"result", async_call_result, METH_NOARGS, "None, or (status, payload) as call()."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot async_call_slots[] = {
+    {Py_tp_dealloc, async_call_dealloc},
+    {Py_tp_methods, async_call_methods},
+    {Py_tp_doc, "An erlang.async_call waiting for Erlang's answer."},
+    {0, NULL},
+};
+
+static PyType_Spec async_call_spec = {
+    .name = "_erlang.AsyncCall",
+    .basicsize = sizeof(async_call_t),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = async_call_slots,
+};
+
+int callback_py_exec(PyObject *m)
+{
+    PyObject *tp = PyType_FromModuleAndSpec(m, &async_call_spec, NULL);
+    if (!tp || PyModule_AddObjectRef(m, "AsyncCall", tp) < 0) {
+        Py_XDECREF(tp);
+        return -1;
+    }
+    Py_XSETREF(py_types.call_type, tp);
+    return 0;
+}
+
+PyObject *callback_call_async(PyObject *name, PyObject *args, notifier_t *nt, uint64_t token)
+{
+    PyTypeObject *tp = (PyTypeObject *)py_types.call_type;
+    async_call_t *self = (async_call_t *)tp->tp_alloc(tp, 0);
+    if (!self)
+        return NULL;
+    self->slot.env = enif_alloc_env();
+    self->slot.nt = nt;
+    self->slot.token = token;
+    notifier_keep(nt);
+    ErlNifEnv *msg_env = enif_alloc_env();
+    ERL_NIF_TERM name_t, args_t;
+    PyObject *list = PySequence_List(args);
+    int rc = list ? to_term(msg_env, NULL, name, &name_t) : -1;
+    if (rc == 0)
+        rc = to_term(msg_env, NULL, list, &args_t);
+    Py_XDECREF(list);
+    if (rc == 0) {
+        slot_add(&self->slot);
+        self->pending = 1;
+        rc = send_request(msg_env, NULL, NULL, &self->slot, name_t, args_t);
+    }
+    enif_free_env(msg_env);
+    if (rc < 0)
+        Py_CLEAR(self);
+    return (PyObject *)self;
+}
+
 /* (CallId, Result) -> ok | {error, not_found} */
 NIF(callback_reply_nif)
 {
@@ -170,7 +267,10 @@ NIF(callback_reply_nif)
     context_t *ctx = slot->ctx;
     if (ctx)
         enif_keep_resource(ctx);
+    notifier_t *nt = slot->nt; /* an async call's slot stays while cb_lock is held */
     __atomic_store_n(&slot->done, 1, __ATOMIC_RELEASE); /* slot may vanish now */
+    if (nt)
+        notifier_signal(nt, slot->token);
     if (!ctx)
         enif_cond_broadcast(cb_cond);
     enif_mutex_unlock(cb_lock);

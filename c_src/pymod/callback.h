@@ -17,6 +17,15 @@ int callback_init(ErlNifEnv *env);
 /* GIL held.  New reference, or NULL with a Python exception set. */
 PyObject *callback_call(PyObject *name, PyObject *args);
 
+struct notifier;
+/* GIL held: start an erlang.call whose reply signals nt with token instead
+ * of being waited for: an _erlang.AsyncCall (new reference), or NULL with
+ * an exception set. */
+PyObject *callback_call_async(PyObject *name, PyObject *args, struct notifier *nt,
+                              uint64_t token);
+/* _erlang's exec: the AsyncCall type. */
+int callback_py_exec(PyObject *m);
+
 /* Whether name is registered (no Erlang round trip: a published copy). */
 int callback_is_registered(const char *name, size_t len);
 

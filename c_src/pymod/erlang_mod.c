@@ -8,6 +8,8 @@
  */
 #include "pymod/erlang_mod.h"
 #include "pymod/callback.h"
+#include "pymod/data_py.h"
+#include "shared/notifier.h"
 #include "context/context.h"
 #include "convert/convert.h"
 #include "runtime/pyalloc.h"
@@ -73,8 +75,14 @@ static PyObject *mod_send(PyObject *self, PyObject *const *args, Py_ssize_t n)
         if (enif_is_atom(env, dest) && !enif_whereis_pid(NULL, dest, &pid)) {
             PyErr_Format(PyExc_LookupError, "no process is registered as %R", args[0]);
             rc = -1;
-        } else if (enif_is_atom(env, dest) || enif_get_local_pid(env, dest, &pid)) {
-            enif_send(NULL, &pid, env, msg); /* to a dead pid: dropped, as in Erlang */
+        } else if (enif_is_atom(env, dest)) {
+            enif_send(NULL, &pid, env, msg); /* it may have died meanwhile: dropped */
+        } else if (enif_get_local_pid(env, dest, &pid)) {
+            if (!enif_send(NULL, &pid, env, msg)) { /* as erlang_python 4.x */
+                PyErr_SetString(py_types.process_error,
+                                "Failed to send message: process may not exist");
+                rc = -1;
+            }
         } else if (enif_is_pid(env, dest) || enif_is_tuple(env, dest)) {
             rc = send_via_erlang(env, dest, msg);
         } else {
@@ -85,6 +93,56 @@ static PyObject *mod_send(PyObject *self, PyObject *const *args, Py_ssize_t n)
     }
     enif_free_env(env);
     return rc == 0 ? Py_NewRef(Py_None) : NULL;
+}
+
+/* whereis(name) -> the Pid registered as name (str, bytes or Atom), or None */
+static PyObject *mod_whereis(PyObject *self, PyObject *name)
+{
+    UNUSED(self);
+    PyObject *latin1;
+    if (PyUnicode_Check(name)) {
+        /* Atoms are looked up in Latin-1 (OTP 25); other names are no atom. */
+        latin1 = PyUnicode_AsLatin1String(name);
+        if (!latin1) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    } else if (PyBytes_Check(name)) {
+        latin1 = Py_NewRef(name);
+    } else {
+        return PyErr_Format(PyExc_TypeError, "whereis() takes a str, bytes or Atom, not %.100s",
+                            Py_TYPE(name)->tp_name);
+    }
+    ErlNifEnv *env = enif_alloc_env();
+    ERL_NIF_TERM atom;
+    ErlNifPid pid;
+    PyObject *r;
+    /* A name that is no atom yet names no process (and makes no atom). */
+    if (!enif_make_existing_atom_len(env, PyBytes_AS_STRING(latin1), PyBytes_GET_SIZE(latin1),
+                                     &atom, ERL_NIF_LATIN1) ||
+        !enif_whereis_pid(NULL, atom, &pid))
+        r = Py_NewRef(Py_None);
+    else
+        r = to_py(env, NULL, enif_make_pid(env, &pid));
+    enif_free_env(env);
+    Py_DECREF(latin1);
+    return r;
+}
+
+/* call_async(name, args: tuple, notifier, token) -> AsyncCall: an erlang.call
+ * whose answer signals notifier with token (erlang.async_call) */
+static PyObject *mod_call_async(PyObject *self, PyObject *const *args, Py_ssize_t n)
+{
+    UNUSED(self);
+    if (n != 4 || !PyUnicode_Check(args[0]) || !PyTuple_Check(args[1]) ||
+        !PyObject_TypeCheck(args[2], (PyTypeObject *)py_types.notifier_type)) {
+        PyErr_SetString(PyExc_TypeError, "call_async(name: str, args: tuple, notifier, token)");
+        return NULL;
+    }
+    uint64_t token = PyLong_AsUnsignedLongLong(args[3]);
+    if (PyErr_Occurred())
+        return NULL;
+    return callback_call_async(args[0], args[1], notifier_of(args[2]), token);
 }
 
 /* self() -> the Pid of the Erlang process whose request runs here */
@@ -181,6 +239,9 @@ static PyMethodDef erlang_methods[] = {
     {"self", mod_self, METH_NOARGS, "self() -> the calling Erlang process's Pid."},
     {"context_data", mod_context_data, METH_NOARGS,
      "context_data() -> dict: the running context's own data (erlang._setup)."},
+    {"whereis", mod_whereis, METH_O, "whereis(name) -> the Pid registered as name, or None."},
+    {"call_async", (PyCFunction)(void (*)(void))mod_call_async, METH_FASTCALL,
+     "call_async(name, args, notifier, token) -> AsyncCall."},
     {"is_registered", mod_is_registered, METH_O,
      "is_registered(name) -> whether an Erlang function is registered as name."},
     {"registered", mod_registered, METH_NOARGS,
@@ -194,7 +255,10 @@ static PyMethodDef erlang_methods[] = {
 
 static int erlang_mod_exec(PyObject *m)
 {
-    return PyModule_AddIntConstant(m, "embedded", 1);
+    if (PyModule_AddIntConstant(m, "embedded", 1) < 0 || data_py_exec(m) < 0 ||
+        callback_py_exec(m) < 0)
+        return -1;
+    return 0;
 }
 
 /* Multi-phase init, and stateless: each interpreter (an own-GIL context's

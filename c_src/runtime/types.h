@@ -22,6 +22,12 @@ typedef struct {
     PyObject *ref_type;        /* erlang._types.Ref */
     PyObject *term_type;       /* erlang._types.Term */
     PyObject *interrupted;     /* erlang._types.CallInterrupted */
+    PyObject *process_error;   /* erlang._types.ProcessError */
+    PyObject *resource_type;   /* _erlang.Resource (pymod/data_py.c) */
+    PyObject *buffer_type;     /* _erlang.PyBuffer (pymod/buffer_py.c) */
+    PyObject *notifier_type;   /* _erlang.Notifier (pymod/channel_py.c) */
+    PyObject *waiter_type;     /* _erlang.ChannelWaiter */
+    PyObject *call_type;       /* _erlang.AsyncCall (pymod/callback.c) */
     atom_cache_t atoms;        /* atom term -> erlang.Atom */
     atom_cache_t names;        /* atom term -> interned str (module/function names) */
     atom_cache_t modules;      /* module name atom -> the module last resolved by it */

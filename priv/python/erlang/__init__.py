@@ -31,9 +31,25 @@ from erlang._calls import (
     state_set,
     whereis,
 )
-from erlang._types import Atom, CallInterrupted, Pid, Ref, Term
+from erlang._schedule import (
+    InlineScheduleMarker,
+    ScheduleMarker,
+    consume_time_slice,
+    schedule,
+    schedule_inline,
+    schedule_py,
+)
+from erlang._shared_dict import SharedDict
+from erlang._types import Atom, CallInterrupted, Pid, ProcessError, Ref, Term
 
 if TYPE_CHECKING:
+    from erlang._channel import (
+        ByteChannel,
+        ByteChannelClosed,
+        Channel,
+        ChannelClosed,
+        reply,
+    )
     from erlang._logging import ErlangHandler, setup_logging
     from erlang._loop import (
         ErlangEventLoop,
@@ -47,8 +63,8 @@ if TYPE_CHECKING:
     )
     from erlang._tracing import Span, trace
 
-# asyncio support (erlang._loop) is imported on first use: importing asyncio
-# would add ~20 ms to every interpreter start.
+# asyncio support (erlang._loop, and the channels' async side) is imported
+# on first use: importing asyncio would add ~20 ms to every interpreter start.
 _LOOP_NAMES = frozenset({
     "ErlangEventLoop", "ErlangEventLoopPolicy", "EventLoopPolicy", "install",
     "new_event_loop", "run", "sleep", "spawn_task",
@@ -56,25 +72,42 @@ _LOOP_NAMES = frozenset({
 # Logging and tracing are imported on first use too (logging costs ~3 ms).
 _LAZY = {"ErlangHandler": "_logging", "setup_logging": "_logging",
          "Span": "_tracing", "trace": "_tracing"}
+_CHANNEL_NAMES = frozenset({
+    "ByteChannel", "ByteChannelClosed", "Channel", "ChannelClosed", "reply",
+})
 
 __all__ = [
     "Atom",
+    "ByteChannel",
+    "ByteChannelClosed",
     "CallInterrupted",
+    "Channel",
+    "ChannelClosed",
     "ErlangError",
     "ErlangEventLoop",
     "ErlangHandler",
     "ErlangEventLoopPolicy",
     "EventLoopPolicy",
+    "InlineScheduleMarker",
     "Pid",
+    "ProcessError",
+    "PyBuffer",
     "Ref",
     "Span",
+    "ScheduleMarker",
+    "SharedDict",
     "Term",
     "async_call",
     "call",
+    "consume_time_slice",
     "install",
     "is_embedded",
     "new_event_loop",
+    "reply",
     "run",
+    "schedule",
+    "schedule_inline",
+    "schedule_py",
     "self",
     "send",
     "setup_logging",
@@ -117,6 +150,19 @@ def __getattr__(name: str) -> Callable[..., Any]:
         value = getattr(importlib.import_module("erlang." + _LAZY[name]), name)
         globals()[name] = value
         return value
+    if name in _CHANNEL_NAMES:
+        from erlang import _channel
+
+        value = getattr(_channel, name)
+        globals()[name] = value
+        return value
+    if name == "PyBuffer":
+        from erlang._calls import _native_or_none
+
+        native = _native_or_none()
+        value = native.PyBuffer if native is not None else _NoBuffer
+        globals()[name] = value
+        return value
     if not (name.startswith("__") and name.endswith("__")) and is_registered(name):
         fn = functools.partial(call, name)
         functools.update_wrapper(fn, call)
@@ -127,4 +173,13 @@ def __getattr__(name: str) -> Callable[..., Any]:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LOOP_NAMES | set(_LAZY) | set(registered()))
+    return sorted(set(globals()) | _LOOP_NAMES | set(_LAZY) | _CHANNEL_NAMES | {"PyBuffer"}
+                  | set(registered()))
+
+
+class _NoBuffer:
+    """``erlang.PyBuffer`` outside the VM: buffers come only from Erlang
+    (``py_buffer``), so nothing is ever an instance."""
+
+    def __init__(self) -> None:
+        raise TypeError("PyBuffer objects come from Erlang (py_buffer:new/0,1)")

@@ -35,7 +35,7 @@ from typing import Any
 from erlang._calls import self as _self
 from erlang._calls import send as _send
 from erlang._loop import shared_loop
-from erlang._types import Atom, Pid, Ref
+from erlang._types import Atom, Pid, ProcessError, Ref
 
 __all__ = ["cancel", "cancel_many", "cancel_owner", "pending", "submit", "submit_main"]
 
@@ -84,8 +84,13 @@ def _deliver(owner: Pid, ref: Ref, result: Any) -> None:
     """Send the outcome; a value with no term form becomes an error."""
     try:
         _send(owner, (_PY_ASYNC, ref, result))
+    except ProcessError:
+        pass  # the caller is gone
     except Exception as exc:
-        _send(owner, (_PY_ASYNC, ref, _error_term(exc)))
+        try:
+            _send(owner, (_PY_ASYNC, ref, _error_term(exc)))
+        except ProcessError:
+            pass
 
 
 def submit(ref: Ref, module: str, func: str, args: list[Any], kwargs: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from erlang._types import Pid
 
 __all__ = [
     "ErlangError",
+    "async_call",
     "call",
     "is_registered",
     "registered",
@@ -25,12 +26,13 @@ __all__ = [
     "state_keys",
     "state_set",
     "whereis",
-    "async_call",
 ]
 
 
-class ErlangError(Exception):
+class ErlangError(RuntimeError):
     """An Erlang exception raised by a function called from Python.
+
+    A ``RuntimeError``, as erlang_python 4.x raises for a failing function.
 
     ``cls`` is ``'error'``, ``'exit'`` or ``'throw'``; ``reason`` the
     exception's reason and ``stack`` its stack trace, as terms.
@@ -75,13 +77,54 @@ def call(name: str, *args: Any) -> Any:
     from another thread, in a fresh Erlang process.  An Erlang exception is
     raised as :class:`ErlangError`; an unknown name as :class:`NameError`.
     """
-    status, payload = _native().call(name, args)
+    return _outcome(name, _native().call(name, args))
+
+
+def _outcome(name: str, answer: tuple[str, Any]) -> Any:
+    status, payload = answer
     if status == "ok":
         return payload
     if payload[0] == "not_registered":
         raise NameError(f"no Erlang function is registered as {name!r}")
     _tag, cls, reason, stack, text = payload
     raise ErlangError(text, cls, reason, stack)
+
+
+async def async_call(name: str, *args: Any) -> Any:
+    """``await erlang.async_call(name, *args)``: :func:`call` for coroutines.
+
+    The function runs in a fresh Erlang process while the loop runs other
+    tasks; its answer wakes the loop through the loop's notifier (an
+    eventfd: no thread waits, nothing polls).  Works on any asyncio loop
+    with ``add_reader`` (ErlangEventLoop, the stdlib's selector loops).
+    """
+    from erlang._notify import wait_token
+
+    native = _native()
+    if not hasattr(native, "call_async"):
+        # An isolated context's child: the call waits in the loop's default
+        # executor instead (its answer comes over the child's channel).
+        import asyncio
+        import functools
+
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, functools.partial(call, name, *args))
+    calls: list[Any] = []
+
+    def register(notifier: Any, token: int) -> Any:
+        calls.append(native.call_async(name, args, notifier.native, token))
+        return calls[0]
+
+    await wait_token(register)
+    answer = calls[0].result()
+    return _outcome(name, answer)
+
+
+def whereis(name: Any) -> Pid | None:
+    """The Pid of the process registered as ``name`` (a str, bytes or
+    :class:`Atom`), or ``None``."""
+    pid: Pid | None = _native().whereis(name)
+    return pid
 
 
 def send(dest: Any, msg: Any) -> None:
@@ -145,20 +188,3 @@ def state_incr(key: Any, amount: int = 1) -> int:
 def state_decr(key: Any, amount: int = 1) -> int:
     """Atomically subtract ``amount`` from the counter ``key`` and return it."""
     return state_incr(key, -amount)
-
-
-def whereis(name: str) -> Pid | None:
-    """The Pid of the Erlang process registered as ``name`` (a ``str`` or an
-    :class:`~erlang.Atom`), or None."""
-    found = call("erlang_python.whereis", name)
-    return found if isinstance(found, Pid) else None
-
-
-async def async_call(name: str, *args: Any) -> Any:
-    """``await erlang.async_call(name, *args)``: :func:`call` without blocking
-    the running event loop (the call waits in the loop's default executor)."""
-    import asyncio
-    import functools
-
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, functools.partial(call, name, *args))

@@ -396,7 +396,13 @@ class Child:
         mod.alloc_stats = dict  # type: ignore[attr-defined]
         mod.alloc_trim = lambda: None  # type: ignore[attr-defined]
         mod.context_data = lambda: self.data  # type: ignore[attr-defined]
+        mod.whereis = self.whereis  # type: ignore[attr-defined]
         return mod
+
+    def whereis(self, name: Any) -> Any:
+        """``_erlang.whereis``: the Pid registered as ``name`` in the VM, or None."""
+        tag, found = self.call("erlang_python.whereis", (name,))
+        return found if tag == "ok" and found is not None and found != Atom("undefined") else None
 
     def call(self, name: str, args: tuple[Any, ...]) -> tuple[Atom, Any]:
         """``_erlang.call``: run a registered Erlang function and wait."""

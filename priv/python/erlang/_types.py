@@ -12,7 +12,7 @@ same term.
 
 from __future__ import annotations
 
-__all__ = ["Atom", "Pid", "Ref", "Term", "CallInterrupted"]
+__all__ = ["Atom", "Pid", "Ref", "Term", "CallInterrupted", "ProcessError"]
 
 
 class Atom(str):
@@ -84,3 +84,8 @@ class CallInterrupted(BaseException):
     It derives from ``BaseException`` so that ``except Exception`` in library
     code does not swallow it.
     """
+
+
+class ProcessError(Exception):
+    """``erlang.send`` to a local process that does not exist (erlang_python
+    4.x raises it too)."""

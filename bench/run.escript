@@ -879,6 +879,9 @@ ml(#{quick := Quick}) ->
             io:format("ml: no venv at ~s (make demo-ml makes it); section skipped~n", [Venv]),
             [];
         true ->
+            %% Made already: this activates it, with the example on the path.
+            ok = semantic_search:ensure_venv(Venv, filename:join(Example, "requirements.txt"),
+                                             #{}),
             {N, Rounds} = case Quick of true -> {128, 3}; false -> {256, 5} end,
             ml_rows(Venv, Example, N, Rounds)
     end.

@@ -259,13 +259,13 @@ killed_caller_gives_slot_back(_Config) ->
     1 = py_semaphore:current(),
     exit(Caller, kill),
     receive {'DOWN', Mon, process, Caller, killed} -> ok end,
-    ok = until(fun() -> py_semaphore:current() =:= 0 end, 1000),
+    ok = until(fun() -> py_semaphore:current() =:= 0 end, 5000),
     {ok, 2.0} = py:call(math, sqrt, [4], #{}, 5000),
     %% Also a process that took a slot with acquire/1 and died.
     {Holder, HMon} = hold_slot(),
     exit(Holder, kill),
     receive {'DOWN', HMon, process, Holder, killed} -> ok end,
-    ok = until(fun() -> py_semaphore:current() =:= 0 end, 1000).
+    ok = until(fun() -> py_semaphore:current() =:= 0 end, 5000).
 
 nested_calls_take_no_slot(_Config) ->
     doc("py:call from an Erlang function Python called (a callback helper, or "
@@ -488,10 +488,19 @@ block(Ctx, Notify, Secs) ->
 
 %% Wait for Cond, letting py_context_router handle what it was sent (each
 %% round is a call to it, so its queue moves), at most N rounds.
-until(_Cond, 0) ->
-    timeout;
-until(Cond, N) ->
+%% Until Cond() holds, each try after py_context_router has handled what
+%% reached it (a dying process's 'DOWN' to it can come after the one to the
+%% test: exit signals go out one by one), for at most Ms milliseconds.
+until(Cond, Ms) ->
+    until_deadline(Cond, erlang:monotonic_time(millisecond) + Ms).
+
+until_deadline(Cond, Deadline) ->
     case Cond() of
         true -> ok;
-        false -> _ = sys:get_state(py_context_router), until(Cond, N - 1)
+        false ->
+            _ = sys:get_state(py_context_router),
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> timeout;
+                false -> until_deadline(Cond, Deadline)
+            end
     end.

@@ -70,7 +70,7 @@
 %% takes a slot of py_semaphore while it runs.
 -spec call(py_module(), py_func(), py_args()) -> py_result().
 call(Module, Func, Args) ->
-    dispatch(Module, Func, call_payload(Module, Func, Args, #{}, term), ?TIMEOUT).
+    py_request:dispatch(Module, Func, py_request:call_payload(Module, Func, Args, #{}, term), ?TIMEOUT).
 
 %% @doc `call(Module, Func, Args, KwArgs)', `call(Pool, Module, Func, Args)'
 %% on a pool (an atom; the fourth argument is then a list), or
@@ -97,20 +97,20 @@ call(Module, Func, Args, Kwargs) ->
           (atom(), py_module(), py_func(), py_args(), py_kwargs()) -> py_result();
           (pid(), py_module(), py_func(), py_args(), call_opts()) -> py_result().
 call(Ctx, Module, Func, Args, Opts) when is_pid(Ctx), is_map(Opts) ->
-    #{kwargs := Kw, timeout := Timeout, return := Return} = call_opts(Opts),
-    on(Ctx, call_payload(Module, Func, Args, Kw, Return), Timeout);
+    #{kwargs := Kw, timeout := Timeout, return := Return} = py_request:call_opts(Opts),
+    py_request:on(Ctx, py_request:call_payload(Module, Func, Args, Kw, Return), Timeout);
 call(Ctx, _Module, _Func, _Args, Opts) when is_pid(Ctx) ->
     erlang:error({badarg, {opts, Opts}});
 call(Pool, Module, Func, Args, Kwargs) when is_atom(Pool), is_list(Args), is_map(Kwargs) ->
     case is_name(Func) of
         true ->
-            Payload = call_payload(Module, Func, Args, Kwargs, term),
-            limited(Pool, py_context_router:limit(), Payload, ?TIMEOUT);
+            Payload = py_request:call_payload(Module, Func, Args, Kwargs, term),
+            py_request:limited(Pool, py_context_router:limit(), Payload, ?TIMEOUT);
         false ->
             erlang:error({badarg, {kwargs, Args}})
     end;
 call(Module, Func, Args, Kwargs, Timeout) ->
-    dispatch(Module, Func, call_payload(Module, Func, Args, Kwargs, term), timeout(Timeout)).
+    py_request:dispatch(Module, Func, py_request:call_payload(Module, Func, Args, Kwargs, term), py_request:timeout(Timeout)).
 
 %% @doc Call and forget the result.
 -spec cast(py_module(), py_func(), py_args()) -> ok.
@@ -124,15 +124,15 @@ cast(Module, Func, Args) ->
 cast(Ctx, Module, Func, Args) when is_pid(Ctx) ->
     cast(Ctx, Module, Func, Args, #{});
 cast(Module, Func, Args, Kwargs) ->
-    Payload = call_payload(Module, Func, Args, Kwargs, term),
-    _ = with_route(fun(Ctx) -> py_context:cast(Ctx, Payload) end),
+    Payload = py_request:call_payload(Module, Func, Args, Kwargs, term),
+    _ = py_request:with_route(fun(Ctx) -> py_context:cast(Ctx, Payload) end),
     ok.
 
 %% @doc `cast(Ctx, Module, Func, Args, Kwargs)': forget the result of a call
 %% on an explicit context (local, or on another node).
 -spec cast(pid(), py_module(), py_func(), py_args(), py_kwargs()) -> ok.
 cast(Ctx, Module, Func, Args, Kwargs) when is_pid(Ctx) ->
-    py_context:cast_pid(Ctx, call_payload(Module, Func, Args, Kwargs, term));
+    py_context:cast_pid(Ctx, py_request:call_payload(Module, Func, Args, Kwargs, term));
 cast(Ctx, _Module, _Func, _Args, _Kwargs) ->
     erlang:error({badarg, {context, Ctx}}).
 
@@ -149,8 +149,8 @@ spawn_call(Module, Func, Args) ->
 spawn_call(Ctx, Module, Func, Args) when is_pid(Ctx) ->
     spawn_call(Ctx, Module, Func, Args, #{});
 spawn_call(Module, Func, Args, Kwargs) ->
-    Payload = call_payload(Module, Func, Args, Kwargs, term),
-    case with_route(fun(Ctx) -> py_context:async(Ctx, py_response, Payload) end) of
+    Payload = py_request:call_payload(Module, Func, Args, Kwargs, term),
+    case py_request:with_route(fun(Ctx) -> py_context:async(Ctx, py_response, Payload) end) of
         {ok, Ref} ->
             Ref;
         {error, Reason} ->
@@ -164,7 +164,7 @@ spawn_call(Module, Func, Args, Kwargs) ->
 %% `{py_response, Ref, Result}'.
 -spec spawn_call(pid(), py_module(), py_func(), py_args(), py_kwargs()) -> reference().
 spawn_call(Ctx, Module, Func, Args, Kwargs) when is_pid(Ctx) ->
-    py_context:async_pid(Ctx, py_response, call_payload(Module, Func, Args, Kwargs, term));
+    py_context:async_pid(Ctx, py_response, py_request:call_payload(Module, Func, Args, Kwargs, term));
 spawn_call(Ctx, _Module, _Func, _Args, _Kwargs) ->
     erlang:error({badarg, {context, Ctx}}).
 
@@ -179,7 +179,7 @@ await(Ref) ->
 await(Ref, Timeout) when is_reference(Ref) ->
     receive
         {py_response, Ref, Result} -> Result
-    after timeout(Timeout) ->
+    after py_request:timeout(Timeout) ->
         {error, timeout}
     end;
 await(Ref, _) ->
@@ -202,9 +202,9 @@ eval(Code, Locals) ->
 -spec eval(code(), map(), timeout()) -> py_result();
           (pid(), code(), map()) -> py_result().
 eval(Ctx, Code, Locals) when is_pid(Ctx) ->
-    on(Ctx, eval_payload(Code, Locals), infinity);
+    py_request:on(Ctx, py_request:eval_payload(Code, Locals), infinity);
 eval(Code, Locals, Timeout) ->
-    run(eval_payload(Code, Locals), timeout(Timeout)).
+    py_request:run(py_request:eval_payload(Code, Locals), py_request:timeout(Timeout)).
 
 %% @doc Execute Python statements in the caller's namespace (30 s timeout).
 -spec exec(code()) -> ok | {error, term()}.
@@ -220,16 +220,16 @@ exec(Code) ->
 exec(Ctx, Code) when is_pid(Ctx) ->
     exec(Ctx, Code, #{});
 exec(Code, Opts) when is_map(Opts) ->
-    #{timeout := Timeout} = exec_opts(Opts),
-    run({exec, code(Code)}, Timeout);
+    #{timeout := Timeout} = py_request:exec_opts(Opts),
+    py_request:run({exec, py_request:code(Code)}, Timeout);
 exec(_Code, Opts) ->
     erlang:error({badarg, {opts, Opts}}).
 
 %% @doc Execute Python statements on an explicit context; options as exec/2.
 -spec exec(pid(), code(), exec_opts()) -> ok | {error, term()}.
 exec(Ctx, Code, Opts) when is_pid(Ctx), is_map(Opts) ->
-    #{timeout := Timeout} = exec_opts(Opts),
-    on(Ctx, {exec, code(Code)}, Timeout);
+    #{timeout := Timeout} = py_request:exec_opts(Opts),
+    py_request:on(Ctx, {exec, py_request:code(Code)}, Timeout);
 exec(Ctx, _Code, Opts) when is_pid(Ctx) ->
     erlang:error({badarg, {opts, Opts}});
 exec(Ctx, _Code, _Opts) ->
@@ -242,15 +242,10 @@ exec(Ctx, _Code, _Opts) ->
 -spec parallel([{py_module(), py_func(), py_args()}]) -> py_result().
 parallel(Calls) when is_list(Calls) ->
     Payloads = [case C of
-                    {M, F, A} -> call_payload(M, F, A, #{}, term);
+                    {M, F, A} -> py_request:call_payload(M, F, A, #{}, term);
                     _ -> erlang:error({badarg, {call, C}})
                 end || C <- Calls],
-    case [Ctx || {_, Ctx} <- py_router:defaults()] of
-        [] -> {error, not_running};
-        Ctxs ->
-            Deadline = erlang:monotonic_time(millisecond) + ?TIMEOUT,
-            gather(submit_spread(Payloads, Ctxs, Ctxs, 1, #{}), #{}, Deadline)
-    end;
+    py_request:parallel(Payloads, ?TIMEOUT);
 parallel(Calls) ->
     erlang:error({badarg, {calls, Calls}}).
 
@@ -366,17 +361,17 @@ unregister_pool(Key) ->
 %% @doc Call a method of a Python object reference.
 -spec call_method(reference(), py_func(), py_args()) -> py_result().
 call_method(Ref, Method, Args) ->
-    on_ref(Ref, {call_method, Ref, name(method, Method), args(Args), #{}, term}).
+    py_request:on_ref(Ref, {call_method, Ref, py_request:name(method, Method), py_request:args(Args), #{}, term}).
 
 %% @doc An attribute of a Python object reference.
 -spec getattr(reference(), py_func()) -> py_result().
 getattr(Ref, Name) ->
-    on_ref(Ref, {getattr, Ref, name(attribute, Name), term}).
+    py_request:on_ref(Ref, {getattr, Ref, py_request:name(attribute, Name), term}).
 
 %% @doc Convert the object behind a reference to a term.
 -spec to_term(reference()) -> py_result().
 to_term(Ref) ->
-    on_ref(Ref, {to_term, Ref}).
+    py_request:on_ref(Ref, {to_term, Ref}).
 
 %% @doc Whether a term is a Python object reference.
 -spec is_ref(term()) -> boolean().
@@ -428,7 +423,7 @@ stream(Module, Func, Args) ->
 %% @doc stream/3 with keyword arguments.
 -spec stream(py_module(), py_func(), py_args(), py_kwargs()) -> py_result().
 stream(Module, Func, Args, Kwargs) ->
-    run(call_payload(Module, Func, Args, Kwargs, list), ?TIMEOUT).
+    py_request:run(py_request:call_payload(Module, Func, Args, Kwargs, list), ?TIMEOUT).
 
 %% @doc All the items of the iterable a Python expression evaluates to:
 %% `{ok, [0, 1, 4, 9, 16]} = py:stream_eval(<<"(x**2 for x in range(5))">>)'.
@@ -439,8 +434,8 @@ stream_eval(Code) ->
 %% @doc stream_eval/1 with local names.
 -spec stream_eval(code(), map()) -> py_result().
 stream_eval(Code, Locals) ->
-    {eval, C, L, term} = eval_payload(Code, Locals),
-    run({eval, C, L, list}, ?TIMEOUT).
+    {eval, C, L, term} = py_request:eval_payload(Code, Locals),
+    py_request:run({eval, C, L, list}, ?TIMEOUT).
 
 %% @doc Stream the items of `Module.Func(*Args)' to the caller as messages
 %% `{py_stream, Ref, {data, Item}}', then `{py_stream, Ref, done}' or
@@ -459,7 +454,7 @@ stream_start(Module, Func, Args) ->
                    #{kwargs => py_kwargs(), window => pos_integer(), owner => pid()}) ->
           {ok, reference()} | {error, term()}.
 stream_start(Module, Func, Args, Opts) when is_map(Opts) ->
-    Kw = kwargs(maps:get(kwargs, Opts, #{})),
+    Kw = py_request:kwargs(maps:get(kwargs, Opts, #{})),
     Owner = case maps:get(owner, Opts, self()) of
                 O when is_pid(O), node(O) =:= node() -> O;
                 O -> erlang:error({badarg, {owner, O}})
@@ -475,8 +470,8 @@ stream_start(Module, Func, Args, Opts) when is_map(Opts) ->
                true -> {stream, Window};
                false -> {stream, Window, Owner}
            end,
-    Payload = call_payload(Module, Func, Args, Kw, Mode),
-    with_route(fun(Ctx) ->
+    Payload = py_request:call_payload(Module, Func, Args, Kw, Mode),
+    py_request:with_route(fun(Ctx) ->
                        case py_context:async(Ctx, py_stream, Payload) of
                            {ok, Ref} -> put({'$py_stream', Ref}, Ctx), {ok, Ref};
                            Error -> Error
@@ -565,7 +560,7 @@ async_call(Module, Func, Args) ->
 %% @doc async_call/3 with keyword arguments.
 -spec async_call(py_module(), py_func(), py_args(), py_kwargs()) -> reference().
 async_call(Module, Func, Args, Kwargs) ->
-    py_async:call(name(module, Module), name(function, Func), args(Args), kwargs(Kwargs)).
+    py_async:call(py_request:name(module, Module), py_request:name(function, Func), py_request:args(Args), py_request:kwargs(Kwargs)).
 
 %% @doc Wait (30 s) for the result of async_call/3,4.
 -spec async_await(reference()) -> py_result().
@@ -577,7 +572,7 @@ async_await(Ref) ->
 %% result is `{error, timeout}' and no message of the call stays behind.
 -spec async_await(reference(), timeout()) -> py_result().
 async_await(Ref, Timeout) when is_reference(Ref) ->
-    py_async:await(Ref, timeout(Timeout));
+    py_async:await(Ref, py_request:timeout(Timeout));
 async_await(Ref, _) ->
     erlang:error({badarg, {ref, Ref}}).
 
@@ -594,11 +589,11 @@ async_gather(Calls) ->
 -spec async_gather([tuple()], timeout()) -> py_result().
 async_gather(Calls, Timeout) when is_list(Calls) ->
     Checked = [case C of
-                   {M, F, A} -> {name(module, M), name(function, F), args(A), #{}, C};
-                   {M, F, A, Kw} -> {name(module, M), name(function, F), args(A), kwargs(Kw), C};
+                   {M, F, A} -> {py_request:name(module, M), py_request:name(function, F), py_request:args(A), #{}, C};
+                   {M, F, A, Kw} -> {py_request:name(module, M), py_request:name(function, F), py_request:args(A), py_request:kwargs(Kw), C};
                    _ -> erlang:error({badarg, {call, C}})
                end || C <- Calls],
-    py_async:gather(Checked, timeout(Timeout));
+    py_async:gather(Checked, py_request:timeout(Timeout));
 async_gather(Calls, _) ->
     erlang:error({badarg, {calls, Calls}}).
 
@@ -772,188 +767,6 @@ fname(Name) -> erlang:error({badarg, {name, Name}}).
 is_name(F) when is_atom(F); is_binary(F) -> true;
 is_name([_ | _] = F) -> io_lib:printable_unicode_list(F);
 is_name(_) -> false.
-
-%% A module call: to the registered pool and within the semaphore, unless
-%% nothing is registered and there is no limit (one persistent_term read).
-dispatch(Module, Func, Payload, Timeout) ->
-    case py_context_router:plan(Module, Func) of
-        direct -> run(Payload, Timeout);
-        {Pool, Limit} -> limited(Pool, Limit, Payload, Timeout)
-    end.
-
-limited(Pool, Limit, Payload, Timeout) ->
-    case py_semaphore:take(Limit, Timeout) of
-        {ok, Left, Token} ->
-            try on_pool(Pool, Payload, Left)
-            after py_semaphore:give(Token)
-            end;
-        Overloaded ->
-            Overloaded
-    end.
-
-on_pool(default, Payload, Timeout) ->
-    run(Payload, Timeout);
-on_pool(Pool, Payload, Timeout) ->
-    case py_context_router:route(Pool) of
-        none ->
-            {error, {pool_not_started, Pool}};
-        {_, Ctx} ->
-            case py_context:request(Ctx, Payload, Timeout) of
-                {error, closed} ->
-                    ok = py_context_router:forget(Pool),
-                    case py_context_router:route(Pool) of
-                        none -> {error, {pool_not_started, Pool}};
-                        {_, Ctx2} -> py_context:request(Ctx2, Payload, Timeout)
-                    end;
-                {error, {nodedown, _}} = Down ->
-                    %% The request may have run: not retried; the next call
-                    %% of this process chooses a context that runs.
-                    ok = py_context_router:forget(Pool),
-                    Down;
-                Result ->
-                    Result
-            end
-    end.
-
-%% with_route/1 for a request, without making a fun for every call.
-run(Payload, Timeout) ->
-    case py_router:route() of
-        none ->
-            {error, not_running};
-        {_, Ctx} ->
-            case py_context:request(Ctx, Payload, Timeout) of
-                {error, closed} = Closed ->
-                    retry_closed(Closed, fun(C) -> py_context:request(C, Payload, Timeout) end);
-                Result ->
-                    Result
-            end
-    end.
-
-%% Run on the caller's context; if that context has stopped, forget it and
-%% run once on a new one (a request refused as closed never ran).
-with_route(Fun) ->
-    case py_router:route() of
-        none -> {error, not_running};
-        {_, Ctx} -> retry_closed(Fun(Ctx), Fun)
-    end.
-
-retry_closed({error, closed}, Fun) ->
-    ok = py_router:forget(),
-    case py_router:route() of
-        none -> {error, not_running};
-        {_, Ctx} -> Fun(Ctx)
-    end;
-retry_closed(Result, _Fun) ->
-    Result.
-
-on(Pid, Payload, Timeout) ->
-    py_context:request_pid(Pid, Payload, Timeout).
-
-on_ref(Ref, Payload) ->
-    case py_context:is_ref(Ref) of
-        false -> erlang:error({badarg, {ref, Ref}});
-        true ->
-            case py_context:for_ref(Ref) of
-                {ok, Ctx} ->
-                    case py_context:request(Ctx, Payload, ?TIMEOUT) of
-                        {error, closed} -> run(Payload, ?TIMEOUT);
-                        Result -> Result
-                    end;
-                {error, closed} ->
-                    {error, closed}
-            end
-    end.
-
-%% Pending: Ref => {Index, Ctx}, or Pending#{error => E} when a submit
-%% failed.
-submit_spread([], _, _, _, Pending) ->
-    Pending;
-submit_spread(Payloads, [], All, I, Pending) ->
-    submit_spread(Payloads, All, All, I, Pending);
-submit_spread([P | Ps], [Ctx | Ctxs], All, I, Pending) ->
-    case py_context:async(Ctx, py_parallel, P) of
-        {ok, Ref} -> submit_spread(Ps, Ctxs, All, I + 1, Pending#{Ref => {I, Ctx}});
-        {error, _} = Error -> cancel_all(Pending), Error
-    end.
-
-gather({error, _} = Error, _Done, _Deadline) ->
-    Error;
-gather(Pending, Done, _Deadline) when map_size(Pending) =:= 0 ->
-    {ok, [V || {_, V} <- lists:sort(maps:to_list(Done))]};
-gather(Pending, Done, Deadline) ->
-    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
-    receive
-        {py_parallel, Ref, R} when is_map_key(Ref, Pending) ->
-            {{I, _}, Rest} = maps:take(Ref, Pending),
-            case py_context:result(R) of
-                {ok, Value} -> gather(Rest, Done#{I => Value}, Deadline);
-                {error, _} = Error -> cancel_all(Rest), Error
-            end
-    after Left ->
-        cancel_all(Pending),
-        {error, timeout}
-    end.
-
-%% Interrupt the calls still running; a reply already on its way is taken
-%% out of the mailbox.
-cancel_all(Pending) ->
-    maps:foreach(fun(Ref, {_, Ctx}) ->
-                         case py_context:cancel(Ctx, Ref) of
-                             cancelled -> ok;
-                             not_found -> receive {py_parallel, Ref, _} -> ok end
-                         end
-                 end, Pending).
-
-%% Module and function atoms travel as atoms (the NIF caches their str). A
-%% call with no keyword arguments whose result is a term travels without
-%% them: a smaller payload is fewer cache lines for the context thread to
-%% fetch from the caller's core.
-call_payload(Module, Func, Args, Kwargs, term) when Kwargs =:= #{} ->
-    {call, callee(module, Module), callee(function, Func), args(Args)};
-call_payload(Module, Func, Args, Kwargs, Return) ->
-    {call, callee(module, Module), callee(function, Func), args(Args), kwargs(Kwargs), Return}.
-
-callee(_, A) when is_atom(A) -> A;
-callee(What, N) -> name(What, N).
-
-eval_payload(Code, Locals) when is_map(Locals) ->
-    {eval, code(Code), Locals, term};
-eval_payload(_, Locals) ->
-    erlang:error({badarg, {locals, Locals}}).
-
-exec_opts(Opts) ->
-    maps:fold(fun(timeout, V, Acc) -> Acc#{timeout => timeout(V)};
-                 (K, V, _) -> erlang:error({badarg, {K, V}})
-              end, #{timeout => ?TIMEOUT}, Opts).
-
-call_opts(Opts) ->
-    maps:fold(fun(kwargs, V, Acc) -> Acc#{kwargs => kwargs(V)};
-                 (timeout, V, Acc) -> Acc#{timeout => timeout(V)};
-                 (return, V, Acc) when V =:= term; V =:= ref -> Acc#{return => V};
-                 (K, V, _) -> erlang:error({badarg, {K, V}})
-              end, #{kwargs => #{}, timeout => infinity, return => term}, Opts).
-
-name(_, A) when is_atom(A) -> atom_to_binary(A, utf8);
-name(_, B) when is_binary(B) -> B;
-name(What, L) when is_list(L) ->
-    case unicode:characters_to_binary(L) of
-        B when is_binary(B) -> B;
-        _ -> erlang:error({badarg, {What, L}})
-    end;
-name(What, V) -> erlang:error({badarg, {What, V}}).
-
-args(A) when is_list(A) -> A;
-args(A) -> erlang:error({badarg, {args, A}}).
-
-kwargs(K) when is_map(K) -> K;
-kwargs(K) -> erlang:error({badarg, {kwargs, K}}).
-
-code(C) when is_atom(C) -> erlang:error({badarg, {code, C}});
-code(C) -> name(code, C).
-
-timeout(infinity) -> infinity;
-timeout(T) when is_integer(T), T >= 0 -> T;
-timeout(T) -> erlang:error({badarg, {timeout, T}}).
 
 log_level(debug) -> 10;
 log_level(info) -> 20;

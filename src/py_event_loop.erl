@@ -153,17 +153,14 @@ loop() ->
 %% the caller's context, whose namespace py:exec filled.
 %% Atom names travel as atoms (Python caches their str).
 submit(Loop, Caller, Ref, Module, Func, Args, Kwargs) ->
-    M = callee(module, Module),
-    F = callee(function, Func),
-    A = args(Args),
-    Kw = kwargs(Kwargs),
+    M = py_request:callee(module, Module),
+    F = py_request:callee(function, Func),
+    A = py_request:args(Args),
+    Kw = py_request:kwargs(Kwargs),
     case M =:= '__main__' orelse M =:= <<"__main__">> of
-        true -> main_task(Loop, Caller, Ref, name(function, F), A, Kw);
+        true -> main_task(Loop, Caller, Ref, py_request:name(function, F), A, Kw);
         false -> queued(Caller, Ref, py_shared:channel_send(Loop, {task, Caller, Ref, M, F, A, Kw}))
     end.
-
-callee(_, A) when is_atom(A) -> A;
-callee(What, N) -> name(What, N).
 
 queued(_Caller, _Ref, ok) -> ok;
 queued(Caller, Ref, Busy) -> fail(Caller, Ref, Busy).
@@ -226,21 +223,6 @@ watch(Loop) ->
             put(?WATCHED, [Loop | Watched]),
             ok
     end.
-
-name(_, A) when is_atom(A) -> atom_to_binary(A, utf8);
-name(_, B) when is_binary(B) -> B;
-name(What, L) when is_list(L) ->
-    case unicode:characters_to_binary(L) of
-        B when is_binary(B) -> B;
-        _ -> erlang:error({badarg, {What, L}})
-    end;
-name(What, V) -> erlang:error({badarg, {What, V}}).
-
-args(A) when is_list(A) -> A;
-args(A) -> erlang:error({badarg, {args, A}}).
-
-kwargs(K) when is_map(K) -> K;
-kwargs(K) -> erlang:error({badarg, {kwargs, K}}).
 
 code(C) when is_binary(C) -> C;
 code(C) ->

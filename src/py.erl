@@ -614,7 +614,7 @@ configure_logging() ->
 configure_logging(Opts) when is_map(Opts) ->
     {Level, Format} = maps:fold(
                         fun(level, L, {_, F}) -> {log_level(L), F};
-                           (format, F, {L, _}) -> {L, py_setup:to_bin(format, F)};
+                           (format, F, {L, _}) -> {L, py_request:name(format, F)};
                            (K, V, _) -> erlang:error({badarg, {K, V}})
                         end, {10, undefined}, Opts),
     Version = erlang:unique_integer([monotonic, positive]),
@@ -699,7 +699,7 @@ ensure_venv(Path, ReqFile, Opts) ->
 %% `{error, [{Context, Reason}]}'.
 -spec reload(py_module()) -> ok | {error, [{pid(), term()}]}.
 reload(Module) ->
-    Name = py_setup:to_bin(module, Module),
+    Name = py_request:name(module, Module),
     Token = erlang:unique_integer([positive]),
     Results = py_setup:on_all(fun(Ctx) ->
                                       call(Ctx, 'erlang._setup', reload, [Name, Token],

@@ -30,25 +30,25 @@
 %% main_not_cacheable}' for `__main__' (a caller's own namespace).
 -spec ensure_imported(py_module()) -> ok | {error, term()}.
 ensure_imported(Module) ->
-    register_import(py_setup:to_bin(module, Module), all).
+    register_import(py_request:name(module, Module), all).
 
 %% @doc ensure_imported/1, and check that the module has `Func'.
 -spec ensure_imported(py_module(), py_func()) -> ok | {error, term()}.
 ensure_imported(Module, Func) ->
-    register_import(py_setup:to_bin(module, Module), py_setup:to_bin(function, Func)).
+    register_import(py_request:name(module, Module), py_request:name(function, Func)).
 
 %% @doc Whether a module is in the registry.
 -spec is_imported(py_module()) -> boolean().
 is_imported(Module) ->
-    M = py_setup:to_bin(module, Module),
+    M = py_request:name(module, Module),
     lists:keymember(M, 1, imports()).
 
 %% @doc Whether a module's function is in the registry (a module registered
 %% whole counts for every function).
 -spec is_imported(py_module(), py_func()) -> boolean().
 is_imported(Module, Func) ->
-    M = py_setup:to_bin(module, Module),
-    F = py_setup:to_bin(function, Func),
+    M = py_request:name(module, Module),
+    F = py_request:name(function, Func),
     lists:member({M, all}, imports()) orelse lists:member({M, F}, imports()).
 
 %% @doc The registry: `[{Module, all | Func}]', in the order registered.
@@ -78,7 +78,7 @@ add_path(Path) ->
 %% @doc add_path/1 for several directories, in order.
 -spec add_paths([string() | binary() | atom()]) -> ok.
 add_paths(Paths) when is_list(Paths) ->
-    New = [py_setup:to_bin(path, P) || P <- Paths],
+    New = [py_request:name(path, P) || P <- Paths],
     done(py_setup:change(fun(#{paths := Old} = S) -> S#{paths := append_new(Old, New)} end));
 add_paths(Paths) ->
     erlang:error({badarg, {paths, Paths}}).
@@ -91,7 +91,7 @@ all_paths() ->
 %% @doc Whether a directory is in the registry.
 -spec is_path_added(string() | binary() | atom()) -> boolean().
 is_path_added(Path) ->
-    lists:member(py_setup:to_bin(path, Path), all_paths()).
+    lists:member(py_request:name(path, Path), all_paths()).
 
 %% @doc Empty the registry of directories; they leave `sys.path' in every
 %% context too.

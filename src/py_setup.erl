@@ -22,7 +22,7 @@
 -behaviour(gen_server).
 
 -export([start_link/0, settings/0, change/1, started/2, apply_all/1, on_all/2,
-         python_error/1, to_bin/2]).
+         python_error/1]).
 -export([init/1, handle_call/3, handle_cast/2]).
 -export_type([settings/0]).
 
@@ -123,7 +123,7 @@ python_error(Other) ->
 %% @private
 -spec init([]) -> {ok, #{}}.
 init([]) ->
-    Paths = [to_bin(path, P) || P <- env_list(paths)],
+    Paths = [py_request:name(path, P) || P <- env_list(paths)],
     Imports = [import_entry(I) || I <- env_list(imports)],
     persistent_term:put(?KEY, defaults(Paths, Imports)),
     {ok, #{}}.
@@ -213,20 +213,9 @@ env_list(Key) ->
 
 %% App env `imports': `{Module, Func}' as in erlang_python 4.x, or a bare
 %% module name (4.x crashes on one).
-import_entry({M, F}) -> {to_bin(module, M), func(F)};
-import_entry(M) -> {to_bin(module, M), all}.
+import_entry({M, F}) -> {py_request:name(module, M), func(F)};
+import_entry(M) -> {py_request:name(module, M), all}.
 
 func(all) -> all;
-func(F) -> to_bin(function, F).
+func(F) -> py_request:name(function, F).
 
-%% @doc A name or path as a binary: an atom, a binary or a string;
-%% anything else raises `error({badarg, {What, Value}})'.
--spec to_bin(atom(), term()) -> binary().
-to_bin(_, A) when is_atom(A) -> atom_to_binary(A, utf8);
-to_bin(_, B) when is_binary(B) -> B;
-to_bin(K, L) when is_list(L) ->
-    case unicode:characters_to_binary(L) of
-        B when is_binary(B) -> B;
-        _ -> erlang:error({badarg, {K, L}})
-    end;
-to_bin(K, V) -> erlang:error({badarg, {K, V}}).

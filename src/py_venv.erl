@@ -32,7 +32,7 @@
 %% venv of another Python.
 -spec activate(string() | binary()) -> ok | {error, term()}.
 activate(Path) ->
-    Dir = filename:absname(py_setup:to_bin(venv, Path)),
+    Dir = filename:absname(py_request:name(venv, Path)),
     case site_packages(Dir) of
         {ok, SitePackages} ->
             case py_setup:change(fun(S) -> S#{venv := {Dir, SitePackages}} end) of
@@ -73,8 +73,8 @@ info() ->
 -spec ensure(string() | binary(), string() | binary(), ensure_opts()) -> ok | {error, term()}.
 ensure(Path, ReqFile, Opts0) ->
     Opts = opts(Opts0),
-    Dir = unicode:characters_to_list(filename:absname(py_setup:to_bin(venv, Path))),
-    Req = unicode:characters_to_list(filename:absname(py_setup:to_bin(requirements, ReqFile))),
+    Dir = unicode:characters_to_list(filename:absname(py_request:name(venv, Path))),
+    Req = unicode:characters_to_list(filename:absname(py_request:name(requirements, ReqFile))),
     case filelib:is_regular(Req) of
         false -> {error, {requirements_not_found, unicode:characters_to_binary(Req)}};
         true ->
@@ -114,7 +114,7 @@ opts(M) when is_map(M) ->
 opts(Other) ->
     erlang:error({badarg, {opts, Other}}).
 
-str(V) -> unicode:characters_to_list(py_setup:to_bin(option, V)).
+str(V) -> unicode:characters_to_list(py_request:name(option, V)).
 
 make_venv(Dir, #{force := Force} = Opts) ->
     Exists = filelib:is_regular(filename:join(Dir, "pyvenv.cfg")),

@@ -28,96 +28,43 @@
 -behaviour(gen_server).
 
 -export([request/3, cast/2, async/3, cancel/2, stream_credit/3, load/1,
-         is_ref/1, ref_context/1, publish/1]).
+         is_ref/1, ref_context/1, publish/1, run_callback/3]).
 -export([start_link/1, interrupt/1, kill/1, child_info/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 -export_type([ctx/0]).
 
 -include_lib("kernel/include/logger.hrl").
+-include("py_isolated.hrl").
 
-%% An isolated context as py_router keeps it: the server, and its load.
--opaque ctx() :: {py_isolated, pid(), atomics:atomics_ref()}.
+%% An isolated context as py_router keeps it: the server, its load
+%% (atomics: requests in flight, when the first of them was sent, the last
+%% request id) and its table of requests in flight (py_isolated.hrl).
+-opaque ctx() :: {py_isolated, pid(), {atomics:atomics_ref(), ets:tid()}}.
 
-%% Frames to the child.
--define(REQ, 1).
--define(CB_REPLY, 2).
--define(STOP, 3).
--define(INTERRUPT, 4).
--define(DOWN, 5).
--define(CREDIT, 6).
--define(PUBLISH, 7).
--define(PID, 9).
-%% Frames from the child.
--define(REPLY, 1).
--define(CALLBACK, 2).
--define(SEND, 3).
--define(STREAM, 4).
--define(DROPPED, 7).
-
--define(OWNER, '$py_isolated_owner').
 -define(SIGINT, 2).
 -define(SIGKILL, 9).
 -define(REF_TAG, '$erlang_python_ref').
 
--record(req, {from :: pid(), ref :: reference(), tag :: atom(), owner :: pid(),
-              bin :: binary(), deadline :: integer() | infinity,
-              sent :: integer(), timer :: reference() | undefined,
-              live = true :: boolean()}).
-
-%% API: the caller's side.
+%% API: the caller's side (py_isolated_caller).
 
 %% @doc Run a request and wait for its result (in the caller's process).
-%% The server answers at the deadline, so no timer runs here.
 -spec request(ctx(), py_context:payload(), timeout()) -> term().
-request({py_isolated, Pid, _}, Payload, Timeout) ->
-    Mon = erlang:monitor(process, Pid),
-    Pid ! {req, self(), Mon, sync, owner(), term_to_binary(Payload), Timeout},
-    receive
-        {Mon, Reply} ->
-            erlang:demonitor(Mon, [flush]),
-            result(Reply);
-        {py_icallback, Mon, Id, Body} ->
-            ok = callback(Pid, Id, Body),
-            wait(Pid, Mon);
-        {'DOWN', Mon, process, _, _} ->
-            {error, closed}
-    end.
-
-wait(Pid, Mon) ->
-    receive
-        {Mon, Reply} ->
-            erlang:demonitor(Mon, [flush]),
-            result(Reply);
-        {py_icallback, Mon, Id, Body} ->
-            ok = callback(Pid, Id, Body),
-            wait(Pid, Mon);
-        {'DOWN', Mon, process, _, _} ->
-            {error, closed}
-    end.
+request(Ctx, Payload, Timeout) ->
+    py_isolated_caller:request(Ctx, Payload, Timeout).
 
 %% @doc Run a request and forget its result.
 -spec cast(ctx(), py_context:payload()) -> ok | {error, closed}.
-cast({py_isolated, Pid, _}, Payload) ->
-    case erlang:is_process_alive(Pid) of
-        true ->
-            Pid ! {req, self(), make_ref(), none, owner(), term_to_binary(Payload), infinity},
-            ok;
-        false ->
-            {error, closed}
+cast(Ctx, Payload) ->
+    case py_isolated_caller:submit(Ctx, none, make_ref(), term_to_binary(Payload)) of
+        {ok, _} -> ok;
+        Error -> Error
     end.
 
 %% @doc Run a request; its result comes as `{Tag, Ref, Result}' (stream
 %% items as `{py_stream, Ref, {data, Item}}' first).
 -spec async(ctx(), atom(), py_context:payload()) -> {ok, reference()} | {error, closed}.
-async({py_isolated, Pid, _}, Tag, Payload) ->
-    case erlang:is_process_alive(Pid) of
-        true ->
-            Ref = make_ref(),
-            Pid ! {req, self(), Ref, Tag, owner(), term_to_binary(Payload), infinity},
-            {ok, Ref};
-        false ->
-            {error, closed}
-    end.
+async(Ctx, Tag, Payload) ->
+    py_isolated_caller:submit(Ctx, Tag, make_ref(), term_to_binary(Payload)).
 
 %% @doc Cancel a request made with async/3: `cancelled' (no reply will come)
 %% or `not_found'.
@@ -134,12 +81,13 @@ stream_credit({py_isolated, Pid, _}, Ref, N) ->
     ok.
 
 %% @doc The load py_router weighs: requests in flight, and the age in
-%% microseconds of the oldest.
+%% microseconds of the oldest (approximately: since the context was last idle).
 -spec load(ctx()) -> {non_neg_integer(), non_neg_integer()}.
-load({py_isolated, _, Load}) ->
+load({py_isolated, _, {Load, _}}) ->
     case atomics:get(Load, 2) of
-        0 -> {atomics:get(Load, 1), 0};
-        Sent -> {atomics:get(Load, 1), max(0, erlang:monotonic_time(microsecond) - Sent)}
+        0 -> {max(0, atomics:get(Load, 1)), 0};
+        Sent -> {max(0, atomics:get(Load, 1)),
+                 max(0, erlang:monotonic_time(microsecond) - Sent)}
     end.
 
 %% @doc Whether a term is an isolated context's object reference.
@@ -160,6 +108,17 @@ ref_context({?REF_TAG, Pid, _, _}) ->
 -spec publish([binary()]) -> ok.
 publish(Names) ->
     _ = [Pid ! {publish, Names} || {Pid, {py_isolated, _, _}} <- py_router:handles()],
+    ok.
+
+%% @doc Run the registered function a child's `erlang.call' names (in a
+%% process of its own) and send the answer to the context's child.
+-spec run_callback(pid(), {non_neg_integer(), non_neg_integer()}, binary()) -> ok.
+run_callback(Pid, Id, Body) ->
+    Result = case py_isolated_launch:decode(Body) of
+                 {Name, Args} when is_list(Args) -> py_callback:run(Name, Args);
+                 Other -> {error, {erlang, error, {bad_callback, Other}, [], <<"bad callback">>}}
+             end,
+    Pid ! {cb_reply, Id, term_to_binary(Result)},
     ok.
 
 %% API: control.
@@ -201,13 +160,16 @@ init(Opts0) ->
            end,
     case py_isolated_opts:validate(Opts0) of
         {ok, Opts} ->
-            Load = atomics:new(2, [{signed, true}]),
-            Ctx = {py_isolated, self(), Load},
-            St0 = #{opts => Opts, ctx => Ctx, load => Load, gen => 0, next => 1,
-                    reqs => #{}, order => queue:new(), refs => #{}, watched => #{},
+            Load = atomics:new(3, [{signed, true}]),
+            Tab = ets:new(py_isolated, [set, public, {keypos, #ireq.id},
+                                        {write_concurrency, true}, {read_concurrency, true}]),
+            true = ets:insert(Tab, {cur, gen, 0, undefined, undefined, 0}),
+            Ctx = {py_isolated, self(), {Load, Tab}},
+            St0 = #{opts => Opts, ctx => Ctx, load => Load, tab => Tab, gen => 0,
+                    lead => undefined, stopped => #{}, watched => #{},
                     pids => #{}, pid_next => 1, stuck => none,
                     restarts => [], killed => false, port => undefined, sock => undefined,
-                    os_pid => undefined, info => #{}, output => <<>>},
+                    fast => undefined, os_pid => undefined, info => #{}, output => <<>>},
             case start_child(St0#{zmon => case Opts of
                                                #{zygote := Z} when is_pid(Z) ->
                                                    erlang:monitor(process, Z);
@@ -225,27 +187,39 @@ init(Opts0) ->
 
 %% @private
 -spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
+handle_call({numbers, Owner, Caller}, _From, St0 = #{gen := Gen, fast := Fast}) ->
+    case Fast of
+        undefined ->
+            {reply, {error, no_child}, St0};
+        _ ->
+            {ON, St1} = pid_number(Owner, St0),
+            {CN, St} = pid_number(Caller, St1),
+            {reply, {ok, Gen, ON, CN}, St}
+    end;
 handle_call(resource, _From, St = #{ctx := Ctx}) ->
     {reply, {ok, Ctx}, St};
-handle_call({cancel, Pid, Ref}, _From, St = #{refs := Refs, reqs := Reqs}) ->
-    case Refs of
-        #{{Pid, Ref} := Id} when is_map_key(Id, Reqs) ->
-            {reply, cancelled, abandon(Id, St)};
-        _ ->
-            {reply, not_found, St}
+handle_call({cancel, Pid, Ref}, _From, St = #{tab := Tab, load := Load}) ->
+    Match = #ireq{from = Pid, ref = Ref, _ = '_'},
+    case [R || R0 <- ets:match_object(Tab, Match),
+               R <- py_isolated_caller:take(Tab, Load, R0#ireq.id)] of
+        [R] -> {reply, cancelled, stop_request(R#ireq.id, R#ireq.gen, St)};
+        [] -> {reply, not_found, St}
     end;
-handle_call(interrupt, _From, St = #{reqs := Reqs}) ->
-    case maps:size(Reqs) of
-        0 -> {reply, not_running, St};
-        _ -> ok = frame(St, ?INTERRUPT, 0, 0, <<>>),
-             _ = signal(St, ?SIGINT),
-             {reply, ok, St}
+handle_call(interrupt, _From, St = #{load := Load}) ->
+    case atomics:get(Load, 1) > 0 of
+        false -> {reply, not_running, St};
+        true -> ok = frame(St, ?INTERRUPT, 0, 0, <<>>),
+                _ = signal(St, ?SIGINT),
+                {reply, ok, St}
     end;
-handle_call(kill, _From, St = #{next := Next, stuck := Stuck}) ->
+handle_call(kill, _From, St = #{load := Load, stuck := Stuck}) ->
     _ = signal(St, ?SIGKILL),
     %% Requests made after this returns run on the next child (child_exited
     %% replays those after the last one sent to this one).
-    {reply, ok, St#{killed := true, stuck := case Stuck of none -> Next - 1; _ -> Stuck end}};
+    {reply, ok, St#{killed := true, stuck := case Stuck of
+                                                  none -> atomics:get(Load, 3);
+                                                  _ -> Stuck
+                                              end}};
 handle_call(child_info, _From, St = #{info := Info, gen := Gen, restarts := R}) ->
     {reply, {ok, Info#{generation => Gen, restarts => length(R)}}, St};
 handle_call(_Request, _From, St) ->
@@ -260,30 +234,24 @@ handle_cast(_Msg, St) ->
 -spec handle_info(term(), map()) -> {noreply, map()} | {stop, term(), map()}.
 handle_info({tcp, Sock, <<Kind, A:64, B:64, Body/binary>>}, St = #{sock := Sock}) ->
     {noreply, from_child(Kind, A, B, Body, St)};
-handle_info({req, From, Ref, Tag, Owner, Bin, Timeout}, St) ->
-    {noreply, submit(From, Ref, Tag, Owner, Bin, Timeout, St)};
-handle_info({cb_reply, Id, Bin}, St) ->
+handle_info({req, Id}, St) ->
+    {noreply, submit(Id, St)};
+handle_info({abandon, Id, Gen}, St) ->
+    {noreply, stop_request(Id, Gen, St)};
+handle_info({done, Id}, St) ->
+    {noreply, stopped(Id, St)};
+handle_info({cb_reply, {Gen, Id}, Bin}, St = #{gen := Gen}) ->
     ok = frame(St, ?CB_REPLY, Id, 0, Bin),
     {noreply, St};
-handle_info({credit, Pid, Ref, N}, St = #{refs := Refs}) ->
-    case Refs of
-        #{{Pid, Ref} := Id} -> ok = frame(St, ?CREDIT, Id, 0, term_to_binary(N));
-        _ -> ok
-    end,
+handle_info({credit, Pid, Ref, N}, St = #{tab := Tab}) ->
+    _ = [frame(St, ?CREDIT, Id, 0, term_to_binary(N))
+         || #ireq{id = Id} <- ets:match_object(Tab, #ireq{from = Pid, ref = Ref, _ = '_'})],
     {noreply, St};
 handle_info({publish, Names}, St) ->
     ok = frame(St, ?PUBLISH, 0, 0, term_to_binary(Names)),
     {noreply, St};
-handle_info({timeout, _, {deadline, Id}}, St = #{reqs := Reqs}) ->
-    case Reqs of
-        #{Id := R = #req{live = true}} ->
-            deliver(R, {error, timeout}),
-            {noreply, abandon(Id, St)};
-        _ ->
-            {noreply, St}
-    end;
-handle_info({timeout, _, {kill_after, Id}}, St = #{reqs := Reqs}) ->
-    case is_map_key(Id, Reqs) of
+handle_info({timeout, _, {kill_after, Id}}, St = #{stopped := Stopped}) ->
+    case is_map_key(Id, Stopped) of
         true -> _ = signal(St, ?SIGKILL), {noreply, St#{stuck := Id}};
         false -> {noreply, St}
     end;
@@ -295,18 +263,15 @@ handle_info({Port, {exit_status, Status}}, St = #{port := Port}) ->
     child_exited(py_isolated_opts:exit_reason(Status), St);
 handle_info({py_zygote_exit, _, OsPid, Reason}, St = #{os_pid := OsPid}) ->
     child_exited(Reason, St);
-handle_info({'DOWN', ZMon, process, _, Why}, St = #{zmon := ZMon, reqs := Reqs}) ->
-    _ = [deliver(R, {error, {child_exited, {zygote_down, Why}}})
-         || R = #req{live = true} <- maps:values(Reqs)],
-    {stop, {zygote_down, Why}, St#{reqs := #{}}};
+handle_info({'DOWN', ZMon, process, _, Why}, St = #{zmon := ZMon}) ->
+    _ = [deliver(R, {error, {child_exited, {zygote_down, Why}}}) || R <- take_all(St)],
+    {stop, {zygote_down, Why}, St};
+handle_info(fast_garbled, St) ->
+    _ = signal(St, ?SIGKILL),  %% cannot happen; if it does, a new child
+    {noreply, St};
 handle_info({tcp_closed, Sock}, St = #{sock := Sock}) ->
     {noreply, St#{sock := undefined}};  %% the exit status follows
 handle_info({tcp_error, Sock, _}, St = #{sock := Sock}) ->
-    _ = signal(St, ?SIGKILL),
-    {noreply, St};
-handle_info({inet_reply, _, ok}, St) ->
-    {noreply, St};
-handle_info({inet_reply, Sock, {error, _}}, St = #{sock := Sock}) ->
     _ = signal(St, ?SIGKILL),
     {noreply, St};
 handle_info(_Msg, St) ->
@@ -314,76 +279,32 @@ handle_info(_Msg, St) ->
 
 %% @private
 -spec terminate(term(), map()) -> ok.
-terminate(_Reason, St = #{reqs := Reqs}) ->
+terminate(_Reason, St) ->
     ok = py_router:unregister(self()),
-    _ = [deliver(R, {error, closed}) || R = #req{live = true} <- maps:values(Reqs)],
+    _ = [deliver(R, {error, closed}) || R <- take_all(St)],
     stop_child(St).
 
 %% Internal: requests.
 
-owner() ->
-    case get(?OWNER) of
-        undefined -> self();
-        Owner -> Owner
-    end.
+%% A request a caller could not send itself (it had no number in the
+%% child, or there was no child): it waits in the table.
+submit(Id, St = #{tab := Tab, fast := Fast}) when Fast =/= undefined ->
+    case ets:lookup(Tab, Id) of
+        [R] -> send_request(R, St);
+        [] -> St  %% its caller gave up
+    end;
+submit(_Id, St) ->
+    St.
 
-result({bin, Bin}) -> decode(Bin);
-result(Term) -> Term.
-
-%% Terms from the child may hold atoms the VM has not seen (an exception's
-%% name, an erlang.Atom): made within the cap on atoms made from Python.
-decode(Bin) ->
-    py_isolated_launch:decode(Bin).
-
-%% A callback (erlang.call in the request) runs in a helper linked to the
-%% caller, so that the caller keeps waiting for the server's answer (which
-%% comes at the deadline whatever the function does). Its own requests run
-%% in the caller's namespace, on the caller's context.
-callback(Pid, Id, Body) ->
-    Owner = owner(),
-    Route = py_router:cached(),
-    _ = proc_lib:spawn_link(fun() ->
-                                    put(?OWNER, Owner),
-                                    ok = py_router:adopt(Route),
-                                    ok = py_semaphore:exempt(),
-                                    run_callback(Pid, Id, Body)
-                            end),
-    ok.
-
-run_callback(Pid, Id, Body) ->
-    Result = case decode(Body) of
-                 {Name, Args} when is_list(Args) -> py_callback:run(Name, Args);
-                 Other -> {error, {erlang, error, {bad_callback, Other}, [], <<"bad callback">>}}
-             end,
-    Pid ! {cb_reply, Id, term_to_binary(Result)},
-    ok.
-
-%% Internal: the server.
-
-submit(From, Ref, Tag, Owner, Bin, Timeout, St0) ->
-    {OwnerN, StO} = pid_number(Owner, St0),
-    {CallerN, St} = pid_number(From, StO),
-    #{next := Id, reqs := Reqs, order := Order, refs := Refs} = St,
-    ok = frame(St, ?REQ, Id, (OwnerN bsl 32) bor CallerN, Bin),
-    Timer = case Timeout of
-                infinity -> undefined;
-                _ -> erlang:start_timer(Timeout, self(), {deadline, Id})
-            end,
-    Now = erlang:monotonic_time(microsecond),
-    R = #req{from = From, ref = Ref, tag = Tag, owner = Owner, bin = Bin,
-             deadline = case Timeout of infinity -> infinity; _ -> Now div 1000 + Timeout end,
-             sent = Now, timer = Timer},
-    St1 = St#{next := Id + 1, reqs := Reqs#{Id => R}, order := queue:in(Id, Order),
-              refs := case Tag of sync -> Refs; _ -> Refs#{{From, Ref} => Id} end},
-    load_changed(St1).
-
-resubmit({_, #req{from = From, ref = Ref, tag = Tag, owner = Owner, bin = Bin,
-                  deadline = Deadline}}, St) ->
-    Timeout = case Deadline of
-                  infinity -> infinity;
-                  _ -> max(0, Deadline - erlang:monotonic_time(millisecond))
-              end,
-    submit(From, Ref, Tag, Owner, Bin, Timeout, St).
+%% Send a request to the child, its reply to come on the control socket
+%% (its caller waits for a message).
+send_request(R = #ireq{id = Id, owner = Owner, from = From, bin = Bin}, St0 = #{gen := Gen,
+                                                                               tab := Tab}) ->
+    {ON, St1} = pid_number(Owner, St0),
+    {CN, St} = pid_number(From, St1),
+    true = ets:insert(Tab, R#ireq{n = 0, gen = Gen}),
+    ok = frame(St, ?REQ, Id, (ON bsl 32) bor CN, Bin),
+    St.
 
 %% The child knows each process that sends requests (or owns a namespace)
 %% by a number, told once in a PID frame; its death is told by number too.
@@ -395,47 +316,60 @@ pid_number(Pid, St = #{pids := Pids, pid_next := N, watched := W}) ->
     {N, St#{pids := Pids#{Pid => N}, pid_next := N + 1,
             watched := W#{Pid => erlang:monitor(process, Pid)}}}.
 
-%% The caller gets no reply any more; the child drops the request if it is
-%% still queued (DROPPED) or gets erlang.CallInterrupted in it if it runs.
-%% SIGKILL follows kill_after ms later unless the child has let it go.
-abandon(Id, St = #{reqs := Reqs, opts := #{kill_after := KillAfter}}) ->
-    #{Id := R} = Reqs,
-    cancel_timer(R#req.timer),
+%% Its caller gave up a request (taken from the table): the child drops it
+%% if it is still queued (DROPPED), gets erlang.CallInterrupted in it if it
+%% runs, or says it is DONE; SIGKILL follows kill_after ms later unless it
+%% let the request go.
+stop_request(Id, Gen, St = #{gen := Gen, stopped := Stopped, opts := #{kill_after := KillAfter}})
+  when Gen > 0 ->
     ok = frame(St, ?STOP, Id, 0, <<>>),
     _ = signal(St, ?SIGINT),
     Kill = case KillAfter of
                infinity -> undefined;
                _ -> erlang:start_timer(KillAfter, self(), {kill_after, Id})
            end,
-    St#{reqs := Reqs#{Id := R#req{live = false, timer = Kill}}}.
+    St#{stopped := Stopped#{Id => Kill}};
+stop_request(_Id, _Gen, St) ->
+    St.  %% never sent, or sent to an earlier child
 
-from_child(?REPLY, Id, _, Body, St) ->
-    finished(Id, {bin, Body}, St);
-from_child(?DROPPED, Id, _, _, St) ->
-    finished(Id, {error, cancelled}, St);
-from_child(?CALLBACK, CbId, ReqId, Body, St = #{reqs := Reqs}) ->
-    case Reqs of
-        #{ReqId := #req{tag = sync, live = true, from = From, ref = Ref}} ->
-            From ! {py_icallback, Ref, CbId, Body};
+%% A stopped request is over in the child.
+stopped(Id, St = #{stopped := Stopped}) ->
+    case maps:take(Id, Stopped) of
+        {Timer, Rest} -> cancel_timer(Timer), St#{stopped := Rest};
+        error -> St
+    end.
+
+from_child(?REPLY, Id, _, Body, St = #{tab := Tab, load := Load}) ->
+    _ = [deliver(R, {bin, Body}) || R <- py_isolated_caller:take(Tab, Load, Id)],
+    stopped(Id, St);
+from_child(?DROPPED, Id, _, _, St = #{tab := Tab, load := Load}) ->
+    _ = [deliver(R, {error, cancelled}) || R <- py_isolated_caller:take(Tab, Load, Id)],
+    stopped(Id, St);
+from_child(?DONE, Id, _, _, St) ->
+    stopped(Id, St);
+from_child(?CALLBACK, CbId, ReqId, Body, St = #{tab := Tab, gen := Gen}) ->
+    case ets:lookup(Tab, ReqId) of
+        [#ireq{tag = sync, from = From, ref = Ref}] ->
+            From ! {py_icallback, Ref, {Gen, CbId}, Body};
         _ ->
             %% From a Python thread, a cast or an async request: a process
             %% of its own, as py_callback does for the VM's contexts.
             Self = self(),
             _ = proc_lib:spawn(fun() -> ok = py_semaphore:exempt(),
-                                        run_callback(Self, CbId, Body)
+                                        run_callback(Self, {Gen, CbId}, Body)
                                end)
     end,
     St;
 from_child(?SEND, _, _, Body, St) ->
-    case decode(Body) of
+    case py_isolated_launch:decode(Body) of
         {Dest, Msg} -> _ = catch erlang:send(Dest, Msg, [noconnect]);
         _ -> ok
     end,
     St;
-from_child(?STREAM, Id, _, Body, St = #{reqs := Reqs}) ->
-    case Reqs of
-        #{Id := #req{live = true, from = From, ref = Ref, tag = Tag}} ->
-            From ! {Tag, Ref, {data, decode(Body)}};
+from_child(?STREAM, Id, _, Body, St = #{tab := Tab}) ->
+    case ets:lookup(Tab, Id) of
+        [#ireq{from = From, ref = Ref, tag = Tag}] ->
+            From ! {Tag, Ref, {data, py_isolated_launch:decode(Body)}};
         _ ->
             ok
     end,
@@ -443,56 +377,53 @@ from_child(?STREAM, Id, _, Body, St = #{reqs := Reqs}) ->
 from_child(_Kind, _, _, _, St) ->
     St.
 
-finished(Id, Reply, St = #{reqs := Reqs, refs := Refs}) ->
-    case maps:take(Id, Reqs) of
-        {R = #req{from = From, ref = Ref}, Rest} ->
-            cancel_timer(R#req.timer),
-            R#req.live andalso deliver(R, Reply),
-            load_changed(St#{reqs := Rest, refs := maps:remove({From, Ref}, Refs)});
-        error ->
-            St
-    end.
-
-deliver(#req{tag = sync, from = From, ref = Ref}, Reply) ->
+deliver(#ireq{tag = sync, from = From, ref = Ref}, Reply) ->
     From ! {Ref, Reply};
-deliver(#req{tag = none}, _Reply) ->
+deliver(#ireq{tag = none}, _Reply) ->
     ok;
-deliver(#req{tag = Tag, from = From, ref = Ref}, Reply) ->
-    From ! {Tag, Ref, result(Reply)}.
+deliver(#ireq{tag = Tag, from = From, ref = Ref}, Reply) ->
+    From ! {Tag, Ref, py_isolated_caller:result(Reply)}.
 
-%% The requests in flight, and when the oldest was sent (py_router:choose/1).
-load_changed(St = #{load := Load, reqs := Reqs, order := Order0}) ->
-    Order = drop_done(Order0, Reqs),
-    atomics:put(Load, 1, maps:size(Reqs)),
-    atomics:put(Load, 2, case queue:peek(Order) of
-                             {value, Id} -> (maps:get(Id, Reqs))#req.sent;
-                             empty -> 0
-                         end),
-    St#{order := Order}.
-
-drop_done(Order, Reqs) ->
-    case queue:peek(Order) of
-        {value, Id} when not is_map_key(Id, Reqs) -> drop_done(queue:drop(Order), Reqs);
-        _ -> Order
-    end.
+%% Every request in the table (sent or not), taken.
+take_all(#{tab := Tab, load := Load}) ->
+    Ids = ets:select(Tab, [{#ireq{id = '$1', _ = '_'}, [], ['$1']}]),
+    lists:append([py_isolated_caller:take(Tab, Load, Id) || Id <- lists:sort(Ids)]).
 
 %% A watched process died: its namespace and objects in the child go, and
-%% its requests stop (casts excepted: they outlive their sender).
-caller_down(Pid, St0 = #{reqs := Reqs, pids := Pids}) ->
-    Mine = [Id || {Id, #req{from = F, tag = T, live = true}} <- maps:to_list(Reqs),
-                  F =:= Pid, T =/= none],
-    St = lists:foldl(fun abandon/2, St0, Mine),
+%% its requests stop (casts excepted: they outlive their sender). If it
+%% was reading the fast socket, the replies it may have taken with it are
+%% sent again, and another waiting caller reads.
+caller_down(Pid, St0 = #{pids := Pids, tab := Tab, load := Load}) ->
+    Mine = [R || R0 = #ireq{tag = T} <- ets:match_object(Tab, #ireq{from = Pid, _ = '_'}),
+                 T =/= none, R <- py_isolated_caller:take(Tab, Load, R0#ireq.id)],
+    St = lists:foldl(fun(#ireq{id = Id, gen = Gen}, S) -> stop_request(Id, Gen, S) end,
+                     St0, Mine),
     {N, Rest} = maps:take(Pid, Pids),
     ok = frame(St, ?DOWN, N, 0, <<>>),
+    ok = reader_down(N, St),
     St#{pids := Rest}.
+
+reader_down(N, St = #{lead := Lead, tab := Tab, gen := Gen}) when Lead =/= undefined ->
+    case atomics:compare_exchange(Lead, 1, N, 0) of
+        ok ->
+            Waiting = ets:select(Tab, [{#ireq{id = '$1', tag = sync, gen = Gen, _ = '_'},
+                                        [{'>', {element, #ireq.n, '$_'}, 0}], ['$1']}]),
+            ok = frame(St, ?RESEND, 0, 0, term_to_binary(Waiting)),
+            py_isolated_caller:hand_off(Tab, Lead, 0, Gen);
+        _ ->
+            ok
+    end;
+reader_down(_N, _St) ->
+    ok.
 
 cancel_timer(undefined) -> ok;
 cancel_timer(T) -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]), ok.
 
-frame(#{sock := undefined}, _Kind, _A, _B, _Body) ->
+%% A frame to the child, on the fast socket (where the callers' requests go).
+frame(#{fast := undefined}, _Kind, _A, _B, _Body) ->
     ok;  %% the child is gone; its exit status answers what is in flight
-frame(#{sock := Sock}, Kind, A, B, Body) ->
-    true = erlang:port_command(Sock, [<<Kind, A:64, B:64>> | Body]),
+frame(#{fast := Fast}, Kind, A, B, Body) ->
+    _ = socket:send(Fast, [<<(17 + iolist_size(Body)):32, Kind, A:64, B:64>> | Body]),
     ok.
 
 signal(#{os_pid := OsPid}, Sig) when is_integer(OsPid) ->
@@ -502,45 +433,54 @@ signal(_, _) ->
 
 %% Internal: the child's life.
 
-child_exited(Reason0, St = #{reqs := Reqs, killed := Killed, opts := Opts, stuck := Stuck}) ->
+child_exited(Reason0, St0 = #{killed := Killed, opts := Opts, stuck := Stuck, tab := Tab,
+                              gen := Gen}) ->
     Reason = case Killed of true -> killed; false -> Reason0 end,
     Reply = case Reason of
                 killed -> {error, killed};
                 _ -> {error, {child_exited, Reason}}
             end,
+    %% No caller sends to this child any more.
+    true = ets:insert(Tab, {cur, gen, Gen, undefined, undefined, 0}),
     %% Killed for a request that outlived its deadline by kill_after: the
     %% ones sent after it never started (the child was stuck in it), so the
-    %% next child runs them.
-    {Replay, Failed} = lists:partition(fun({Id, R}) -> is_integer(Stuck) andalso Id > Stuck
-                                                           andalso R#req.live
-                                       end, lists:keysort(1, maps:to_list(Reqs))),
-    _ = [begin cancel_timer(R#req.timer), R#req.live andalso deliver(R, Reply) end
-         || {_, R} <- Failed],
-    _ = [cancel_timer(R#req.timer) || {_, R} <- Replay],
+    %% next child runs them. Requests not sent yet wait for the next child.
+    Sent = ets:select(Tab, [{#ireq{gen = '$1', _ = '_'}, [{'>', '$1', 0}], ['$_']}]),
+    {Replay, Failed} = lists:partition(fun(#ireq{id = Id}) ->
+                                               is_integer(Stuck) andalso Id > Stuck
+                                       end, lists:keysort(#ireq.id, Sent)),
+    Load = maps:get(load, St0),
+    _ = [deliver(R, Reply) || #ireq{id = Id} <- Failed,
+                              R <- py_isolated_caller:take(Tab, Load, Id)],
+    _ = [cancel_timer(T) || T <- maps:values(maps:get(stopped, St0))],
     ?LOG_NOTICE("isolated context ~p: child ~p exited (~p)",
-                [self(), maps:get(os_pid, St), Reason0],
+                [self(), maps:get(os_pid, St0), Reason0],
                 #{domain => [erlang_python, isolated]}),
-    _ = [erlang:demonitor(M, [flush]) || M <- maps:values(maps:get(watched, St))],
-    St1 = close_sock(flush_output(St#{reqs := #{}, refs := #{}, order := queue:new(),
-                                      killed := false, pids := #{}, watched := #{},
-                                      stuck := none})),
-    St2 = load_changed(St1),
+    _ = [erlang:demonitor(M, [flush]) || M <- maps:values(maps:get(watched, St0))],
+    St = close_sock(flush_output(St0#{killed := false, pids := #{}, watched := #{},
+                                      stuck := none, stopped := #{}})),
     Now = erlang:monotonic_time(millisecond),
     #{restart := Restart, max_restarts := Max, restart_period := Period} = Opts,
-    Recent = [T || T <- maps:get(restarts, St2), Now - T < Period],
+    Recent = [T || T <- maps:get(restarts, St), Now - T < Period],
     case Restart andalso length(Recent) < Max of
         true ->
-            case start_child(St2#{restarts := [Now | Recent], port := undefined,
-                                  os_pid := undefined}) of
-                {ok, St3} -> {noreply, lists:foldl(fun resubmit/2, St3, Replay)};
-                {error, Why} -> {stop, Why, St2}
+            case start_child(St#{restarts := [Now | Recent], port := undefined,
+                                 os_pid := undefined}) of
+                {ok, St1} ->
+                    Waiting = ets:select(Tab, [{#ireq{gen = 0, _ = '_'}, [], ['$_']}]),
+                    {noreply, lists:foldl(fun send_request/2, St1,
+                                          lists:keysort(#ireq.id, Replay ++ Waiting))};
+                {error, Why} ->
+                    {stop, Why, St}
             end;
         false ->
-            {stop, {child_exited, Reason0}, St2}
+            {stop, {child_exited, Reason0}, St}
     end.
 
-close_sock(St = #{sock := undefined}) -> St;
-close_sock(St = #{sock := Sock}) -> _ = gen_tcp:close(Sock), St#{sock := undefined}.
+close_sock(St = #{sock := Sock, fast := Fast}) ->
+    _ = Sock =:= undefined orelse gen_tcp:close(Sock),
+    _ = Fast =:= undefined orelse socket:close(Fast),
+    St#{sock := undefined, fast := undefined, lead := undefined}.
 
 stop_child(St = #{port := Port}) ->
     _ = close_sock(St),
@@ -551,18 +491,21 @@ stop_child(St = #{port := Port}) ->
     end.
 
 %% Start a child (a new process, or a fork of the context's zygote) and
-%% wait until it is ready (start_timeout).
-start_child(St = #{opts := Opts, gen := Gen0}) ->
+%% wait until it is ready (start_timeout); then callers send to it.
+start_child(St = #{opts := Opts, gen := Gen0, tab := Tab}) ->
     Gen = Gen0 + 1,
     How = case Opts of
               #{zygote := Z} when is_pid(Z) -> {zygote, Z};
               _ -> {port, "erlang._child"}
           end,
     case py_isolated_launch:launch(How, Opts, config(Opts, Gen), maps:get(start_timeout, Opts)) of
-        {ok, #{port := Port, os_pid := OsPid, sock := Sock, info := Info, output := Out}} ->
+        {ok, #{port := Port, os_pid := OsPid, sock := Sock, fast := Fast, info := Info,
+               output := Out}} ->
             ok = inet:setopts(Sock, [{active, true}]),
-            {ok, flush_output(St#{port := Port, os_pid := OsPid, sock := Sock, info := Info,
-                                  gen := Gen, output := Out})};
+            Lead = atomics:new(1, [{signed, false}]),
+            true = ets:insert(Tab, {cur, gen, Gen, Fast, Lead, maps:get(reply_spin_us, Opts)}),
+            {ok, flush_output(St#{port := Port, os_pid := OsPid, sock := Sock, fast := Fast,
+                                  lead := Lead, info := Info, gen := Gen, output := Out})};
         {error, _} = Error ->
             Error
     end.

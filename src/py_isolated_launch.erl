@@ -3,7 +3,10 @@
 %% the moment it is ready: a Unix socket in a private directory (0700), the
 %% process (open_port, no shell; or a fork of a zygote, py_zygote), its
 %% connection proven by a one-time token, HELLO (what it is), CONFIG (what
-%% it must set up before any user code), then READY or STARTUP_ERROR.
+%% it must set up before any user code), then READY or STARTUP_ERROR. An
+%% isolated context's child also connects a second, fast socket (a `socket'
+%% module one, at the path with `.fast' appended; its first frame the
+%% token) before READY: see py_isolated_caller.
 %%
 %% Runs in the calling process (py_isolated or py_zygote), which owns the
 %% port and the socket afterwards. A process that dies before it connects
@@ -17,36 +20,44 @@
 -define(HELLO, 5).
 -define(READY, 6).
 -define(STARTUP_ERROR, 8).
+-define(FAST_HELLO, 10).
 -define(CONFIG, 8).
 -define(SIGKILL, 9).
 
 %% What runs: `port', `os_pid' (the process), `sock' (the connection, in
-%% passive mode), `info' (from its HELLO) and `output' (what it printed).
+%% passive mode), `fast' (the fast socket; `undefined' for a zygote),
+%% `info' (from its HELLO) and `output' (what it printed).
 -type launched() :: #{port := port() | undefined, os_pid := pos_integer(),
-                      sock := gen_tcp:socket(), info := map(), output := binary()}.
+                      sock := gen_tcp:socket(), fast := socket:socket() | undefined,
+                      info := map(), output := binary()}.
 
 %% @doc Start `python -u -m Module Socket' with the options' command and
 %% environment (`{port, Module}'), or fork one from a zygote (`{zygote,
 %% Zygote}'), and send it Config; `{ok, Launched}' once it is ready.
+%% `{port, "erlang._zygote"}' starts a zygote, which has no fast socket.
 -spec launch({port, string()} | {zygote, pid()}, py_isolated_opts:opts(), map(),
              pos_integer()) -> {ok, launched()} | {error, term()}.
 launch(How, Opts, Config, Timeout) ->
     Deadline = erlang:monotonic_time(millisecond) + Timeout,
     Path = socket_path(),
-    _ = file:delete(Path),
-    case gen_tcp:listen(0, [{ifaddr, {local, Path}}, binary, {packet, 4}, {active, false},
-                            {backlog, 1}]) of
-        {ok, Listen} ->
+    FastPath = Path ++ ".fast",
+    _ = [file:delete(P) || P <- [Path, FastPath]],
+    case {gen_tcp:listen(0, [{ifaddr, {local, Path}}, binary, {packet, 4}, {active, false},
+                             {backlog, 1}]),
+          fast_listen(How, FastPath)} of
+        {{ok, Listen}, {ok, FastListen}} ->
             Token = binary_to_list(binary:encode_hex(rand:bytes(16))),
             Result = case spawn_process(How, Opts, Path, Token) of
-                         {ok, L} -> connect(Listen, Token, Config, Deadline, L);
+                         {ok, L} -> connect(Listen, FastListen, Token, Config, Deadline, L);
                          {error, _} = E -> E
                      end,
             _ = gen_tcp:close(Listen),
-            _ = file:delete(Path),
+            _ = FastListen =:= undefined orelse socket:close(FastListen),
+            _ = [file:delete(P) || P <- [Path, FastPath]],
             Result;
-        {error, Why} ->
-            {error, {child_start_failed, {listen, Why}}}
+        {Listened, FastListened} ->
+            _ = [close_listener(L) || L <- [Listened, FastListened]],
+            {error, {child_start_failed, {listen, {Listened, FastListened}}}}
     end.
 
 %% @doc A term from a Python process: binary_to_term, new atoms made
@@ -78,12 +89,43 @@ spawn_process({zygote, Z}, #{spin_us := Spin}, Path, Token) ->
         {error, Why} -> {error, {child_start_failed, Why}}
     end.
 
-connect(Listen, Token, Config, Deadline, L) ->
+fast_listen({port, "erlang._zygote"}, _Path) ->
+    {ok, undefined};
+fast_listen(_How, Path) ->
+    maybe_listen(socket:open(local, stream, default), Path).
+
+maybe_listen({ok, S}, Path) ->
+    case socket:bind(S, #{family => local, path => Path}) of
+        ok ->
+            case socket:listen(S, 1) of
+                ok -> {ok, S};
+                Error -> _ = socket:close(S), Error
+            end;
+        Error ->
+            _ = socket:close(S),
+            Error
+    end;
+maybe_listen(Error, _Path) ->
+    Error.
+
+close_listener({ok, undefined}) -> ok;
+close_listener({ok, S}) when is_port(S) -> gen_tcp:close(S);
+close_listener({ok, S}) -> socket:close(S);
+close_listener(_) -> ok.
+
+connect(Listen, FastListen, Token, Config, Deadline, L) ->
     case accept(Listen, Deadline, L) of
         {ok, Sock, L1} ->
             case handshake(Sock, Token, Config, Deadline) of
                 {ok, Info} ->
-                    {ok, maps:remove(zygote, L1#{sock => Sock, info => Info})};
+                    case accept_fast(FastListen, Token, Deadline) of
+                        {ok, Fast} ->
+                            {ok, maps:remove(zygote, L1#{sock => Sock, fast => Fast,
+                                                         info => Info})};
+                        {error, Why} ->
+                            _ = gen_tcp:close(Sock),
+                            failed(Why, L1)
+                    end;
                 {error, Why} ->
                     _ = gen_tcp:close(Sock),
                     failed(Why, L1)
@@ -159,6 +201,32 @@ handshake(Sock, Token, Config, Deadline) ->
         {error, _} = E ->
             E
     end.
+
+%% The fast socket, connected before READY: its first frame is the token.
+accept_fast(undefined, _Token, _Deadline) ->
+    {ok, undefined};
+accept_fast(FastListen, Token, Deadline) ->
+    case socket:accept(FastListen, left(Deadline)) of
+        {ok, Fast} ->
+            TokenBin = list_to_binary(Token),
+            case py_isolated_caller:recv_frame(Fast, left(Deadline)) of
+                {ok, {?FAST_HELLO, _, _, Body}} ->
+                    case catch binary_to_term(Body, [safe]) of
+                        TokenBin -> {ok, Fast};
+                        _ -> socket:close(Fast), {error, bad_token}
+                    end;
+                _ ->
+                    _ = socket:close(Fast),
+                    {error, bad_handshake}
+            end;
+        {error, timeout} ->
+            {error, start_timeout};
+        {error, Why} ->
+            {error, {fast_socket, Why}}
+    end.
+
+left(Deadline) ->
+    max(0, Deadline - erlang:monotonic_time(millisecond)).
 
 recv(Sock, Deadline) ->
     case gen_tcp:recv(Sock, 0, max(0, Deadline - erlang:monotonic_time(millisecond))) of

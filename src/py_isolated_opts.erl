@@ -2,7 +2,7 @@
 %% @doc The options of an isolated context, validated with their defaults,
 %% and what they make of the child's command line and environment.
 %%
-%% Options (erlang_python 5.x's, plus `sandbox' and `spin_us'):
+%% Options (erlang_python 5.x's, plus `sandbox', `spin_us' and `reply_spin_us'):
 %% `python' (the interpreter; default the one the NIF embeds), `rlimits'
 %% (`#{as => Bytes, cpu => Seconds, nofile => N}'), `cgroup' (a cgroup v2
 %% directory the child joins), `env' (`[{Name, Value}]' or a map),
@@ -13,7 +13,9 @@
 %% (true), `max_restarts' (5) within `restart_period' (10000 ms),
 %% `start_timeout' (10000 ms), `sandbox' (true: the child blocks process
 %% creation as the VM does; false lifts it) and `spin_us' (500: how long
-%% the child polls its channel before it sleeps), and `zygote' (a
+%% the child polls its channel before it sleeps), `reply_spin_us' (100: how
+%% long a caller polls for its reply before it waits for a message; 0..10000),
+%% and `zygote' (a
 %% py_zygote: children are forked from it, ready in milliseconds; its own
 %% `python', `env', `clear_env', `hash_seed' and `preload' apply). App env
 %% `isolated' (a map of these) gives the defaults of default and pool
@@ -30,7 +32,8 @@
                   kill_after := timeout(), restart := boolean(),
                   max_restarts := non_neg_integer(), restart_period := pos_integer(),
                   start_timeout := pos_integer(), sandbox := boolean(),
-                  spin_us := non_neg_integer(), zygote := pid() | undefined}.
+                  spin_us := non_neg_integer(), reply_spin_us := non_neg_integer(),
+                  zygote := pid() | undefined}.
 
 %% @doc The options with defaults, or `{error, Reason}' for a `cgroup' on a
 %% system without cgroups v2; a bad value raises `error({badarg, {Key, Value}})'.
@@ -82,7 +85,8 @@ defaults() ->
     #{python => default_python(), rlimits => #{}, cgroup => undefined, env => [],
       clear_env => false, hash_seed => random, paths => [], preload => undefined,
       kill_after => 1000, restart => true, max_restarts => 5, restart_period => 10000,
-      start_timeout => 10000, sandbox => true, spin_us => 500, zygote => undefined}.
+      start_timeout => 10000, sandbox => true, spin_us => 500, reply_spin_us => 100,
+      zygote => undefined}.
 
 default_python() ->
     maps:get(python, py_opts:runtime()).
@@ -105,6 +109,8 @@ check(restart_period, V, Acc) when is_integer(V), V > 0 -> Acc#{restart_period =
 check(start_timeout, V, Acc) when is_integer(V), V > 0 -> Acc#{start_timeout => V};
 check(sandbox, V, Acc) when is_boolean(V) -> Acc#{sandbox => V};
 check(spin_us, V, Acc) when is_integer(V), V >= 0, V =< 100000 -> Acc#{spin_us => V};
+check(reply_spin_us, V, Acc) when is_integer(V), V >= 0, V =< 10000 ->
+    Acc#{reply_spin_us => V};
 check(zygote, V, Acc) when is_pid(V) -> Acc#{zygote => V};
 check(K, V, _) -> erlang:error({badarg, {K, V}}).
 

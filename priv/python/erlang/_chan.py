@@ -1,9 +1,16 @@
 """The channel between an isolated context's child and the VM.
 
-One stream socket carries frames both ways, each ``<<Length:32, Kind:8,
-A:64, B:64, Body/binary>>`` (``{packet, 4}`` on the Erlang side, which
-reads the fixed header without decoding the body; the body is a term in
-external term format, or empty).  See ``src/py_isolated.erl``.
+Frames are ``<<Length:32, Kind:8, A:64, B:64, Body/binary>>`` (the body is
+a term in external term format, or empty), over two stream sockets (see
+``src/py_isolated.erl`` and ``src/py_isolated_caller.erl``):
+
+- the *control* socket, which the context process reads (``{packet, 4}``):
+  the start-up handshake, then every frame from the child except the
+  replies below;
+- the *fast* socket, which the VM's callers write directly (requests, and
+  the context process's own frames: stops, process numbers...), and on
+  which the child answers a synchronous request with a small reply, read
+  by the waiting callers themselves.  A zygote has no fast socket.
 
 Reading is done by whichever thread needs a frame and finds no other thread
 reading (leader/follower): the main thread when it waits for its next
@@ -36,10 +43,17 @@ __all__ = ["Channel", "Frame", "HEADER"]
 HEADER = struct.Struct(">IBQQ")
 _HEAD = struct.Struct(">BQQ")
 
-# Frames from the VM.
-REQ, CB_REPLY, STOP, INTERRUPT, DOWN, CREDIT, PUBLISH, CONFIG, PID = range(1, 10)
-# Frames to the VM.
-REPLY, CALLBACK, SEND, STREAM, HELLO, READY, DROPPED, STARTUP_ERROR = range(1, 9)
+# Frames from the VM.  REQ_SYNC: a caller waits for the reply on the fast
+# socket; RESEND: the fast replies of these request ids again (a caller
+# that was reading them died).
+(REQ, CB_REPLY, STOP, INTERRUPT, DOWN, CREDIT, PUBLISH, CONFIG, PID, REQ_SYNC,
+ RESEND) = range(1, 12)
+# Frames to the VM.  DONE: a stopped request had already finished;
+# FAST_HELLO: the first frame on the fast socket (the token).
+(REPLY, CALLBACK, SEND, STREAM, HELLO, READY, DROPPED, STARTUP_ERROR, DONE,
+ FAST_HELLO) = range(1, 11)
+#: The largest body a reply on the fast socket has (bigger: control socket).
+FAST_MAX = 65536
 
 Frame = tuple[int, int, int, bytes]
 
@@ -53,8 +67,11 @@ class Channel:
 
     def __init__(self, sock: socket.socket, spin: float = 0.0005) -> None:
         self._sock = sock
+        self._rsock = sock  # the socket frames are read from (fast, once attached)
+        self._fast: socket.socket | None = None
         self._spin = spin
         self._wlock = threading.Lock()
+        self._flock = threading.Lock()
         self.cond = threading.Condition(threading.Lock())
         self._reading = False
         self._buf = bytearray()
@@ -71,6 +88,22 @@ class Channel:
             else:
                 self._sock.sendall(head)
                 self._sock.sendall(body)
+
+    def attach_fast(self, fast: socket.socket) -> None:
+        """Read frames from the fast socket from now on (the control socket
+        only carries frames to the VM after start-up)."""
+        self._fast = fast
+        self._rsock = fast
+
+    def send_fast(self, kind: int, a: int, b: int, body: bytes = b"") -> None:
+        """Send one frame on the fast socket (the control one without it)."""
+        fast = self._fast
+        if fast is None:
+            self.send(kind, a, b, body)
+            return
+        head = HEADER.pack(17 + len(body), kind, a, b)
+        with self._flock:
+            fast.sendall(head + body)
 
     def wait(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
         """Wait until ``ready()`` (called with ``cond`` held) is true, reading
@@ -121,8 +154,10 @@ class Channel:
             cond.release()
 
     def close(self) -> None:
-        """Close the socket (a zygote's child lets go of the zygote's)."""
+        """Close the sockets (a zygote's child lets go of the zygote's)."""
         self._sock.close()
+        if self._fast is not None:
+            self._fast.close()
 
     def recv_frame(self, timeout: float | None) -> Frame:
         """One frame, read directly by the only thread that reads (start-up,
@@ -137,11 +172,11 @@ class Channel:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise TimeoutError("no frame from the VM")
-            self._sock.settimeout(left)
+            self._rsock.settimeout(left)
             try:
-                data = self._sock.recv(262144)
+                data = self._rsock.recv(262144)
             finally:
-                self._sock.settimeout(None)
+                self._rsock.settimeout(None)
             if not data:
                 raise Closed()
             self._buf += data
@@ -152,7 +187,7 @@ class Channel:
         frames = self._parse()
         if frames:
             return frames
-        sock = self._sock
+        sock = self._rsock
         spin_end = time.perf_counter() + self._spin
         while True:
             try:

@@ -13,8 +13,10 @@ process logs.  Start-up, in this order:
 3. CONFIG from the VM, applied before any user code: the cgroup to join,
    the resource limits, extra ``sys.path`` entries, the sandbox (the
    audit hook of ``erlang._sandbox.install_sandbox``), the preload code;
-4. READY (or STARTUP_ERROR with the reason), then requests until the VM
-   closes the channel.
+4. the fast socket (the path with ``.fast`` appended), its first frame
+   the token again; READY on the control socket (or STARTUP_ERROR with the
+   reason, and no fast socket), then requests until the VM closes the
+   channel.
 """
 
 from __future__ import annotations
@@ -157,6 +159,10 @@ def serve(path: str, token: str, spin: float, preloaded: dict[str, Any] | None =
     except _StartupError as exc:
         chan.send(_chan.STARTUP_ERROR, 0, 0, Encoder().encode((exc.what, exc.text)))
         os._exit(3)
+    fast = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    fast.connect(path + ".fast")
+    chan.attach_fast(fast)
+    chan.send_fast(_chan.FAST_HELLO, 0, 0, Encoder().encode(token))
     chan.send(_chan.READY, 0, 0)
     child.serve()
 

@@ -52,13 +52,15 @@ _DONE = Atom("done")
 _REF = Atom("$erlang_python_ref")
 _MAIN = "__main__"
 _CODE_CACHE_MAX = 512
+_RECENT_MAX = 256
 
 
 class _Request:
-    __slots__ = ("caller", "owner", "parked", "raised", "rid")
+    __slots__ = ("caller", "owner", "parked", "raised", "rid", "sync")
 
-    def __init__(self, rid: int) -> None:
+    def __init__(self, rid: int, sync: bool = False) -> None:
         self.rid = rid
+        self.sync = sync  # a caller waits for the reply on the fast socket
         self.owner: int | None = None  # the VM's number for the namespace's process
         self.caller: Pid | None = None
         self.parked = 0  # > 0 while it waits for Erlang (an answer, stream credit)
@@ -78,6 +80,9 @@ class Child:
         self.stops: set[int] = set()  # running requests to interrupt
         self.slots: dict[int, bytes | None] = {}  # callback id -> answer (None: waiting)
         self.credits: dict[int, int] = {}  # stream request id -> items it may send
+        # The last replies sent on the fast socket, by request id, for a
+        # RESEND (the caller reading them died before it handed them on).
+        self.recent: dict[int, bytes] = {}
         self.registered: frozenset[str] = frozenset()
         # The processes the VM has named (PID frames), by the number it gave
         # them: a request names its owner and caller by number.
@@ -124,7 +129,9 @@ class Child:
 
     def _handle(self, frame: Frame) -> None:
         kind, a, b, body = frame
-        if kind == _chan.REQ:
+        if kind == _chan.REQ_SYNC:
+            self._run(a, b, body, True)
+        elif kind == _chan.REQ:
             self._run(a, b, body)
         elif kind == _chan.DOWN:
             self._forget(a)
@@ -132,7 +139,7 @@ class Child:
     def _dispatch(self, frame: Frame) -> None:
         """A frame just read, by any thread, with ``chan.cond`` held."""
         kind, a, _b, body = frame
-        if kind == _chan.REQ or kind == _chan.DOWN:
+        if kind == _chan.REQ_SYNC or kind == _chan.REQ or kind == _chan.DOWN:
             self.inbox.append(frame)
         elif kind == _chan.CB_REPLY:
             if a in self.slots:
@@ -149,10 +156,15 @@ class Child:
             self.pids[a] = self.decoder.decode(body)
         elif kind == _chan.PUBLISH:
             self.registered = frozenset(str(n) for n in self.decoder.decode(body))
+        elif kind == _chan.RESEND:
+            for rid in self.decoder.decode(body):
+                data = self.recent.get(rid)
+                if data is not None:
+                    self.chan.send_fast(_chan.REPLY, rid, 0, data)
 
     def _stop(self, rid: int) -> None:
         for frame in self.inbox:
-            if frame[0] == _chan.REQ and frame[1] == rid:
+            if (frame[0] == _chan.REQ or frame[0] == _chan.REQ_SYNC) and frame[1] == rid:
                 self.inbox.remove(frame)
                 self.chan.send(_chan.DROPPED, rid, 0)
                 return
@@ -161,6 +173,10 @@ class Child:
             top = self.stack[-1]
             if top.rid == rid and not top.parked and threading.get_ident() != self._main:
                 signal.pthread_kill(self._main, signal.SIGINT)  # read by another thread
+        else:
+            # Finished already (its reply may wait unread on the fast
+            # socket): the VM need not kill this child for it.
+            self.chan.send(_chan.DONE, rid, 0)
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         if self.in_chan:
@@ -184,14 +200,16 @@ class Child:
             req.raised = True
             raise CallInterrupted("the request was stopped by Erlang")
 
-    def send(self, kind: int, a: int, b: int, body: bytes = b"") -> None:
-        """Send a frame; on the main thread, never cut by a signal's exception."""
+    def send(self, kind: int, a: int, b: int, body: bytes = b"", fast: bool = False) -> None:
+        """Send a frame (on the fast socket if ``fast``); on the main thread,
+        never cut by a signal's exception."""
+        send = self.chan.send_fast if fast else self.chan.send
         if threading.get_ident() != self._main:
-            self.chan.send(kind, a, b, body)
+            send(kind, a, b, body)
             return
         was, self.in_chan = self.in_chan, True
         try:
-            self.chan.send(kind, a, b, body)
+            send(kind, a, b, body)
         finally:
             self.in_chan = was
         if self._sigint_pending and not was:
@@ -199,8 +217,9 @@ class Child:
 
     # ------------------------------------------------------------ requests
 
-    def _run(self, rid: int, who: int, body: bytes) -> None:
-        req = _Request(rid)
+    def _run(self, rid: int, who: int, body: bytes, sync: bool = False) -> None:
+        req = _Request(rid, sync)
+        fast = False
         try:
             self.stack.append(req)
             try:
@@ -215,9 +234,17 @@ class Child:
             data = self._interrupted
         finally:
             self.stack.remove(req)
+            fast = sync and rid not in self.stops and len(data) <= _chan.FAST_MAX
             self.stops.discard(rid)
             self.credits.pop(rid, None)
-        self.send(_chan.REPLY, rid, 0, data)
+        if fast:
+            recent = self.recent
+            if len(recent) >= _RECENT_MAX:
+                del recent[next(iter(recent))]
+            recent[rid] = data
+            self.send(_chan.REPLY, rid, 0, data, fast=True)
+        else:
+            self.send(_chan.REPLY, rid, 0, data)
 
     def _error(self, req: _Request, exc: BaseException) -> bytes:
         if req.owner is not None:

@@ -75,6 +75,8 @@ class Channel:
         self.cond = threading.Condition(threading.Lock())
         self._reading = False
         self._buf = bytearray()
+        self._rbuf = bytearray(262144)
+        self._rview = memoryview(self._rbuf)
         self._pending: list[Frame] = []
         #: Called with each frame read, with ``cond`` held.
         self.dispatch: Callable[[Frame], None] = lambda frame: None
@@ -188,10 +190,13 @@ class Channel:
         if frames:
             return frames
         sock = self._rsock
+        # Into one buffer made once: recv(n) would allocate n bytes a call
+        # (an mmap and munmap for a big n, on every turn of the spin).
+        rbuf = self._rbuf
         spin_end = time.perf_counter() + self._spin
         while True:
             try:
-                data = sock.recv(262144, socket.MSG_DONTWAIT)
+                n = sock.recv_into(rbuf, 0, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 if timeout is not None and timeout <= 0:
                     return []
@@ -200,15 +205,15 @@ class Channel:
                 if timeout is not None:
                     sock.settimeout(timeout)
                 try:
-                    data = sock.recv(262144)
+                    n = sock.recv_into(rbuf)
                 except TimeoutError:
                     return []
                 finally:
                     if timeout is not None:
                         sock.settimeout(None)
-            if not data:  # the context stopped, or the VM is gone: so is this child
+            if not n:  # the context stopped, or the VM is gone: so is this child
                 os._exit(0)
-            self._buf += data
+            self._buf += self._rview[:n]
             frames = self._parse()
             if frames:
                 return frames

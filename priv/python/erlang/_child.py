@@ -163,6 +163,7 @@ def serve(path: str, token: str, spin: float, preloaded: dict[str, Any] | None =
     fast.connect(path + ".fast")
     chan.attach_fast(fast)
     chan.send_fast(_chan.FAST_HELLO, 0, 0, Encoder().encode(token))
+    child.install_signals()
     chan.send(_chan.READY, 0, 0)
     child.serve()
 

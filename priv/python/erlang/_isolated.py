@@ -56,7 +56,7 @@ _RECENT_MAX = 256
 
 
 class _Request:
-    __slots__ = ("caller", "owner", "parked", "raised", "rid", "sync")
+    __slots__ = ("caller", "owner", "parked", "raised", "rid", "running", "sync")
 
     def __init__(self, rid: int, sync: bool = False) -> None:
         self.rid = rid
@@ -65,6 +65,10 @@ class _Request:
         self.caller: Pid | None = None
         self.parked = 0  # > 0 while it waits for Erlang (an answer, stream credit)
         self.raised = False  # CallInterrupted raised in it already
+        # Between its start and the end of its code: only then does a
+        # signal raise CallInterrupted in it (never in _run's own epilogue,
+        # where it would escape the request).
+        self.running = False
 
 
 class Child:
@@ -108,9 +112,14 @@ class Child:
 
     # ------------------------------------------------------------ the loop
 
+    def install_signals(self) -> None:
+        """Take SIGINT (the VM's interrupt of a request); before READY, since
+        the VM may interrupt the first request as soon as it has sent it."""
+        signal.signal(signal.SIGINT, self._on_sigint)
+
     def serve(self) -> None:
         """Run requests until the VM closes the channel (which ends the process)."""
-        signal.signal(signal.SIGINT, self._on_sigint)
+        self.install_signals()
         while True:
             self._handle(self._next(lambda: False))
 
@@ -191,7 +200,7 @@ class Child:
         finally:
             self.in_chan = False
         top = self.stack[-1]
-        if top.rid in self.stops and not top.parked and not top.raised:
+        if top.rid in self.stops and top.running and not top.parked and not top.raised:
             top.raised = True
             raise CallInterrupted("the request was stopped by Erlang")
 
@@ -225,12 +234,18 @@ class Child:
             try:
                 req.owner = who >> 32
                 req.caller = self.pids[who & 0xFFFFFFFF]
-                data = self.encoder.encode(self._execute(req, self.decoder.decode(body)))
+                req.running = True
+                result = self._execute(req, self.decoder.decode(body))
+                req.running = False
+                data = self.encoder.encode(result)
             except CallInterrupted:
+                req.running = False
                 data = self._interrupted
             except BaseException as exc:  # noqa: BLE001 - every error is the caller's reply
+                req.running = False
                 data = self._error(req, exc)
-        except BaseException:  # a late CallInterrupted in the handlers above
+        except BaseException:  # a CallInterrupted in the handlers above, at their start
+            req.running = False
             data = self._interrupted
         finally:
             self.stack.remove(req)

@@ -294,7 +294,19 @@ dispatch(_Bad, #w{server = Pid}, Acc) ->
 %% Give up the reader's role: to a caller that waits, or to none.
 release(#w{lead = undefined}) ->
     ok;
-release(#w{tab = Tab, lead = Lead, n = N, gen = Gen}) ->
+release(#w{tab = Tab, load = Load, lead = Lead, n = N, gen = Gen}) ->
+    %% Nothing in flight (the common case of one caller): no one to hand to.
+    case atomics:get(Load, 1) =< 0 andalso atomics:compare_exchange(Lead, 1, N, 0) =:= ok of
+        true ->
+            case atomics:get(Load, 1) =< 0 orelse atomics:compare_exchange(Lead, 1, 0, N) =/= ok of
+                true -> ok;
+                false -> hand_off_safe(Tab, Lead, N, Gen)
+            end;
+        false ->
+            hand_off_safe(Tab, Lead, N, Gen)
+    end.
+
+hand_off_safe(Tab, Lead, N, Gen) ->
     try hand_off(Tab, Lead, N, Gen)
     catch error:badarg -> ok
     end.

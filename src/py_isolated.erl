@@ -4,19 +4,23 @@
 %%
 %% This gen_server owns the child: it starts it with open_port (no shell;
 %% `python -u -m erlang._child Socket', priv/python/erlang/_child.py), logs
-%% its stdout and stderr, talks to it over a Unix socket in frames
-%% `<<Kind:8, A:64, B:64, Body/binary>>' ({packet, 4}; Body in external term
-%% format), restarts it when it dies, and enforces every deadline: a
+%% its stdout and stderr, restarts it when it dies, and stops requests: a
 %% request still queued is dropped, a running one gets a STOP frame and
 %% SIGINT (`erlang.CallInterrupted' in Python, inside blocking C calls too),
-%% and a child that has not answered `kill_after' ms later gets SIGKILL and
+%% and a child that has not let it go `kill_after' ms later gets SIGKILL and
 %% is restarted.
 %%
-%% The caller side (request/3, cast/2, async/3...) runs in the caller: it
-%% encodes the payload itself, so the server only frames bytes, and it
-%% decodes its own reply. Requests are pipelined: the server sends each as
-%% it comes and the child queues them; the child answers in the order it
-%% runs them, a callback that calls Python again being a nested request.
+%% The child has two sockets (frames `<<Kind:8, A:64, B:64, Body/binary>>'
+%% after a 4-byte length, Body in external term format): this process
+%% reads the control one (callbacks, sends, streams, the replies of casts
+%% and async calls, large replies); the callers write their requests to the
+%% fast one themselves and read their small replies from it
+%% (py_isolated_caller), so that a synchronous call costs no process switch
+%% on the VM's side. Each caller keeps its own deadline, and tells this
+%% process of a request it gave up. The requests in flight are in an ETS
+%% table (py_isolated.hrl) that this process creates and owns. The child
+%% runs requests in the order they come, a callback that calls Python
+%% again being a nested request.
 %%
 %% A child's death (a segfault, abort, `os._exit', an OOM kill, a resource
 %% limit) answers every request in flight with `{error, {child_exited,

@@ -41,7 +41,7 @@ import sys
 from array import array
 from collections.abc import Callable
 from itertools import chain
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from erlang._types import Atom, Pid, Ref, Term
 
@@ -59,6 +59,7 @@ _SMALL_INTS = [bytes((97, v)) for v in range(256)]  # SMALL_INTEGER_EXT
 _SMALL_TUPLES = [bytes((104, n)) for n in range(256)]  # SMALL_TUPLE_EXT heads
 _INF = math.inf
 _MISS = object()
+_T = TypeVar("_T")
 _ATOM_CACHE_MAX = 65536
 _BULK_MIN = 16  # a list this long is tried for bulk conversion
 _LITTLE = sys.byteorder == "little"
@@ -83,6 +84,19 @@ _SPECIAL_ATOMS: dict[str, Any] = {
 # from its length byte(s) on (OTP 25 writes ATOM_EXT, OTP 26 the UTF-8 ones).
 _BYTES_TAGS = frozenset({b"\x05bytesm", b"\x00\x05bytes"})
 _ATOM_TAGS = frozenset({100, 115, 118, 119})
+
+
+def _deep(max_depth: int, fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)`` with room for ``max_depth`` levels of nesting (two
+    frames each) above the interpreter's recursion limit.  A term or value
+    nested deeper than the limit allows (1000 frames by default) is rare, so
+    it is tried first as it is, then again here."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + 2 * max(max_depth, 0) + 100)
+    try:
+        return fn(*args)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _depth_error(max_depth: int) -> ValueError:
@@ -110,7 +124,10 @@ class Decoder:
         buf = bytes(data) if not isinstance(data, bytes) else data
         if len(buf) <= offset or buf[offset] != _VERSION:
             raise ValueError("not external term format (no version byte 131)")
-        value, end = self._term(buf, offset + 1, 0)
+        try:
+            value, end = self._term(buf, offset + 1, 0)
+        except RecursionError:
+            value, end = _deep(self.max_depth, self._term, buf, offset + 1, 0)
         if end != len(buf):
             raise ValueError("trailing bytes after the term")
         return value
@@ -413,7 +430,11 @@ class Encoder:
     def encode(self, obj: Any) -> bytes:
         """``term_to_binary`` of ``obj``."""
         out = bytearray(b"\x83")
-        self._put(out, obj, 0)
+        try:
+            self._put(out, obj, 0)
+        except RecursionError:
+            out = bytearray(b"\x83")
+            _deep(self.max_depth, self._put, out, obj, 0)
         return bytes(out)
 
     def _put(self, out: bytearray, o: Any, depth: int) -> None:

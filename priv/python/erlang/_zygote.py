@@ -17,6 +17,7 @@ and runs no user code but the preload.  Its children die with it
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -78,11 +79,21 @@ def main(argv: list[str]) -> None:
     token = os.environ.pop("ERLANG_PYTHON_TOKEN", "")
     spin = float(os.environ.pop("ERLANG_PYTHON_SPIN_US", "500")) / 1e6
     chan, config = _child.connect(argv[1], token, spin)
-    # What every child imports, imported once here.
+    # What every child imports (_child.setup), imported once here: in a
+    # child, importing the logging and setup modules took longer than the
+    # fork and the handshake together.
     import ctypes  # noqa: F401 - PR_SET_PDEATHSIG in each child
     import resource  # noqa: F401
 
-    from erlang import _isolated, _sandbox, _stream  # noqa: F401
+    from erlang import (  # noqa: F401
+        _isolated,
+        _logging,
+        _loghook,
+        _sandbox,
+        _setup,
+        _stream,
+        _tracing,
+    )
 
     for path in reversed(list(config.get("paths") or [])):
         sys.path.insert(0, str(path))
@@ -96,6 +107,11 @@ def main(argv: list[str]) -> None:
                       Encoder().encode((Atom("preload"), f"{type(exc).__name__}: {exc}")))
             os._exit(3)
     scope = {k: v for k, v in scope.items() if k != "__builtins__"}
+    # Children share the zygote's objects until they write to them: with
+    # them frozen, a child's collections never visit them (no copy of their
+    # pages, no time spent on them).
+    gc.collect()
+    gc.freeze()
     signal.signal(signal.SIGCHLD, _reaper(chan))
     chan.send(_chan.READY, 0, 0)
     while True:

@@ -29,8 +29,7 @@ spare_takes_the_next_fork(_Config) ->
     doc("A zygote keeps one child forked ahead: the next context gets it, and "
         "another is forked for the one after."),
     {ok, Z} = py_zygote:start(#{preload => <<"base = 40">>}),
-    {ok, First} = py_zygote:run(Z, fun(C) -> {ok, os_pid(C)} end),
-    Zygote = ppid(First),
+    {ok, {First, Zygote}} = py_zygote:run(Z, fun(C) -> {ok, {os_pid(C), ppid(os_pid(C))}} end),
     [Spare] = until(fun() -> [P || P <- children(Zygote), P =/= First] end),
     {ok, Spare} = py_zygote:run(Z, fun(C) -> {ok, os_pid(C)} end),
     [Next] = until(fun() -> [P || P <- children(Zygote), P =/= Spare] end),
@@ -42,8 +41,7 @@ spare_killed(_Config) ->
     doc("A spare that dies before a context takes it is replaced: the next run "
         "gets a fresh child."),
     {ok, Z} = py_zygote:start(#{}),
-    {ok, First} = py_zygote:run(Z, fun(C) -> {ok, os_pid(C)} end),
-    Zygote = ppid(First),
+    {ok, {First, Zygote}} = py_zygote:run(Z, fun(C) -> {ok, {os_pid(C), ppid(os_pid(C))}} end),
     [Spare] = until(fun() -> [P || P <- children(Zygote), P =/= First] end),
     [] = os:cmd("kill -9 " ++ integer_to_list(Spare)),
     await_os_exit(Spare),
@@ -55,8 +53,7 @@ spare_killed(_Config) ->
 spare_dies_with_zygote(_Config) ->
     doc("The spare child goes with its zygote."),
     {ok, Z} = py_zygote:start(#{}),
-    {ok, First} = py_zygote:run(Z, fun(C) -> {ok, os_pid(C)} end),
-    Zygote = ppid(First),
+    {ok, {First, Zygote}} = py_zygote:run(Z, fun(C) -> {ok, {os_pid(C), ppid(os_pid(C))}} end),
     [Spare] = until(fun() -> [P || P <- children(Zygote), P =/= First] end),
     ok = py_zygote:stop(Z),
     await_os_exit(Spare),

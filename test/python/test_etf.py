@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from erlang import _etf
+from erlang import _etf, _etf_encode
 from erlang._etf import Decoder, Encoder, decode, encode
 from erlang._types import Atom, Pid, Ref, Term
 
@@ -396,7 +396,7 @@ def test_encode_atom_cache() -> None:
 
 
 def test_encode_atom_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_etf, "_ATOM_CACHE_MAX", 2)
+    monkeypatch.setattr(_etf_encode, "_ATOM_CACHE_MAX", 2)
     e = Encoder()
     atoms = [Atom(f"a{i}") for i in range(5)]
     assert e.encode(atoms) == etf(t_list([t_atom(a, 119) for a in atoms]))
@@ -446,6 +446,26 @@ def test_encode_containers() -> None:
                                            t_atom("none", 119)])])),
         (t_atom("n", 119), t_int(2)),
         (t_int(3), t_list([t_atom("x", 119), t_bin(b"y")]))]))
+
+
+def test_encode_tagged() -> None:
+    e = Encoder()
+    ok, error = Atom("ok"), Atom("error")
+    for value in (1.4142, "s", [1, 2], {"k": (1, None)}, list(range(100)), (), b"\xff"):
+        for _ in range(2):
+            assert e.encode_tagged(ok, value) == e.encode((ok, value))
+            assert e.encode_tagged(error, value) == e.encode((error, value))
+    assert e.encode_tagged("ok", 1) == e.encode(("ok", 1))  # a str: a binary
+    with pytest.raises(ValueError, match="nested deeper than 0 levels"):
+        Encoder(max_depth=0).encode_tagged(ok, 1)
+    with pytest.raises(ValueError, match="nested deeper than 1 levels"):
+        Encoder(max_depth=1).encode_tagged(ok, [1])
+    deep: Any = 1
+    for _ in range(999):
+        deep = [deep]
+    assert e.encode_tagged(ok, deep) == e.encode((ok, deep))
+    with pytest.raises(TypeError, match="no Erlang term form"):
+        e.encode_tagged(ok, object())
 
 
 def test_encode_opaque() -> None:

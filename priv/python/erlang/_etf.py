@@ -243,30 +243,32 @@ class Decoder:
         if not n:
             return {}, i + 5
         items, j = self._items(b, i + 5, 2 * n, depth)
-        return _dict(items, b, i), j
+        it = iter(items)
+        try:
+            out = dict(zip(it, it, strict=False))
+        except TypeError:
+            out = _unhashable(items, b, i)
+        if len(out) != n:
+            raise ValueError("map keys collide in Python (e.g. 1 and 1.0, or ok and "
+                             "<<\"ok\">>)")
+        return out, j
 
 
-def _dict(items: list[Any], b: bytes, start: int) -> dict[Any, Any]:
+def _unhashable(items: list[Any], b: bytes, start: int) -> dict[Any, Any]:
     """The map whose keys and values, in turn, are ``items`` (its term at
-    b[start]); a key Python cannot hash (a list, a map) stays a Term."""
-    it = iter(items)
-    try:
-        out = dict(zip(it, it, strict=False))
-    except TypeError:
-        out = {}
-        j = start + 5
-        for k in range(0, len(items), 2):
-            end = _skip(b, j)
-            key = items[k]
-            try:
-                hash(key)
-            except TypeError:
-                key = Term(bytes([_VERSION]) + b[j:end])
-            out[key] = items[k + 1]
-            j = _skip(b, end)
-    if 2 * len(out) != len(items):
-        raise ValueError("map keys collide in Python (e.g. 1 and 1.0, or ok and "
-                         "<<\"ok\">>)")
+    b[start]), one of its keys one Python cannot hash (a list, a map): such
+    a key stays a Term."""
+    out = {}
+    j = start + 5
+    for k in range(0, len(items), 2):
+        end = _skip(b, j)
+        key = items[k]
+        try:
+            hash(key)
+        except TypeError:
+            key = Term(bytes([_VERSION]) + b[j:end])
+        out[key] = items[k + 1]
+        j = _skip(b, end)
     return out
 
 

@@ -243,9 +243,12 @@ class Decoder:
         if not n:
             return {}, i + 5
         items, j = self._items(b, i + 5, 2 * n, depth)
-        it = iter(items)
         try:
-            out = dict(zip(it, it, strict=False))
+            if n == 1:
+                out = {items[0]: items[1]}
+            else:
+                it = iter(items)
+                out = dict(zip(it, it))  # noqa: B905 - (strict= costs 150 ns a call)
         except TypeError:
             out = _unhashable(items, b, i)
         if len(out) != n:

@@ -22,15 +22,28 @@ of context:
 An object with no term form is handed to ``Encoder.opaque``, which an
 isolated child sets to keep the object and return a reference term; without
 it the encoder raises ``TypeError``.
+
+Speed (``bench/etf_codec.py``): every request and reply of an isolated
+context crosses this module, so it is written for CPython's interpreter
+loop.  A container decodes or encodes its items in one loop that handles
+the common scalars (atoms, integers, floats, binaries, strings) inline and
+calls back into the general method only for nested containers and rare
+kinds; atoms are cached both ways (bounded); a run of integers or floats in
+a long list is converted in bulk with slices, ``memoryview.cast`` and
+``array``, at C speed.  The results are those of the item-by-item rules.
+The encoder is in ``erlang._etf_encode``.
 """
 
 from __future__ import annotations
 
 import math
 import struct
+import sys
+from array import array
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
+from erlang._etf_encode import Encoder, deep
 from erlang._types import Atom, Pid, Ref, Term
 
 __all__ = ["Decoder", "Encoder", "decode", "encode"]
@@ -40,6 +53,13 @@ _FLOAT = struct.Struct(">d")
 _I32 = struct.Struct(">i")
 _U32 = struct.Struct(">I")
 _U16 = struct.Struct(">H")
+_ATOM_CACHE_MAX = 65536
+_BULK_MIN = 16  # a list this long is tried for bulk conversion
+_LITTLE = sys.byteorder == "little"
+_I4: Literal["i", "l"] = "i" if array("i").itemsize == 4 else "l"  # a native 32-bit int
+# Where each byte of a big-endian number goes in a native one.
+_LANES4 = (3, 2, 1, 0) if _LITTLE else (0, 1, 2, 3)
+_LANES8 = (7, 6, 5, 4, 3, 2, 1, 0) if _LITTLE else (0, 1, 2, 3, 4, 5, 6, 7)
 
 _SPECIAL_ATOMS: dict[str, Any] = {
     "true": True,
@@ -59,6 +79,10 @@ _BYTES_TAGS = frozenset({b"\x05bytesm", b"\x00\x05bytes"})
 _ATOM_TAGS = frozenset({100, 115, 118, 119})
 
 
+def _depth_error(max_depth: int) -> ValueError:
+    return ValueError(f"term nested deeper than {max_depth} levels")
+
+
 class Decoder:
     """Bytes of the external term format -> Python objects.
 
@@ -72,6 +96,7 @@ class Decoder:
                  resolve_ref: Callable[[tuple[Any, ...]], Any] | None = None) -> None:
         self.max_depth = max_depth
         self.resolve_ref = resolve_ref
+        # An atom's whole encoding (tag, length, text) -> its Python value.
         self._atoms: dict[bytes, Any] = {}
 
     def decode(self, data: bytes | bytearray | memoryview, offset: int = 0) -> Any:
@@ -79,118 +104,230 @@ class Decoder:
         buf = bytes(data) if not isinstance(data, bytes) else data
         if len(buf) <= offset or buf[offset] != _VERSION:
             raise ValueError("not external term format (no version byte 131)")
-        value, end = self._term(buf, offset + 1, 0)
+        try:
+            value, end = self._term(buf, offset + 1, 0)
+        except RecursionError:
+            value, end = deep(self.max_depth, self._term, buf, offset + 1, 0)
         if end != len(buf):
             raise ValueError("trailing bytes after the term")
         return value
 
-    # One method, tags in order of how often they come: most calls decode a
-    # handful of small terms, and a method call per term is the main cost.
     def _term(self, b: bytes, i: int, depth: int) -> tuple[Any, int]:
+        """The term at b[i] (at nesting level ``depth``) and the offset past it."""
         if depth > self.max_depth:
-            raise ValueError(f"term nested deeper than {self.max_depth} levels")
+            raise _depth_error(self.max_depth)
         tag = b[i]
-        if tag == 97:  # SMALL_INTEGER_EXT
-            return b[i + 1], i + 2
-        if tag == 98:  # INTEGER_EXT
-            return _I32.unpack_from(b, i + 1)[0], i + 5
-        if tag == 119 or tag == 115:  # SMALL_ATOM_UTF8_EXT, SMALL_ATOM_EXT
-            n = b[i + 1]
-            return self._atom(b[i + 2:i + 2 + n], tag == 119), i + 2 + n
-        if tag == 118 or tag == 100:  # ATOM_UTF8_EXT, ATOM_EXT
-            n = _U16.unpack_from(b, i + 1)[0]
-            return self._atom(b[i + 3:i + 3 + n], tag == 118), i + 3 + n
-        if tag == 109:  # BINARY_EXT
-            n = _U32.unpack_from(b, i + 1)[0]
-            raw = b[i + 5:i + 5 + n]
-            try:
-                return raw.decode("utf-8"), i + 5 + n
-            except UnicodeDecodeError:
-                return raw, i + 5 + n
-        if tag == 104 or tag == 105:  # SMALL_TUPLE_EXT, LARGE_TUPLE_EXT
-            if tag == 104:
-                n, j = b[i + 1], i + 2
-            else:
-                n, j = _U32.unpack_from(b, i + 1)[0], i + 5
-            if n == 2 and b[j] in _ATOM_TAGS and b[j + 1:j + 8] in _BYTES_TAGS:
-                k = j + (8 if b[j] in (119, 115) else 9)  # {bytes, Binary}
-                if b[k - 1] == 109:
-                    m = _U32.unpack_from(b, k)[0]
-                    return b[k + 4:k + 4 + m], k + 4 + m
-            items = []
-            for _ in range(n):
-                v, j = self._term(b, j, depth + 1)
-                items.append(v)
-            t = tuple(items)
-            if n == 4 and self.resolve_ref is not None and t[0] == "$erlang_python_ref" \
-                    and type(t[0]) is Atom:
-                return self.resolve_ref(t), j
-            return t, j
-        if tag == 106:  # NIL_EXT
-            return [], i + 1
+        if tag == 104:  # SMALL_TUPLE_EXT
+            return self._tuple(b, i + 2, b[i + 1], depth)
         if tag == 108:  # LIST_EXT
-            n = _U32.unpack_from(b, i + 1)[0]
-            j = i + 5
-            items = []
-            for _ in range(n):
-                v, j = self._term(b, j, depth + 1)
-                items.append(v)
-            if b[j] != 106:  # improper: the whole list stays a Term
-                end = _skip(b, j)
-                return Term(bytes([_VERSION]) + b[i:end]), end
-            return items, j + 1
-        if tag == 107:  # STRING_EXT: a list of small integers
-            n = _U16.unpack_from(b, i + 1)[0]
-            return list(b[i + 3:i + 3 + n]), i + 3 + n
-        if tag == 70:  # NEW_FLOAT_EXT
-            return _FLOAT.unpack_from(b, i + 1)[0], i + 9
+            return self._list(b, i, depth)
         if tag == 116:  # MAP_EXT
             return self._map(b, i, depth)
-        if tag == 110 or tag == 111:  # SMALL_BIG_EXT, LARGE_BIG_EXT
-            if tag == 110:
-                n, j = b[i + 1], i + 2
-            else:
-                n, j = _U32.unpack_from(b, i + 1)[0], i + 5
-            v = int.from_bytes(b[j + 1:j + 1 + n], "little")
-            return (-v if b[j] else v), j + 1 + n
-        end = _skip(b, i)
-        etf = bytes([_VERSION]) + b[i:end]
-        if tag == 88 or tag == 103:
-            return Pid(etf), end
-        if tag in (90, 114, 101):
-            return Ref(etf), end
-        if tag == 99:  # FLOAT_EXT (old, textual)
-            return float(b[i + 1:i + 32].split(b"\0", 1)[0]), end
-        return Term(etf), end  # funs, ports, bitstrings
+        items, end = self._items(b, i, 1, depth - 1)  # a scalar: the same code
+        return items[0], end
 
-    def _atom(self, raw: bytes, utf8: bool) -> Any:
-        try:
-            return self._atoms[raw]
-        except KeyError:
-            pass
-        text = raw.decode("utf-8" if utf8 else "latin-1")
+    def _items(self, b: bytes, j: int, n: int, depth: int) -> tuple[list[Any], int]:
+        """The ``n`` terms from b[j] on, the items of a container at nesting
+        level ``depth`` (-1 for the term itself), and the offset past them.
+        Scalars are decoded here, inline (the tags in order of how often
+        they come), containers by a call each."""
+        if depth >= self.max_depth and n:
+            raise _depth_error(self.max_depth)
+        items: list[Any] = []
+        append = items.append
+        atoms = self._atoms
+        u32 = _U32.unpack_from
+        d = depth + 1
+        while n:
+            tag = b[j]
+            if tag == 100 or tag == 119:  # ATOM_EXT (OTP 25), SMALL_ATOM_UTF8_EXT (26+)
+                e = j + 3 + _U16.unpack_from(b, j + 1)[0] if tag == 100 else j + 2 + b[j + 1]
+                key = b[j:e]
+                try:
+                    append(atoms[key])
+                except KeyError:
+                    append(self._atom(key))
+                j = e
+            elif tag == 97:  # SMALL_INTEGER_EXT
+                if n > 2 and len(b) > j + 5 and b[j + 2] == 97 and b[j + 4] == 97:
+                    j, n = _small_ints(b, j, n, items)  # a run: in bulk
+                    continue
+                append(b[j + 1])
+                j += 2
+            elif tag == 109:  # BINARY_EXT
+                e = j + 5 + u32(b, j + 1)[0]
+                raw = b[j + 5:e]
+                try:
+                    append(raw.decode())
+                except UnicodeDecodeError:
+                    append(raw)
+                j = e
+            elif tag == 104:  # SMALL_TUPLE_EXT
+                v, j = self._tuple(b, j + 2, b[j + 1], d)
+                append(v)
+            elif tag == 108:  # LIST_EXT
+                v, j = self._list(b, j, d)
+                append(v)
+            elif tag == 70:  # NEW_FLOAT_EXT
+                if n >= _BULK_MIN and len(b) > j + 18 and b[j + 9] == 70 and b[j + 18] == 70:
+                    j, n = _floats(b, j, n, items)
+                    continue
+                append(_FLOAT.unpack_from(b, j + 1)[0])
+                j += 9
+            elif tag == 98:  # INTEGER_EXT
+                if n >= _BULK_MIN and len(b) > j + 10 and b[j + 5] == 98 and b[j + 10] == 98:
+                    j, n = _ints(b, j, n, items)
+                    continue
+                append(_I32.unpack_from(b, j + 1)[0])
+                j += 5
+            elif tag == 116:  # MAP_EXT
+                v, j = self._map(b, j, d)
+                append(v)
+            elif tag == 106:  # NIL_EXT
+                append([])
+                j += 1
+            elif tag == 107:  # STRING_EXT: a list of small integers
+                e = j + 3 + _U16.unpack_from(b, j + 1)[0]
+                append(list(b[j + 3:e]))
+                j = e
+            elif tag == 118 or tag == 115:  # ATOM_UTF8_EXT, SMALL_ATOM_EXT
+                e = j + 3 + _U16.unpack_from(b, j + 1)[0] if tag == 118 else j + 2 + b[j + 1]
+                key = b[j:e]
+                try:
+                    append(atoms[key])
+                except KeyError:
+                    append(self._atom(key))
+                j = e
+            elif tag == 105:  # LARGE_TUPLE_EXT
+                v, j = self._tuple(b, j + 5, u32(b, j + 1)[0], d)
+                append(v)
+            else:
+                v, j = _rare(b, j, tag)
+                append(v)
+            n -= 1
+        return items, j
+
+    def _atom(self, key: bytes) -> Any:
+        """The value of the atom whose whole encoding is ``key``, remembered
+        for the next time."""
+        tag = key[0]
+        text = key[3 if tag == 100 or tag == 118 else 2:].decode(
+            "utf-8" if tag == 118 or tag == 119 else "latin-1")
         value = _SPECIAL_ATOMS[text] if text in _SPECIAL_ATOMS else Atom(text)
-        if len(self._atoms) < 65536:
-            self._atoms[raw] = value
+        if len(self._atoms) < _ATOM_CACHE_MAX:
+            self._atoms[key] = value
         return value
+
+    def _tuple(self, b: bytes, j: int, n: int, depth: int) -> tuple[Any, int]:
+        if n == 2 and b[j] in _ATOM_TAGS and b[j + 1:j + 8] in _BYTES_TAGS:
+            k = j + (8 if b[j] in (119, 115) else 9)  # {bytes, Binary}
+            if b[k - 1] == 109:
+                m = _U32.unpack_from(b, k)[0]
+                return b[k + 4:k + 4 + m], k + 4 + m
+        items, j = self._items(b, j, n, depth)
+        t = tuple(items)
+        if n == 4 and t[0] == "$erlang_python_ref" and type(t[0]) is Atom \
+                and self.resolve_ref is not None:
+            return self.resolve_ref(t), j
+        return t, j
+
+    def _list(self, b: bytes, i: int, depth: int) -> tuple[Any, int]:
+        items, j = self._items(b, i + 5, _U32.unpack_from(b, i + 1)[0], depth)
+        if b[j] != 106:  # improper: the whole list stays a Term
+            end = _skip(b, j)
+            return Term(bytes([_VERSION]) + b[i:end]), end
+        return items, j + 1
 
     def _map(self, b: bytes, i: int, depth: int) -> tuple[dict[Any, Any], int]:
         n = _U32.unpack_from(b, i + 1)[0]
-        j = i + 5
-        out: dict[Any, Any] = {}
-        for _ in range(n):
-            start = j
-            key, j = self._term(b, j, depth + 1)
-            try:
-                hash(key)
-            except TypeError:
-                key = Term(bytes([_VERSION]) + b[start:j])
-            value, j = self._term(b, j, depth + 1)
-            out[key] = value
+        if not n:
+            return {}, i + 5
+        items, j = self._items(b, i + 5, 2 * n, depth)
+        try:
+            if n == 1:
+                out = {items[0]: items[1]}
+            else:
+                it = iter(items)
+                out = dict(zip(it, it))  # noqa: B905 - (strict= costs 150 ns a call)
+        except TypeError:
+            out = _unhashable(items, b, i)
         if len(out) != n:
             raise ValueError("map keys collide in Python (e.g. 1 and 1.0, or ok and "
                              "<<\"ok\">>)")
         return out, j
+
+
+def _unhashable(items: list[Any], b: bytes, start: int) -> dict[Any, Any]:
+    """The map whose keys and values, in turn, are ``items`` (its term at
+    b[start]), one of its keys one Python cannot hash (a list, a map): such
+    a key stays a Term."""
+    out = {}
+    j = start + 5
+    for k in range(0, len(items), 2):
+        end = _skip(b, j)
+        key = items[k]
+        try:
+            hash(key)
+        except TypeError:
+            key = Term(bytes([_VERSION]) + b[j:end])
+        out[key] = items[k + 1]
+        j = _skip(b, end)
+    return out
+
+
+def _rare(b: bytes, i: int, tag: int) -> tuple[Any, int]:
+    """A term of a kind seldom seen (big integers, pids, references, funs,
+    ports, bitstrings, old floats) and the offset past it."""
+    if tag == 110 or tag == 111:  # SMALL_BIG_EXT, LARGE_BIG_EXT
+        if tag == 110:
+            n, j = b[i + 1], i + 2
+        else:
+            n, j = _U32.unpack_from(b, i + 1)[0], i + 5
+        v = int.from_bytes(b[j + 1:j + 1 + n], "little")
+        return (-v if b[j] else v), j + 1 + n
+    end = _skip(b, i)
+    etf = bytes([_VERSION]) + b[i:end]
+    if tag == 88 or tag == 103:
+        return Pid(etf), end
+    if tag in (90, 114, 101):
+        return Ref(etf), end
+    if tag == 99:  # FLOAT_EXT (old, textual)
+        return float(b[i + 1:i + 32].split(b"\0", 1)[0]), end
+    return Term(etf), end  # funs, ports, bitstrings
+
+
+def _small_ints(b: bytes, j: int, n: int, items: list[Any]) -> tuple[int, int]:
+    """Append the run of SMALL_INTEGER_EXT at b[j] (at most ``n`` of them,
+    whole ones only) to ``items``; the offset past it and how many of the
+    ``n`` are left."""
+    tags = b[j:j + 2 * n:2]
+    m = min(len(tags) - len(tags.lstrip(b"a")), (len(b) - j) >> 1)
+    items += b[j + 1:j + 2 * m:2]
+    return j + 2 * m, n - m
+
+
+def _ints(b: bytes, j: int, n: int, items: list[Any]) -> tuple[int, int]:
+    """_small_ints for a run of INTEGER_EXT."""
+    tags = b[j:j + 5 * n:5]
+    m = min(len(tags) - len(tags.lstrip(b"b")), (len(b) - j) // 5)
+    run = b[j:j + 5 * m]
+    native = bytearray(4 * m)
+    for lane in range(4):
+        native[_LANES4[lane]::4] = run[lane + 1::5]
+    items += memoryview(native).cast(_I4).tolist()
+    return j + 5 * m, n - m
+
+
+def _floats(b: bytes, j: int, n: int, items: list[Any]) -> tuple[int, int]:
+    """_small_ints for a run of NEW_FLOAT_EXT."""
+    tags = b[j:j + 9 * n:9]
+    m = min(len(tags) - len(tags.lstrip(b"F")), (len(b) - j) // 9)
+    run = b[j:j + 9 * m]
+    native = bytearray(8 * m)
+    for lane in range(8):
+        native[_LANES8[lane]::8] = run[lane + 1::9]
+    items += memoryview(native).cast("d").tolist()
+    return j + 9 * m, n - m
 
 
 def _atom_len(b: bytes, i: int) -> int:
@@ -260,174 +397,6 @@ def _skip(b: bytes, i: int) -> int:
             j = _skip(b, j)
         return j
     raise ValueError(f"unsupported external term format tag {tag}")
-
-
-class Encoder:
-    """Python objects -> bytes of the external term format.
-
-    ``opaque`` turns an object with no term form into a term (an isolated
-    child keeps the object and returns a reference); ``atoms_made`` is the
-    cap on atoms this encoder may write (the VM checks it again).
-    """
-
-    __slots__ = ("max_depth", "opaque")
-
-    def __init__(self, max_depth: int = 1000,
-                 opaque: Callable[[Any], Any] | None = None) -> None:
-        self.max_depth = max_depth
-        self.opaque = opaque
-
-    def encode(self, obj: Any) -> bytes:
-        """``term_to_binary`` of ``obj``."""
-        out = bytearray(b"\x83")
-        self._put(out, obj, 0)
-        return bytes(out)
-
-    def _put(self, out: bytearray, o: Any, depth: int) -> None:
-        if depth > self.max_depth:
-            raise ValueError(f"value nested deeper than {self.max_depth} levels")
-        t = type(o)
-        if t is int:
-            self._int(out, o)
-        elif t is str:
-            raw = o.encode("utf-8", "surrogatepass") if not o.isascii() else o.encode()
-            out += b"m"
-            out += _U32.pack(len(raw))
-            out += raw
-        elif t is Atom:
-            self._atom(out, o)
-        elif o is None:
-            out += b"w\x04none"
-        elif o is True:
-            out += b"w\x04true"
-        elif o is False:
-            out += b"w\x05false"
-        elif t is float:
-            self._float(out, o)
-        elif t is tuple:
-            self._tuple(out, o, depth)
-        elif t is list:
-            self._list(out, o, depth)
-        elif t is dict:
-            self._dict(out, o, depth)
-        elif t is bytes:
-            out += b"m"
-            out += _U32.pack(len(o))
-            out += o
-        elif t is Pid or t is Ref or t is Term:
-            etf = o.etf
-            out += etf[1:]
-        elif isinstance(o, Atom):
-            self._atom(out, o)
-        elif isinstance(o, bool):
-            out += b"w\x04true" if o else b"w\x05false"
-        elif isinstance(o, int):
-            self._int(out, int(o))
-        elif isinstance(o, float):
-            self._float(out, float(o))
-        elif isinstance(o, str):
-            raw = str(o).encode("utf-8", "surrogatepass")
-            out += b"m"
-            out += _U32.pack(len(raw))
-            out += raw
-        elif isinstance(o, (bytes, bytearray, memoryview)):
-            raw = bytes(o)
-            out += b"m"
-            out += _U32.pack(len(raw))
-            out += raw
-        elif isinstance(o, tuple):
-            self._tuple(out, o, depth)
-        elif isinstance(o, list):
-            self._list(out, o, depth)
-        elif isinstance(o, dict):
-            self._dict(out, o, depth)
-        elif isinstance(o, (Pid, Ref, Term)):
-            out += o.etf[1:]
-        elif self.opaque is not None:
-            self._put(out, self.opaque(o), depth + 1)
-        else:
-            raise TypeError(f"{type(o).__name__} has no Erlang term form, and outside a "
-                            "request there is no context to hold a reference to it")
-
-    @staticmethod
-    def _int(out: bytearray, v: int) -> None:
-        if 0 <= v < 256:
-            out += b"a"
-            out.append(v)
-        elif -2147483648 <= v <= 2147483647:
-            out += b"b"
-            out += _I32.pack(v)
-        else:
-            mag = -v if v < 0 else v
-            digits = mag.to_bytes((mag.bit_length() + 7) // 8, "little")
-            if len(digits) < 256:
-                out += b"n"
-                out.append(len(digits))
-            else:
-                out += b"o"
-                out += _U32.pack(len(digits))
-            out.append(1 if v < 0 else 0)
-            out += digits
-
-    @staticmethod
-    def _float(out: bytearray, d: float) -> None:
-        if d != d:
-            out += b"w\x03nan"
-        elif d == math.inf:
-            out += b"w\x08infinity"
-        elif d == -math.inf:
-            out += b"w\x0cneg_infinity"
-        else:
-            out += b"F"
-            out += _FLOAT.pack(d)
-
-    @staticmethod
-    def _atom(out: bytearray, a: str) -> None:
-        if len(a) > 255:
-            raise ValueError("an atom has at most 255 characters")
-        raw = str(a).encode("utf-8")
-        if len(raw) < 256:
-            out += b"w"
-            out.append(len(raw))
-        else:
-            out += b"v"
-            out += _U16.pack(len(raw))
-        out += raw
-
-    def _tuple(self, out: bytearray, o: tuple[Any, ...], depth: int) -> None:
-        n = len(o)
-        if n < 256:
-            out += b"h"
-            out.append(n)
-        else:
-            out += b"i"
-            out += _U32.pack(n)
-        for item in o:
-            self._put(out, item, depth + 1)
-
-    def _list(self, out: bytearray, o: list[Any], depth: int) -> None:
-        if not o:
-            out += b"j"
-            return
-        out += b"l"
-        out += _U32.pack(len(o))
-        for item in list(o):
-            self._put(out, item, depth + 1)
-        out += b"j"
-
-    def _dict(self, out: bytearray, o: dict[Any, Any], depth: int) -> None:
-        out += b"t"
-        out += _U32.pack(len(o))
-        seen: set[bytes] = set()
-        for k, v in list(o.items()):
-            start = len(out)
-            self._put(out, k, depth + 1)
-            key = bytes(out[start:])
-            if key in seen:
-                raise ValueError("dict keys collide after conversion to Erlang terms "
-                                 f"(e.g. 'a' and b'a' both become <<\"a\">>): {o!r:.200}")
-            seen.add(key)
-            self._put(out, v, depth + 1)
 
 
 _default_decoder = Decoder()

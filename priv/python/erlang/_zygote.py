@@ -10,15 +10,25 @@ isolated context's child for the socket and token the frame names
 FORKED answers with the child's pid; EXITED reports each child's exit
 (``{signal, N}`` or ``{exit, Status}``), which the zygote reaps.
 
+The child a FORK gets is forked ahead (the spare): it has run the first
+steps of a child's start-up and waits on a pipe for its socket and token,
+so that neither the fork nor the copying of the pages a new child writes
+to first is on the path of a FORK; the next spare is forked when FORKED is
+sent.  What every child imports is imported by the zygote, and the
+zygote's objects are frozen (``gc.freeze``) before any fork.
+
 The zygote is single-threaded (forking a process with threads is unsafe)
-and runs no user code but the preload.  Its children die with it
-(``PR_SET_PDEATHSIG``), and it dies with the VM.
+and runs no user code but the preload.  Its children (the spare too) die
+with it (``PR_SET_PDEATHSIG``), and it dies with the VM.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import signal
+import socket
 import sys
 from typing import Any
 
@@ -39,7 +49,58 @@ def _reason(status: int) -> tuple[Atom, int]:
     return (Atom("signal"), -code) if code < 0 else (Atom("exit"), code)
 
 
-def _reaper(chan: Channel) -> Any:
+class _Spare:
+    """The next child, forked ahead of its FORK: it waits on a pipe for the
+    socket and token it is for.  A FORK then costs a write to the pipe, and
+    the fork itself (milliseconds: the zygote's page tables are copied) is
+    paid between two FORKs instead of in one."""
+
+    __slots__ = ("pid", "pipe")
+
+    def __init__(self) -> None:
+        self.pid = 0  # 0: none
+        self.pipe = -1  # the write end of its pipe
+
+    def drop(self) -> None:
+        if self.pipe >= 0:
+            os.close(self.pipe)
+        self.pid, self.pipe = 0, -1
+
+
+class _Sender:
+    """The zygote's sends, safe from its SIGCHLD handler.  Python runs a
+    signal's handler between two bytecodes of the main thread, or inside a
+    blocking call such as ``socket.sendall``: also while the main code is
+    in the middle of a send, holding the channel's write lock, and
+    blocking SIGCHLD does not stop a signal that came just before.  So a
+    frame the handler sends while a send is under way is queued, and sent
+    by that send when it is done."""
+
+    __slots__ = ("busy", "chan", "queued")
+
+    def __init__(self, chan: Channel) -> None:
+        self.chan = chan
+        self.busy = False
+        self.queued: list[tuple[int, int, int, bytes]] = []
+
+    def send(self, kind: int, a: int, b: int, body: bytes = b"") -> None:
+        """Send a frame, now or (from a signal handler that cut into a send)
+        at the end of the send under way."""
+        if self.busy:
+            self.queued.append((kind, a, b, body))
+            return
+        self.busy = True
+        try:
+            self.chan.send(kind, a, b, body)
+            while self.queued:
+                self.chan.send(*self.queued.pop(0))
+        finally:
+            self.busy = False
+        while self.queued:  # queued after the loop above ended: no send is under way
+            self.send(*self.queued.pop(0))
+
+
+def _reaper(sender: _Sender, spare: _Spare) -> Any:
     encoder = Encoder()
 
     def reap(signum: int, frame: Any) -> None:
@@ -50,25 +111,76 @@ def _reaper(chan: Channel) -> Any:
                 return
             if pid == 0:
                 return
-            chan.send(EXITED, pid, 0, encoder.encode(_reason(status)))
+            if pid == spare.pid:  # died before it was given a job
+                spare.drop()
+            sender.send(EXITED, pid, 0, encoder.encode(_reason(status)))
 
     return reap
 
 
-def _fork(chan: Channel, seq: int, body: bytes, scope: dict[str, Any]) -> None:
-    path, token, spin_us = Decoder().decode(body)
+def _prefork(chan: Channel, spare: _Spare, scope: dict[str, Any]) -> None:
+    """Fork the spare child, unless there is one (with SIGCHLD blocked)."""
+    if spare.pid:
+        return
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(wfd)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+            chan.close()
+            _child.die_with_parent()
+            _warm_up()
+            body = b""
+            while chunk := os.read(rfd, 65536):
+                body += chunk
+            if not body:  # the zygote is gone
+                os._exit(0)
+            path, token, spin_us = Decoder().decode(body)
+            _child.serve(str(path), str(token), int(spin_us) / 1e6, scope)
+        finally:
+            os._exit(70)
+    os.close(rfd)
+    spare.pid, spare.pipe = pid, wfd
+
+
+def _warm_up() -> None:
+    """What a child does first, done by the spare while it waits: the
+    first run of each piece of code in a forked child writes to (and so
+    copies) the pages of the objects it uses, which took longer than the
+    work itself (some 1.5 ms of a 2 ms start-up)."""
+    config = {Atom("server"): Atom("warm_up"), Atom("generation"): 1, Atom("paths"): [],
+              Atom("rlimits"): {}, Atom("functions"): [Atom("f")], Atom("sandbox"): True,
+              Atom("setup"): {Atom("version"): 1, Atom("log_level"): 30, Atom("paths"): []}}
+    Decoder().decode(Encoder().encode((config, ("token", _child.info()))))
+    socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
+    eval(compile("1", "<erlang>", "eval"), {})  # noqa: S307 - a constant
+
+
+def _fork(chan: Channel, sender: _Sender, spare: _Spare, seq: int, body: bytes,
+          scope: dict[str, Any]) -> None:
+    """Give the FORK to the spare child (forked now if there is none), then
+    fork the next spare.  SIGCHLD waits meanwhile (its handler drops a
+    spare that died)."""
+    Decoder().decode(body)  # (checked here: a bad FORK is the zygote's error, not a child's)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
     try:
-        pid = os.fork()
-        if pid == 0:
+        for _ in range(3):
+            _prefork(chan, spare, scope)
+            pid, pipe = spare.pid, spare.pipe
+            spare.pid, spare.pipe = 0, -1
             try:
-                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
-                chan.close()
-                _child.serve(str(path), str(token), int(spin_us) / 1e6, scope)
+                os.write(pipe, body)
+            except OSError:  # it died meanwhile (the reaper will tell the VM)
+                continue
             finally:
-                os._exit(70)
-        chan.send(FORKED, seq, pid)
+                with contextlib.suppress(OSError):  # (closed if the handler dropped it)
+                    os.close(pipe)
+            sender.send(FORKED, seq, pid)
+            _prefork(chan, spare, scope)
+            return
+        raise RuntimeError("the zygote's children die before they start")
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
 
@@ -78,11 +190,21 @@ def main(argv: list[str]) -> None:
     token = os.environ.pop("ERLANG_PYTHON_TOKEN", "")
     spin = float(os.environ.pop("ERLANG_PYTHON_SPIN_US", "500")) / 1e6
     chan, config = _child.connect(argv[1], token, spin)
-    # What every child imports, imported once here.
+    # What every child imports (_child.setup), imported once here: in a
+    # child, importing the logging and setup modules took longer than the
+    # fork and the handshake together.
     import ctypes  # noqa: F401 - PR_SET_PDEATHSIG in each child
     import resource  # noqa: F401
 
-    from erlang import _isolated, _sandbox, _stream  # noqa: F401
+    from erlang import (  # noqa: F401
+        _isolated,
+        _logging,
+        _loghook,
+        _sandbox,
+        _setup,
+        _stream,
+        _tracing,
+    )
 
     for path in reversed(list(config.get("paths") or [])):
         sys.path.insert(0, str(path))
@@ -96,15 +218,27 @@ def main(argv: list[str]) -> None:
                       Encoder().encode((Atom("preload"), f"{type(exc).__name__}: {exc}")))
             os._exit(3)
     scope = {k: v for k, v in scope.items() if k != "__builtins__"}
-    signal.signal(signal.SIGCHLD, _reaper(chan))
-    chan.send(_chan.READY, 0, 0)
+    # Children share the zygote's objects until they write to them: with
+    # them frozen, a child's collections never visit them (no copy of their
+    # pages, no time spent on them).
+    gc.collect()
+    gc.freeze()
+    spare = _Spare()
+    sender = _Sender(chan)
+    signal.signal(signal.SIGCHLD, _reaper(sender, spare))
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    try:
+        _prefork(chan, spare, scope)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+    sender.send(_chan.READY, 0, 0)
     while True:
         try:
             kind, seq, _b, body = chan.recv_frame(None)
         except _chan.Closed:  # the VM let go of the zygote
             os._exit(0)
         if kind == FORK:
-            _fork(chan, seq, body, scope)
+            _fork(chan, sender, spare, seq, body, scope)
 
 
 if __name__ == "__main__":

@@ -16,26 +16,50 @@
 %% holds it any more, so the VM freed it) answers `gone': a destroyed dict, a
 %% closed channel.
 %%
+%% A handle that crossed holds nothing in the VM (its external form is a
+%% weak name), so the first time a child asks what a handle is (`kind') the
+%% handle is pinned in this server's table until the dict is destroyed or
+%% the channel closed and drained (a sweep every 5 s looks): the
+%% child can keep a handle the Erlang side no longer holds, as Python code in
+%% a worker context can.
+%%
 %% A receive that finds the channel empty waits here, in a `receive' (no
 %% scheduler blocked), up to the time the child gives, and answers `ready'
 %% without taking the message: the child takes it with its next call. So a
 %% request stopped while it waits (a timeout: the child drops the callback's
 %% answer) loses no message.
 -module(py_bridge).
+-behaviour(gen_server).
 
--export([op/1]).
+-export([start_link/0, op/1, pinned/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 %% The longest wait the child may ask for in one call (ms).
 -define(MAX_WAIT, 60000).
+%% How often pins of finished handles are dropped (ms).
+-define(SWEEP_MS, 5000).
+-define(PINS, py_bridge_pins).
 
 %% API.
+
+%% @doc Start the server that owns the pins (registered as `py_bridge').
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, ?MODULE}, ?MODULE, [], []).
+
+%% @doc How many handles children have seen are pinned now.
+-spec pinned() -> non_neg_integer().
+pinned() ->
+    ets:info(?PINS, size).
 
 %% @doc Run one operation of the child's bridge: `[Op | Args]' as the child
 %% sends it (priv/python/erlang/_bridge.py). An unknown operation raises
 %% `badarg' (an `erlang.ErlangError' in the child).
 -spec op([term()]) -> term().
 op([kind, H]) ->
-    py_shared:kind(H);
+    Kind = py_shared:kind(H),
+    _ = Kind =:= none orelse Kind =:= buffer orelse ets:insert_new(?PINS, {H, Kind}),
+    Kind;
 op([sdict_get, H, K]) ->
     sdict(fun() -> Miss = make_ref(),
                    case py_shared:sdict_get(H, K, Miss) of
@@ -87,7 +111,53 @@ op([ch_info, H]) ->
 op(Other) ->
     erlang:error({badarg, {bridge_op, Other}}).
 
+%% gen_server.
+
+%% @private
+-spec init([]) -> {ok, #{}}.
+init([]) ->
+    _ = ets:new(?PINS, [named_table, public, set, {write_concurrency, true}]),
+    _ = erlang:send_after(?SWEEP_MS, self(), sweep),
+    {ok, #{}}.
+
+%% @private
+-spec handle_call(term(), gen_server:from(), map()) -> {reply, term(), map()}.
+handle_call(sweep, _From, St) ->
+    {reply, sweep(), St};
+handle_call(_Request, _From, St) ->
+    {reply, {error, unknown_call}, St}.
+
+%% @private
+-spec handle_cast(term(), map()) -> {noreply, map()}.
+handle_cast(_Msg, St) ->
+    {noreply, St}.
+
+%% @private
+-spec handle_info(term(), map()) -> {noreply, map()}.
+handle_info(sweep, St) ->
+    _ = sweep(),
+    _ = erlang:send_after(?SWEEP_MS, self(), sweep),
+    {noreply, St};
+handle_info(_Msg, St) ->
+    {noreply, St}.
+
 %% Internal.
+
+%% Drop the pins of destroyed dicts and of closed, drained channels.
+sweep() ->
+    Done = [H || {H, Kind} <- ets:tab2list(?PINS), finished(Kind, H)],
+    _ = [ets:delete(?PINS, H) || H <- Done],
+    ok.
+
+finished(shared_dict, H) ->
+    try py_shared:sdict_keys(H), false
+    catch error:_ -> true
+    end;
+finished(_Channel, H) ->
+    case py_shared:channel_info(H) of
+        #{closed := true, count := 0} -> true;
+        _ -> false
+    end.
 
 %% A destroyed dict, or one the VM freed: the child raises the NIF's
 %% RuntimeError for both.

@@ -8,10 +8,17 @@
 -include_lib("stdlib/include/assert.hrl").
 -import(py_test_lib, [in_new_process/1, timed/1]).
 
+-define(WAIT_FOR, <<"
+import erlang
+def wait_for(pid, ref):
+    erlang.send(pid, erlang.Atom('waiting'))
+    return erlang.Channel(ref).receive()
+">>).
+
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 -export([sdict_erlang_to_child/1, sdict_child_to_erlang/1, sdict_handle_paths/1,
-         sdict_destroyed/1, sdict_freed_handle/1, sdict_same_as_worker/1,
+         sdict_destroyed/1, sdict_freed_handle/1, channel_pinned/1, sdict_same_as_worker/1,
          not_a_handle/1, channel_erlang_to_child/1, channel_child_to_erlang/1,
          channel_blocking_receive/1, channel_receive_timeout_interrupts/1,
          channel_nested_request_while_waiting/1, channel_close/1,
@@ -23,7 +30,7 @@ suite() ->
 
 all() ->
     [sdict_erlang_to_child, sdict_child_to_erlang, sdict_handle_paths, sdict_destroyed,
-     sdict_freed_handle, sdict_same_as_worker, not_a_handle, channel_erlang_to_child,
+     sdict_freed_handle, channel_pinned, sdict_same_as_worker, not_a_handle, channel_erlang_to_child,
      channel_child_to_erlang, channel_blocking_receive, channel_receive_timeout_interrupts,
      channel_nested_request_while_waiting, channel_close, channel_async_receive,
      channel_from_thread, byte_channel, channel_same_as_worker].
@@ -52,6 +59,14 @@ ev(Config, Code, Locals) ->
 ex(Config, Code) ->
     ok = py:exec(?config(ctx, Config), Code).
 
+%% Call Func in a linked process of its own (its own namespace: Code defines
+%% Func there); the result comes as {got, Result}.
+spawn_call(Ctx, Code, Func, Args) ->
+    Self = self(),
+    spawn_link(fun() -> ok = py:exec(Ctx, Code),
+                        Self ! {got, py:call(Ctx, '__main__', Func, Args)}
+               end).
+
 %% Shared dicts.
 
 sdict_erlang_to_child(Config) ->
@@ -74,7 +89,8 @@ def read(h):
 ">>),
     {ok, {<<"localhost">>, 8080, [admin, <<"alice">>], none, 7, true, false, 2,
           [_, _], 2, 2, [_, _], <<"localhost">>, [<<"getitem">>]}} =
-        py:call(?config(ctx, Config), '__main__', read, [SD]).
+        py:call(?config(ctx, Config), '__main__', read, [SD]),
+    ok = py:shared_dict_destroy(SD).
 
 sdict_child_to_erlang(Config) ->
     doc("What the child stores, Erlang reads; the child's deletions and "
@@ -167,19 +183,55 @@ sdict_destroyed(Config) ->
         py:eval(Ctx, <<"erlang.SharedDict(h)[erlang.Atom('a')]">>, #{h => SD3}).
 
 sdict_freed_handle(Config) ->
-    doc("A dict no Erlang term holds any more is freed by the VM: the child's "
-        "kept handle then raises the destroyed dict's RuntimeError, never crashes."),
+    doc("A handle the child keeps after its Erlang side is gone (the dict's owner "
+        "died, no term holds it) raises the destroyed dict's RuntimeError, never "
+        "crashes; the pin the VM held for it goes at the next sweep."),
     Ctx = ?config(ctx, Config),
-    ok = py:exec(Ctx, <<"def keep(h):\n    global kept\n    kept = erlang.SharedDict(h)\n"
-                        "    kept['x'] = 1\n">>),
+    Keep = <<"import erlang, sys, types\n"
+             "def keep(h):\n"
+             "    store = sys.modules.setdefault('bridge_store', types.ModuleType('bridge_store'))\n"
+             "    store.kept = erlang.SharedDict(h)\n"
+             "    store.kept['x'] = 1\n">>,
     in_new_process(fun() ->
                            {ok, SD} = py:shared_dict_new(),
+                           ok = py:exec(Ctx, Keep),
                            {ok, none} = py:call(Ctx, '__main__', keep, [SD]),
                            1 = py:shared_dict_get(SD, <<"x">>)
                    end),
+    [erlang:garbage_collect(P) || P <- processes()],
+    ok = gen_server:call(py_bridge, sweep),
     {error, {'RuntimeError', "the shared dict has been destroyed"}} =
-        py:eval(Ctx, <<"kept['x']">>, #{}),
-    {ok, none} = py:eval(Ctx, <<"kept.destroy()">>, #{}).
+        py:eval(Ctx, <<"__import__('bridge_store').kept['x']">>, #{}),
+    {ok, none} = py:eval(Ctx, <<"__import__('bridge_store').kept.destroy()">>, #{}).
+
+channel_pinned(Config) ->
+    doc("A channel the child keeps lives on after the Erlang process that made it "
+        "is gone (the VM pins it), until it is closed and drained."),
+    Ctx = ?config(ctx, Config),
+    Keep = <<"import erlang, sys, types\n"
+             "def keep(h):\n"
+             "    store = sys.modules.setdefault('bridge_store', types.ModuleType('bridge_store'))\n"
+             "    store.ch = erlang.Channel(h)\n">>,
+    ok = gen_server:call(py_bridge, sweep),
+    Before = py_bridge:pinned(),
+    in_new_process(fun() ->
+                           {ok, Ch} = py_channel:new(),
+                           ok = py:exec(Ctx, Keep),
+                           {ok, none} = py:call(Ctx, '__main__', keep, [Ch]),
+                           ok = py_channel:send(Ch, one),
+                           ok = py_channel:send(Ch, two)
+                   end),
+    [erlang:garbage_collect(P) || P <- processes()],
+    ok = gen_server:call(py_bridge, sweep),
+    Before = py_bridge:pinned() - 1,
+    {ok, one} = py:eval(Ctx, <<"__import__('bridge_store').ch.receive(1000)">>, #{}),
+    {ok, none} = py:eval(Ctx, <<"__import__('bridge_store').ch.send(3)">>, #{}),
+    {ok, none} = py:eval(Ctx, <<"__import__('bridge_store').ch.close()">>, #{}),
+    {ok, [two, 3]} = py:eval(Ctx, <<"list(__import__('bridge_store').ch)">>, #{}),
+    ok = gen_server:call(py_bridge, sweep),
+    Before = py_bridge:pinned(),
+    {error, {'ChannelClosed', _}} =
+        py:eval(Ctx, <<"__import__('bridge_store').ch.try_receive()">>, #{}).
 
 sdict_same_as_worker(Config) ->
     doc("The same Python code gives the same results on a worker context and on an "
@@ -221,7 +273,10 @@ not_a_handle(Config) ->
     {error, {'TypeError', _}} = ev(Config, <<"erlang.Channel(r)">>, #{r => make_ref()}),
     {error, {'TypeError', _}} = ev(Config, <<"erlang.ByteChannel(r)">>, #{r => Ch}),
     {ok, <<"ByteChannel">>} = ev(Config, <<"type(erlang.ByteChannel(r)).__name__">>, #{r => BCh}),
-    {ok, <<"Channel">>} = ev(Config, <<"type(erlang.Channel(r)).__name__">>, #{r => BCh}).
+    {ok, <<"Channel">>} = ev(Config, <<"type(erlang.Channel(r)).__name__">>, #{r => BCh}),
+    ok = py_byte_channel:close(BCh),
+    ok = py_channel:close(Ch),
+    ok = py:shared_dict_destroy(SD).
 
 %% Channels.
 
@@ -286,13 +341,7 @@ channel_blocking_receive(Config) ->
         "TimeoutError after about T ms."),
     {ok, Ch} = py_channel:new(),
     Ctx = ?config(ctx, Config),
-    ex(Config, <<"
-def wait_for(pid, ref):
-    erlang.send(pid, erlang.Atom('waiting'))
-    return erlang.Channel(ref).receive()
-">>),
-    Self = self(),
-    spawn_link(fun() -> Self ! {got, py:call(Ctx, '__main__', wait_for, [Self, Ch])} end),
+    _ = spawn_call(Ctx, ?WAIT_FOR, wait_for, [self(), Ch]),
     receive waiting -> ok end,
     ok = py_channel:send(Ch, {hello, 1}),
     receive {got, {ok, {hello, 1}}} -> ok end,
@@ -317,7 +366,8 @@ channel_receive_timeout_interrupts(Config) ->
     ok = py_channel:send(Ch, kept),
     {ok, kept} = py:call(Ctx, '__main__', wait_for, [Ch], #{timeout => 5000}),
     %% an interrupted `for' loop too
-    {error, timeout} = py:eval(Ctx, <<"[m for m in erlang.Channel(c)]">>, #{c => Ch}, 100),
+    ok = py:exec(Ctx, <<"def take_all(ref):\n    return [m for m in erlang.Channel(ref)]\n">>),
+    {error, timeout} = py:call(Ctx, '__main__', take_all, [Ch], #{timeout => 100}),
     ok = py_channel:send(Ch, again),
     {ok, again} = py_channel:recv(Ch, 1000).
 
@@ -326,20 +376,16 @@ channel_nested_request_while_waiting(Config) ->
         "context run (no deadlock); the wait ends when the message comes."),
     {ok, Ch} = py_channel:new(),
     Ctx = ?config(ctx, Config),
-    ok = py:exec(Ctx, <<"
-def wait_for(pid, ref):
-    erlang.send(pid, erlang.Atom('waiting'))
-    return erlang.Channel(ref).receive()
-">>),
-    Self = self(),
-    spawn_link(fun() -> Self ! {got, py:call(Ctx, '__main__', wait_for, [Self, Ch])} end),
+    _ = spawn_call(Ctx, ?WAIT_FOR, wait_for, [self(), Ch]),
     receive waiting -> ok end,
     {ok, 6} = in_new_process(fun() -> py:eval(Ctx, <<"2 * 3">>, #{}) end),
     {ok, <<"v">>} = in_new_process(fun() ->
                                            {ok, SD} = py:shared_dict_new(),
-                                           ok = py:shared_dict_set(SD, k, <<"v">>),
-                                           py:eval(Ctx, <<"erlang.SharedDict(h)[erlang.Atom('k')]">>,
-                                                   #{h => SD})
+                                           ok = py:shared_dict_set(SD, <<"k">>, <<"v">>),
+                                           R = py:eval(Ctx, <<"__import__('erlang').SharedDict(h)['k']">>,
+                                                       #{h => SD}),
+                                           ok = py:shared_dict_destroy(SD),
+                                           R
                                    end),
     ok = py_channel:send(Ch, done),
     receive {got, {ok, done}} -> ok end.
@@ -349,7 +395,8 @@ channel_close(Config) ->
         "messages queued before the close are still received."),
     {ok, Ch} = py_channel:new(),
     Ctx = ?config(ctx, Config),
-    ok = py:exec(Ctx, <<"
+    Drain = <<"
+import erlang
 def drain(pid, ref):
     ch = erlang.Channel(ref)
     erlang.send(pid, erlang.Atom('waiting'))
@@ -358,19 +405,18 @@ def drain(pid, ref):
         ch.receive()
     except erlang.ChannelClosed:
         return (got, 'closed')
-">>),
-    Self = self(),
-    spawn_link(fun() -> Self ! {got, py:call(Ctx, '__main__', drain, [Self, Ch])} end),
+">>,
+    _ = spawn_call(Ctx, Drain, drain, [self(), Ch]),
     receive waiting -> ok end,
     ok = py_channel:send(Ch, 1),
     ok = py_channel:send(Ch, 2),
     ok = py_channel:close(Ch),
     receive {got, {ok, {[1, 2], <<"closed">>}}} -> ok end,
     {ok, Ch2} = py_channel:new(),
-    ok = py:exec(Ctx, <<"def waiter(pid, ref):\n    erlang.send(pid, erlang.Atom('waiting'))\n"
-                        "    try:\n        erlang.Channel(ref).receive(10000)\n"
-                        "    except erlang.ChannelClosed:\n        return 'closed'\n">>),
-    spawn_link(fun() -> Self ! {got, py:call(Ctx, '__main__', waiter, [Self, Ch2])} end),
+    Waiter = <<"import erlang\ndef waiter(pid, ref):\n    erlang.send(pid, erlang.Atom('waiting'))\n"
+               "    try:\n        erlang.Channel(ref).receive(10000)\n"
+               "    except erlang.ChannelClosed:\n        return 'closed'\n">>,
+    _ = spawn_call(Ctx, Waiter, waiter, [self(), Ch2]),
     receive waiting -> ok end,
     {Ms, ok} = timed(fun() -> ok = py_channel:close(Ch2),
                               receive {got, {ok, <<"closed">>}} -> ok end
@@ -382,7 +428,8 @@ channel_async_receive(Config) ->
         "Erlang sends; a cancelled wait (wait_for's timeout) takes no message."),
     {ok, Ch} = py_channel:new(),
     Ctx = ?config(ctx, Config),
-    ok = py:exec(Ctx, <<"
+    Collect = <<"
+import asyncio, erlang
 async def collect(pid, ref):
     ch = erlang.Channel(ref)
     try:
@@ -398,9 +445,8 @@ async def collect(pid, ref):
 
 def run_collect(pid, ref):
     return asyncio.run(collect(pid, ref))
-">>),
-    Self = self(),
-    spawn_link(fun() -> Self ! {got, py:call(Ctx, '__main__', run_collect, [Self, Ch])} end),
+">>,
+    _ = spawn_call(Ctx, Collect, run_collect, [self(), Ch]),
     receive waiting -> ok end,
     [ok = py_channel:send(Ch, I) || I <- [1, 2, 3]],
     ok = py_channel:close(Ch),
@@ -439,8 +485,9 @@ def echo_status(ref):
     ch = ByteChannel(ref)
     line = ch.receive_bytes()
     assert type(line) is bytes
+    empty = ch.try_receive_bytes()
     ch.send_bytes(b'got ' + line.split()[1])
-    return ch.try_receive_bytes()
+    return empty
 ">>),
     {ok, none} = py:call(?config(ctx, Config), '__main__', echo_status, [Ch]),
     {ok, <<"got 200">>} = py_byte_channel:recv(Ch, 1000),
@@ -465,6 +512,7 @@ channel_same_as_worker(Config) ->
                        [ok = py_channel:send(Ch, M) || M <- Msgs],
                        ok = py_channel:close(Ch),
                        {ok, R} = py:call(C, '__main__', take_all, [Ch]),
+                       #{closed := true} = py_channel:info(Ch),
                        R
                    end || C <- [W, ?config(ctx, Config)]],
         [FromWorker, FromChild] = Results,

@@ -216,7 +216,7 @@ class Bridge:
 
     def sdict_items(self, handle: Any) -> list[tuple[Any, Any]]:
         """Every (key, value) pair, in one call into the VM."""
-        return [tuple(kv) for kv in self._sdict("sdict_items", handle)[1]]  # type: ignore[misc]
+        return [(kv[0], kv[1]) for kv in self._sdict("sdict_items", handle)[1]]
 
     def sdict_destroy(self, handle: Any) -> None:
         """Destroy the dict (again: nothing)."""

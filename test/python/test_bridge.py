@@ -7,6 +7,7 @@ and inside the VM (python_SUITE)."""
 
 from __future__ import annotations
 
+import queue
 import select
 import threading
 from collections import deque
@@ -35,6 +36,7 @@ class FakeVM:
         self.closed: set[Ref] = set()
         self.calls: list[tuple[Any, ...]] = []
         self.script: deque[Any] = deque()  # answers to ch_recv / ch_await first
+        self.gate: queue.Queue[Any] | None = None  # ch_await blocks on it when set
 
     def call(self, name: str, args: tuple[Any, ...]) -> tuple[Any, Any]:
         assert name == _bridge.NAME
@@ -64,6 +66,8 @@ class FakeVM:
             if op == "sdict_destroy":
                 self.dicts[h] = None
                 return A("ok")
+        if op == "ch_await" and self.gate is not None:
+            return self.gate.get(timeout=10)
         if op in ("ch_recv", "ch_await") and self.script:
             return self.script.popleft()
         q = self.queues[h]
@@ -212,3 +216,32 @@ def test_kind_of_reads_the_handle_or_asks_the_native_module() -> None:
     assert _bridge.kind_of(Handle()) == "channel"
     assert _bridge.kind_of(42) is None
     assert _bridge.kind_of(_ref(1)) is None  # no bridge outside a child
+
+
+def _wait_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "erlang-channel-wait"]
+
+
+def test_async_waiters_of_a_channel_share_one_wait(vm: FakeVM, bridge: Bridge) -> None:
+    h = vm.channel(1)
+    vm.gate = queue.Queue()
+    n = Notifier()
+    try:
+        bridge.ch_wait_async(h, n, 1)
+        w2 = bridge.ch_wait_async(h, n, 2)
+        w2.cancel()
+        bridge.ch_wait_async(h, n, 3)
+        vm.gate.put(A("ready"))
+        readable, _, _ = select.select([n.fileno()], [], [], 5)
+        assert readable and sorted(n.take()) == [1, 3]
+        assert [c for c in vm.calls if c[0] == "ch_await"] == [(A("ch_await"), h, WAIT_SLICE_MS)]
+        for t in _wait_threads():
+            t.join(5)
+        # a wait whose waiters are all cancelled ends at its slice's end
+        bridge.ch_wait_async(h, n, 4).cancel()
+        vm.gate.put(A("timeout"))
+        for t in _wait_threads():
+            t.join(5)
+        assert not _wait_threads() and n.take() == []
+    finally:
+        n.close()

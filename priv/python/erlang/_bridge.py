@@ -20,8 +20,9 @@ message, and when there is none to wait up to a slice of its timeout
 it with its next call.  So the request stays interruptible (a timeout's
 STOP ends the wait for the callback's answer, as for any ``erlang.call``)
 and a message is never taken for a receive that is gone.  An async receive
-waits the same way on a thread of its own and wakes the loop through a
-:class:`Notifier` (a pipe the loop watches), as ``erlang._notify`` expects.
+waits the same way on a thread (one per channel, shared by its async
+waiters) and wakes the loop through a :class:`Notifier` (a pipe the loop
+watches), as ``erlang._notify`` expects.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class Notifier:
         with self._lock:
             self._tokens.append(token)
             first = len(self._tokens) == 1
-        if first:
+        if first and self._w >= 0:
             try:
                 os.write(self._w, b"\0")
             except (BlockingIOError, OSError):
@@ -122,20 +123,30 @@ class Notifier:
         return tokens
 
     def close(self) -> None:
-        """Close the pipe."""
-        for fd in (self._r, self._w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        """Close the pipe (again: nothing)."""
+        fds = (getattr(self, "_r", -1), getattr(self, "_w", -1))
+        self._r = self._w = -1
+        for fd in fds:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def __del__(self) -> None:
+        # No waiter thread holds it any more (each keeps its notifier), so
+        # no signal can write to a descriptor number reused since.
+        self.close()
 
 
 class _Waiter:
     """What ``ch_wait_async`` returns: ``cancel()`` ends the wait."""
 
-    __slots__ = ("cancelled",)
+    __slots__ = ("cancelled", "notifier", "token")
 
-    def __init__(self) -> None:
+    def __init__(self, notifier: Notifier, token: int) -> None:
+        self.notifier = notifier
+        self.token = token
         self.cancelled = False
 
     def cancel(self) -> bool:
@@ -151,6 +162,8 @@ class Bridge:
     def __init__(self, call: Call) -> None:
         self._call = call
         self._kinds: dict[bytes, str] = {}
+        self._lock = threading.Lock()
+        self._waiters: dict[bytes, list[_Waiter]] = {}  # a channel's async waiters
 
     def _op(self, *args: Any) -> Any:
         from erlang._calls import _outcome
@@ -294,25 +307,46 @@ class Bridge:
 
     def ch_wait_async(self, handle: Any, notifier: Any, token: int) -> _Waiter:
         """Signal ``token`` on ``notifier`` at the channel's next message or
-        close (waited for in the VM, on a thread of its own)."""
+        close.  The wait is in the VM, on one thread per channel that every
+        async waiter of the channel shares: cancelled waits (an
+        ``asyncio.wait_for`` timeout) add no thread."""
         self._channel(handle)
         if not isinstance(notifier, Notifier):
             raise TypeError("expected a Notifier")
-        waiter = _Waiter()
-        threading.Thread(target=self._await, args=(handle, notifier, token, waiter),
-                         name="erlang-channel-wait", daemon=True).start()
+        waiter = _Waiter(notifier, token)
+        with self._lock:
+            waiters = self._waiters.get(handle.etf)
+            start = waiters is None
+            if waiters is None:
+                waiters = self._waiters[handle.etf] = []
+            waiters.append(waiter)
+        if start:
+            threading.Thread(target=self._await, args=(handle,), name="erlang-channel-wait",
+                             daemon=True).start()
         return waiter
 
-    def _await(self, handle: Any, notifier: Notifier, token: int, waiter: _Waiter) -> None:
+    def _await(self, handle: Any) -> None:
+        """The thread of a channel's async waiters: waits in the VM until
+        the channel is ready, then signals them all; ends when none is left."""
         await_ = Atom("ch_await")
-        try:
-            while not waiter.cancelled:
-                if _is(self._op(await_, handle, WAIT_SLICE_MS), "ready"):
-                    break
-        except Exception:  # noqa: BLE001 - the loop's next take raises it
-            pass
-        if not waiter.cancelled:
-            notifier.signal(token)
+        while True:
+            try:
+                ready = _is(self._op(await_, handle, WAIT_SLICE_MS), "ready")
+            except Exception:  # noqa: BLE001 - the waiters' next take raises it
+                ready = True
+            with self._lock:
+                waiters = [w for w in self._waiters[handle.etf] if not w.cancelled]
+                if ready or not waiters:
+                    del self._waiters[handle.etf]
+                else:
+                    self._waiters[handle.etf] = waiters
+            if ready:
+                for w in waiters:
+                    if not w.cancelled:
+                        w.notifier.signal(w.token)
+                return
+            if not waiters:
+                return
 
 
 def install(mod: types.ModuleType, call: Call) -> Bridge:

@@ -1190,6 +1190,14 @@ def drain(ch):
 
 async def echo(x):
     return x
+
+def sd_get_us(h, n):
+    sd = erlang.SharedDict(h)
+    sd['key']
+    t = time.perf_counter()
+    for _ in range(n):
+        sd['key']
+    return (time.perf_counter() - t) / n * 1e6
 ">>).
 
 data(Cfg = #{quick := Quick, tp_rounds := TpRounds, tp_round_ms := RoundMs}) ->
@@ -1223,6 +1231,10 @@ data(Cfg = #{quick := Quick, tp_rounds := TpRounds, tp_round_ms := RoundMs}) ->
                 ok = set_get(SD, Pairs),
                 2 * Pairs / (to_us(erlang:monotonic_time() - T0) / 1.0e6)
             end || _ <- lists:seq(1, Rounds)],
+    %% The same from Python: `sd[key]' in a loop, in a worker context and in
+    %% an isolated one (a call into the VM per get), and a channel drained
+    %% by an isolated child (docs/isolated.md).
+    {IsoDict, WorkerDict, IsoChan, IsoM} = data_isolated(SD, Bin, Rounds, Quick),
     %% py_event_loop: create_task + await of `async def echo(x)'.
     Call = {fun() -> py_event_loop:await(py_event_loop:create_task(bench_data, echo, [1])) end,
             fun py:context/0},
@@ -1242,7 +1254,16 @@ data(Cfg = #{quick := Quick, tp_rounds := TpRounds, tp_round_ms := RoundMs}) ->
          lists:min(Chan), lists:max(Chan)),
      row(shared_dict_set_get_erlang, ops_per_s, median(Dict), 2 * Pairs * Rounds, Rounds,
          "py:shared_dict_set/3 then py:shared_dict_get/2, one process (2 ops a pair)",
-         lists:min(Dict), lists:max(Dict))] ++
+         lists:min(Dict), lists:max(Dict)),
+     row(shared_dict_get_python_worker_us, us_per_op, median(WorkerDict), 0, Rounds,
+         "`sd[key]` in a Python loop, worker context", lists:min(WorkerDict),
+         lists:max(WorkerDict)),
+     row(shared_dict_get_python_isolated_us, us_per_op, median(IsoDict), 0, Rounds,
+         "`sd[key]` in a Python loop, isolated context (a call into the VM per get)",
+         lists:min(IsoDict), lists:max(IsoDict)),
+     row(channel_erlang_to_isolated_64b, msgs_per_s, median(IsoChan), IsoM * Rounds, Rounds,
+         "py_channel:send of 64-byte binaries, received by `for msg in Channel(ch)` in an "
+         "isolated context", lists:min(IsoChan), lists:max(IsoChan))] ++
     [begin
          Rates = [C / (Us / 1.0e6) || {C, Us} <- maps:get(Name, ByName)],
          row(Name, tasks_per_s, median(Rates), 0, TpRounds,
@@ -1250,6 +1271,25 @@ data(Cfg = #{quick := Quick, tp_rounds := TpRounds, tp_round_ms := RoundMs}) ->
                            "+ await", [N]),
              lists:min(Rates), lists:max(Rates))
      end || {Name, N, _, _} <- Groups].
+
+data_isolated(SD, Bin, Rounds, Quick) ->
+    {ok, Ctx} = py_context:new(#{mode => isolated}),
+    ok = py:exec(Ctx, ?DATA_HELPERS),
+    {N, M} = case Quick of true -> {2000, 5000}; false -> {5000, 20000} end,
+    Iso = [begin {ok, Us} = py:call(Ctx, '__main__', sd_get_us, [SD, N]), Us end
+           || _ <- lists:seq(1, Rounds)],
+    Worker = [begin {ok, Us} = py:call(bench_data, sd_get_us, [SD, 100 * N]), Us end
+              || _ <- lists:seq(1, Rounds)],
+    Chan = [begin
+                {ok, Ch} = py_channel:new(),
+                ok = send_n(Ch, Bin, M),
+                ok = py_channel:close(Ch),
+                {ok, [M, Secs]} = py:call(Ctx, '__main__', drain, [Ch]),
+                #{closed := true} = py_channel:info(Ch),      %% Ch held until here
+                (M - 1) / Secs
+            end || _ <- lists:seq(1, Rounds)],
+    ok = py_context:stop(Ctx),
+    {Iso, Worker, Chan, M}.
 
 send_n(_, _, 0) -> ok;
 send_n(Ch, B, N) -> ok = py_channel:send(Ch, B), send_n(Ch, B, N - 1).

@@ -17,6 +17,7 @@
 #include "shared/buffer.h"
 #include "shared/channel.h"
 #include "shared/sdict.h"
+#include "shared/kind.h"
 
 static ErlNifFunc nif_funcs[] = {
     {"runtime_start", 5, runtime_start_nif, ERL_NIF_DIRTY_JOB_IO_BOUND},
@@ -58,6 +59,7 @@ static ErlNifFunc nif_funcs[] = {
     {"buffer_write", 2, buffer_write_nif, 0},
     {"buffer_close", 1, buffer_close_nif, 0},
     {"buffer_info", 1, buffer_info_nif, 0},
+    {"data_kind", 1, data_kind_nif, 0},
 };
 
 static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)

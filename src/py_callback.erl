@@ -112,6 +112,7 @@ lookup(<<"erlang_python.state_keys">>) -> [{keys, fun([]) -> py_state:keys() end
 lookup(<<"erlang_python.state_incr">>) -> [{incr, fun([K, N]) -> py_state:incr(K, N) end}];
 lookup(<<"erlang_python.program">>) -> [{program, fun py_program:python/1}];
 lookup(<<"erlang_python.whereis">>) -> [{whereis, fun([N]) -> whereis_name(N) end}];
+lookup(<<"erlang_python.data">>) -> [{data, fun py_bridge:op/1}];
 lookup(Key) -> ets:lookup(?TAB, Key).
 
 whereis_name(Name) when is_atom(Name) ->

@@ -9,6 +9,7 @@
          ref_context/1, is_ref/1, callback_reply/2, callback_publish/1,
          stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
 -export([os_signal/2]).
+-export([data_kind/1]).
 %% The data plane (c_src/shared/): shared dicts, channels, buffers.
 -export([sdict_new/0, sdict_get/2, sdict_set/3, sdict_del/2, sdict_keys/1, sdict_destroy/1,
          channel_new/2, channel_send/2, channel_close/1, channel_info/1,
@@ -25,6 +26,7 @@
        channel_try_receive/1, channel_wait/2, channel_cancel_wait/2,
        buffer_new/1, buffer_write/2, buffer_close/1, buffer_info/1]).
 -nifs([os_signal/2]).
+-nifs([data_kind/1]).
 -on_load(init/0).
 
 -opaque ctx() :: reference().
@@ -220,3 +222,8 @@ buffer_close(_Buf) -> ?NOT_LOADED.
 -spec buffer_info(reference()) -> #{size := non_neg_integer(), read := non_neg_integer(),
                                     eof := boolean()}.
 buffer_info(_Buf) -> ?NOT_LOADED.
+
+%% @doc Which data plane handle a term is (an isolated context's bridge
+%% names handles by their reference: src/py_bridge.erl).
+-spec data_kind(term()) -> shared_dict | channel | byte_channel | buffer | none.
+data_kind(_Term) -> ?NOT_LOADED.

@@ -9,6 +9,7 @@
 -export([channel_new/2, channel_send/2, channel_close/1, channel_info/1,
          channel_try_receive/1, channel_recv/2]).
 -export([buffer_new/1, buffer_write/2, buffer_close/1, buffer_info/1]).
+-export([kind/1, channel_await/2]).
 
 %% Shared dicts.
 
@@ -148,3 +149,28 @@ buffer_close(Buf) ->
 -spec buffer_info(reference()) -> map().
 buffer_info(Buf) ->
     py_nif:buffer_info(Buf).
+
+%% Handles named by reference (an isolated context's bridge, py_bridge).
+
+%% @doc Which handle Term is: `none' for any other term (a reference whose
+%% resource is gone included).
+-spec kind(term()) -> shared_dict | channel | byte_channel | buffer | none.
+kind(Term) ->
+    py_nif:data_kind(Term).
+
+%% @doc Wait up to Timeout ms until the channel has a message or is closed,
+%% without taking it: `ready' or `timeout'.
+-spec channel_await(reference(), timeout()) -> ready | timeout.
+channel_await(Ch, Timeout) ->
+    Ref = make_ref(),
+    case py_nif:channel_wait(Ch, Ref) of
+        ready ->
+            ready;
+        ok ->
+            receive
+                {py_channel_ready, Ref} -> ready
+            after Timeout ->
+                ok = py_nif:channel_cancel_wait(Ch, Ref),
+                receive {py_channel_ready, Ref} -> ready after 0 -> timeout end
+            end
+    end.

@@ -32,6 +32,8 @@ init([]) ->
         #{id => py_runtime, start => {py_runtime, start_link, []}, shutdown => 30000},
         #{id => py_state, start => {py_state, start_link, []}},
         #{id => py_callback, start => {py_callback, start_link, []}},
+        %% Pins the shared dicts and channels isolated children use.
+        #{id => py_bridge, start => {py_bridge, start_link, []}},
         #{id => py_context_sup, start => {py_context_sup, start_link, []},
           type => supervisor, shutdown => infinity},
         %% Needs the contexts (it owns one); restarted with them.

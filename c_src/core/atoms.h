@@ -21,7 +21,8 @@
     X(py_sandbox_log) X(py_sandbox_denied) X(default) X(strict) X(timeout) X(enomem) X(noproc) \
     X(worker) X(owngil) X(owngil_unsupported) X(interrupted) \
     X(busy) X(empty) X(ready) X(size) X(count) X(max_size) X(py_channel_ready) \
-    X(destroyed) X(view_held) X(read) X(eof)
+    X(destroyed) X(view_held) X(read) X(eof) \
+    X(shared_dict) X(channel) X(byte_channel) X(buffer)
 
 #define PY_ATOM_DECL(name) extern ERL_NIF_TERM atom_##name;
 PY_ATOM_LIST(PY_ATOM_DECL)

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import Any
 
+from erlang._bridge import kind_of
 from erlang._calls import _native
 from erlang._calls import send as _send
 from erlang._notify import LoopNotifier, wait_token
@@ -43,7 +44,7 @@ class ByteChannelClosed(ChannelClosed):
 def _handle(ref: Any, kinds: tuple[str, ...], what: str) -> Any:
     if isinstance(ref, Channel):
         ref = ref._h
-    if getattr(ref, "kind", None) in kinds:
+    if kind_of(ref) in kinds:
         return ref
     raise TypeError(f"expected {what} (from Erlang), got {ref!r}")
 

@@ -439,6 +439,9 @@ class Child:
         mod.alloc_trim = lambda: None  # type: ignore[attr-defined]
         mod.context_data = lambda: self.data  # type: ignore[attr-defined]
         mod.whereis = self.whereis  # type: ignore[attr-defined]
+        from erlang import _bridge  # shared dicts and channels, run in the VM
+
+        _bridge.install(mod, self.call)
         return mod
 
     def whereis(self, name: Any) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from erlang._bridge import kind_of
 from erlang._calls import _native
 
 __all__ = ["SharedDict"]
@@ -31,7 +32,7 @@ class SharedDict:
     def __init__(self, handle: Any) -> None:
         if isinstance(handle, SharedDict):
             handle = handle._h
-        if getattr(handle, "kind", None) != "shared_dict":
+        if kind_of(handle) != "shared_dict":
             raise TypeError(f"expected a shared dict (py:shared_dict_new/0), got {handle!r}")
         self._h = handle
 
@@ -97,6 +98,10 @@ class SharedDict:
     def items(self) -> list[tuple[Any, Any]]:
         """Every (key, value) pair present when read."""
         native = _native()
+        items = getattr(native, "sdict_items", None)
+        if items is not None:  # an isolated child's: one call into the VM
+            pairs: list[tuple[Any, Any]] = items(self._h)
+            return pairs
         out = []
         for key in native.sdict_keys(self._h):
             got = native.sdict_get(self._h, key)

@@ -59,7 +59,7 @@ request(Ctx, Payload, Timeout) ->
 %% @doc Run a request and forget its result.
 -spec cast(ctx(), py_context:payload()) -> ok | {error, closed}.
 cast(Ctx, Payload) ->
-    case py_isolated_caller:submit(Ctx, none, make_ref(), term_to_binary(Payload)) of
+    case py_isolated_caller:submit(Ctx, none, make_ref(), Payload) of
         {ok, _} -> ok;
         Error -> Error
     end.
@@ -68,7 +68,7 @@ cast(Ctx, Payload) ->
 %% items as `{py_stream, Ref, {data, Item}}' first).
 -spec async(ctx(), atom(), py_context:payload()) -> {ok, reference()} | {error, closed}.
 async(Ctx, Tag, Payload) ->
-    py_isolated_caller:submit(Ctx, Tag, make_ref(), term_to_binary(Payload)).
+    py_isolated_caller:submit(Ctx, Tag, make_ref(), Payload).
 
 %% @doc Cancel a request made with async/3: `cancelled' (no reply will come)
 %% or `not_found'.

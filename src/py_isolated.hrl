@@ -7,10 +7,13 @@
 %% process whose namespace it runs in (`owner'), its payload (`bin', kept
 %% for a replay on the next child), the caller's number in the child `n'
 %% (0 until the context process sends it) and the child generation `gen'
-%% it was sent to (0: not sent yet).
+%% it was sent to (0: not sent yet); `keep': the payload of a request no
+%% caller waits for, kept so that the NIF resources it names (shared dicts,
+%% channels) live until the child is done with it.
 -record(ireq, {id :: pos_integer(), from :: pid(), ref :: reference(),
                tag :: atom(), owner :: pid(), bin :: binary(),
-               n = 0 :: non_neg_integer(), gen = 0 :: non_neg_integer()}).
+               n = 0 :: non_neg_integer(), gen = 0 :: non_neg_integer(),
+               keep :: term()}).
 
 %% Frames to the child.
 -define(REQ, 1).

@@ -26,7 +26,7 @@
 %% have taken with it.
 -module(py_isolated_caller).
 
--export([submit/4, request/3, recv_frame/2, hand_off/4, take/3, result/1]).
+-export([submit/4, request/3, recv_frame/2, hand_off/4, take/3, result/1, keep/1]).
 
 -include("py_isolated.hrl").
 
@@ -51,22 +51,31 @@ request({py_isolated, Pid, {Load, Tab}}, Payload, Timeout) ->
                end,
     W = #w{server = Pid, tab = Tab, load = Load, mon = Mon, deadline = Deadline,
            id = atomics:add_get(Load, 3, 1)},
-    Result = case send(W, sync, Mon, term_to_binary(Payload)) of
+    Result = case send(W, sync, Mon, term_to_binary(Payload), undefined) of
                  {fast, W1} -> wait(W1);
                  {slow, W1} -> follow(W1);
                  closed -> {error, closed}
              end,
     erlang:demonitor(Mon, [flush]),
+    %% The payload's NIF resources (shared dicts, channels: term_to_binary
+    %% does not hold them) live until the child is done with them.
+    ok = ?MODULE:keep(Payload),
     Result.
 
+%% @doc Nothing; called with a term so that it stays alive until then.
+-spec keep(term()) -> ok.
+keep(_Term) ->
+    ok.
+
 %% @doc Send a request whose result comes as a message (`Tag' none: a
-%% cast, no result): `{ok, Ref}' or `{error, closed}'.
--spec submit(py_isolated:ctx(), atom(), reference(), binary()) ->
+%% cast, no result): `{ok, Ref}' or `{error, closed}'. The table keeps the
+%% payload until the reply (its NIF resources with it).
+-spec submit(py_isolated:ctx(), atom(), reference(), term()) ->
           {ok, reference()} | {error, closed}.
-submit({py_isolated, Pid, {Load, Tab}}, Tag, Ref, Bin) ->
+submit({py_isolated, Pid, {Load, Tab}}, Tag, Ref, Payload) ->
     W = #w{server = Pid, tab = Tab, load = Load, mon = Ref, deadline = infinity,
            id = atomics:add_get(Load, 3, 1)},
-    case send(W, Tag, Ref, Bin) of
+    case send(W, Tag, Ref, term_to_binary(Payload), Payload) of
         closed -> {error, closed};
         _ -> {ok, Ref}
     end.
@@ -74,9 +83,10 @@ submit({py_isolated, Pid, {Load, Tab}}, Tag, Ref, Bin) ->
 %% Register the request, then send it on the fast socket, or through the
 %% context process when there is no child to send it to now, or this
 %% process has no number in it yet (the context process gives it one).
-send(W = #w{server = Pid, tab = Tab, load = Load, id = Id}, Tag, Ref, Bin) ->
+send(W = #w{server = Pid, tab = Tab, load = Load, id = Id}, Tag, Ref, Bin, Keep) ->
     Owner = owner(),
-    R = #ireq{id = Id, from = self(), ref = Ref, tag = Tag, owner = Owner, bin = Bin},
+    R = #ireq{id = Id, from = self(), ref = Ref, tag = Tag, owner = Owner, bin = Bin,
+              keep = Keep},
     try gen(Tab) of
         {Gen, Fast, Lead, Spin} when Fast =/= undefined ->
             case numbers(Pid, Gen, Owner) of
@@ -98,7 +108,7 @@ send(W = #w{server = Pid, tab = Tab, load = Load, id = Id}, Tag, Ref, Bin) ->
                             end
                     end;
                 retry ->
-                    send(W, Tag, Ref, Bin);
+                    send(W, Tag, Ref, Bin, Keep);
                 closed ->
                     closed
             end;

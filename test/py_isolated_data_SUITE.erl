@@ -15,6 +15,7 @@ def wait_for(pid, ref):
     return erlang.Channel(ref).receive()
 ">>).
 
+-export([handle_only_in_payload/1]).
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 -export([sdict_erlang_to_child/1, sdict_child_to_erlang/1, sdict_handle_paths/1,
@@ -33,7 +34,7 @@ all() ->
      sdict_freed_handle, channel_pinned, sdict_same_as_worker, not_a_handle, channel_erlang_to_child,
      channel_child_to_erlang, channel_blocking_receive, channel_receive_timeout_interrupts,
      channel_nested_request_while_waiting, channel_close, channel_async_receive,
-     channel_from_thread, byte_channel, channel_same_as_worker].
+     channel_from_thread, byte_channel, channel_same_as_worker, handle_only_in_payload].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -520,3 +521,36 @@ channel_same_as_worker(Config) ->
     after
         py_context:stop(W)
     end.
+
+handle_only_in_payload(_Config) ->
+    doc("A handle that only the request's payload holds lives until the child is done "
+        "with it (external term format does not hold NIF resources), in a sync call "
+        "and in a cast."),
+    {ok, Ctx} = py_context:new(#{mode => isolated}),
+    Self = self(),
+    ok = py:register_function(iso_data_gc, fun([P]) -> erlang:garbage_collect(P), ok end),
+    ok = py:register_function(iso_data_done, fun([V]) -> Self ! {done, V}, ok end),
+    Code = <<"import erlang\n"
+                        "def use(h, p):\n"
+                        "    erlang.iso_data_gc(p)\n"
+                        "    d = erlang.SharedDict(h)\n"
+                        "    d['k'] = 1\n"
+                        "    return d['k']\n"
+                        "def use_cast(h, p):\n"
+                        "    erlang.iso_data_done(use(h, p))">>,
+    ok = py:exec(Ctx, Code),
+    Caller = fun() ->
+                     {ok, SD} = py:shared_dict_new(),
+                     py:call(Ctx, '__main__', use, [SD, self()])
+             end,
+    ?assertEqual({ok, 1}, Caller()),
+    _ = spawn_link(fun() ->
+                           ok = py:exec(Ctx, Code),  %% its own namespace
+                           {ok, SD} = py:shared_dict_new(),
+                           ok = py:cast(Ctx, '__main__', use_cast, [SD, self()]),
+                           receive never -> ok end
+                   end),
+    receive {done, V} -> ?assertEqual(1, V) end,
+    ok = py:unregister_function(iso_data_gc),
+    ok = py:unregister_function(iso_data_done),
+    ok = py_context:stop(Ctx).

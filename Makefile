@@ -13,6 +13,9 @@ deps:
 
 build: deps
 	$(REBAR) compile
+	@# Byte-compiled once here: an isolated context's child would compile
+	@# the package at every cold start where PYTHONDONTWRITEBYTECODE is set.
+	@$(PYTHON) -m compileall -q priv/python
 
 # Builds, then runs examples/demo.escript: call, eval, exec, kwargs, errors, timeouts.
 demo: build

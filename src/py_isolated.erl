@@ -111,8 +111,23 @@ ref_context({?REF_TAG, Pid, _, _}) ->
 %% functions (`hasattr(erlang, Name)' answers from them).
 -spec publish([binary()]) -> ok.
 publish(Names) ->
-    _ = [Pid ! {publish, Names} || {Pid, {py_isolated, _, _}} <- py_router:handles()],
+    Body = term_to_binary(Names),
+    Head = <<(17 + byte_size(Body)):32, ?PUBLISH, 0:64, 0:64>>,
+    _ = [begin
+             %% Written here, on the socket the callers write to, so that a
+             %% call made after register_function returns finds the name;
+             %% the server sends it again (a child starting now).
+             _ = publish_fast(Tab, [Head | Body]),
+             Pid ! {publish, Names}
+         end || {Pid, {py_isolated, _, {_, Tab}}} <- py_router:handles()],
     ok.
+
+publish_fast(Tab, Frame) ->
+    try ets:lookup(Tab, gen) of
+        [{cur, gen, _, Fast, _, _}] when Fast =/= undefined -> socket:send(Fast, Frame);
+        _ -> ok
+    catch error:badarg -> ok
+    end.
 
 %% @doc Run the registered function a child's `erlang.call' names (in a
 %% process of its own) and send the answer to the context's child.

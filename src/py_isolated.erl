@@ -112,20 +112,19 @@ ref_context({?REF_TAG, Pid, _, _}) ->
 -spec publish([binary()]) -> ok.
 publish(Names) ->
     Body = term_to_binary(Names),
-    Head = <<(17 + byte_size(Body)):32, ?PUBLISH, 0:64, 0:64>>,
     _ = [begin
              %% Written here, on the socket the callers write to, so that a
              %% call made after register_function returns finds the name;
              %% the server sends it again (a child starting now).
-             _ = publish_fast(Tab, [Head | Body]),
+             ok = publish_fast(Tab, Body),
              Pid ! {publish, Names}
          end || {Pid, {py_isolated, _, {_, Tab}}} <- py_router:handles()],
     ok.
 
-publish_fast(Tab, Frame) ->
+publish_fast(Tab, Body) ->
     try ets:lookup(Tab, gen) of
-        [{cur, gen, _, Fast, _, _}] when Fast =/= undefined -> socket:send(Fast, Frame);
-        _ -> ok
+        [{cur, gen, _, Fast, _, _}] -> frame(#{fast => Fast}, ?PUBLISH, 0, 0, Body);
+        [] -> ok
     catch error:badarg -> ok
     end.
 
@@ -442,7 +441,7 @@ cancel_timer(T) -> _ = erlang:cancel_timer(T, [{async, true}, {info, false}]), o
 frame(#{fast := undefined}, _Kind, _A, _B, _Body) ->
     ok;  %% the child is gone; its exit status answers what is in flight
 frame(#{fast := Fast}, Kind, A, B, Body) ->
-    _ = socket:send(Fast, [<<(17 + iolist_size(Body)):32, Kind, A:64, B:64>> | Body]),
+    _ = socket:send(Fast, [<<(?HEAD + iolist_size(Body)):32, Kind, A:64, B:64>> | Body]),
     ok.
 
 signal(#{os_pid := OsPid}, Sig) when is_integer(OsPid) ->

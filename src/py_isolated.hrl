@@ -15,6 +15,9 @@
                n = 0 :: non_neg_integer(), gen = 0 :: non_neg_integer(),
                keep :: term()}).
 
+%% A frame's header after its 4-byte length: Kind:8, A:64, B:64.
+-define(HEAD, 17).
+
 %% Frames to the child.
 -define(REQ, 1).
 -define(CB_REPLY, 2).

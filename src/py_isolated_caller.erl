@@ -31,7 +31,6 @@
 -include("py_isolated.hrl").
 
 -define(OWNER, '$py_isolated_owner').
--define(HEAD, 17).
 -define(PEEK, 1024).
 
 %% A waiting synchronous caller.

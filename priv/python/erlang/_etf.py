@@ -308,26 +308,28 @@ def _small_ints(b: bytes, j: int, n: int, items: list[Any]) -> tuple[int, int]:
 
 def _ints(b: bytes, j: int, n: int, items: list[Any]) -> tuple[int, int]:
     """_small_ints for a run of INTEGER_EXT."""
-    tags = b[j:j + 5 * n:5]
-    m = min(len(tags) - len(tags.lstrip(b"b")), (len(b) - j) // 5)
-    run = b[j:j + 5 * m]
-    native = bytearray(4 * m)
-    for lane in range(4):
-        native[_LANES4[lane]::4] = run[lane + 1::5]
-    items += memoryview(native).cast(_I4).tolist()
-    return j + 5 * m, n - m
+    return _packed(b, j, n, items, b"b", _LANES4, _I4)
 
 
 def _floats(b: bytes, j: int, n: int, items: list[Any]) -> tuple[int, int]:
     """_small_ints for a run of NEW_FLOAT_EXT."""
-    tags = b[j:j + 9 * n:9]
-    m = min(len(tags) - len(tags.lstrip(b"F")), (len(b) - j) // 9)
-    run = b[j:j + 9 * m]
-    native = bytearray(8 * m)
-    for lane in range(8):
-        native[_LANES8[lane]::8] = run[lane + 1::9]
-    items += memoryview(native).cast("d").tolist()
-    return j + 9 * m, n - m
+    return _packed(b, j, n, items, b"F", _LANES8, "d")
+
+
+def _packed(b: bytes, j: int, n: int, items: list[Any], tag: bytes,
+            lanes: tuple[int, ...], fmt: Literal["i", "l", "d"]) -> tuple[int, int]:
+    """A run of fixed-size big-endian values after a one-byte ``tag`` each,
+    turned into native order lane by lane and read at C speed."""
+    size = len(lanes)
+    step = size + 1
+    tags = b[j:j + step * n:step]
+    m = min(len(tags) - len(tags.lstrip(tag)), (len(b) - j) // step)
+    run = b[j:j + step * m]
+    native = bytearray(size * m)
+    for lane in range(size):
+        native[lanes[lane]::size] = run[lane + 1::step]
+    items += memoryview(native).cast(fmt).tolist()
+    return j + step * m, n - m
 
 
 def _atom_len(b: bytes, i: int) -> int:

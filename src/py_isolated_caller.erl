@@ -32,10 +32,12 @@
 
 -define(OWNER, '$py_isolated_owner').
 -define(PEEK, 1024).
+-define(WATCH, '$py_isolated_watch').
 
 %% A waiting synchronous caller.
 -record(w, {server :: pid(), tab :: ets:tid(), load :: atomics:atomics_ref(),
-            id :: pos_integer(), mon :: reference(), deadline :: integer() | infinity,
+            id :: pos_integer(), ref :: reference(),
+            mon :: reference() | undefined, deadline :: integer() | infinity,
             gen = 0 :: non_neg_integer(), fast :: socket:socket() | undefined,
             lead :: atomics:atomics_ref() | undefined, n = 0 :: non_neg_integer(),
             spin = 0 :: non_neg_integer()}).
@@ -43,19 +45,19 @@
 %% @doc Run a request and wait for its result (in the caller's process).
 -spec request(py_isolated:ctx(), term(), timeout()) -> term().
 request({py_isolated, Pid, {Load, Tab}}, Payload, Timeout) ->
-    Mon = erlang:monitor(process, Pid),
+    Ref = make_ref(),
     Deadline = case Timeout of
                    infinity -> infinity;
                    _ -> erlang:monotonic_time(millisecond) + Timeout
                end,
-    W = #w{server = Pid, tab = Tab, load = Load, mon = Mon, deadline = Deadline,
+    W = #w{server = Pid, tab = Tab, load = Load, ref = Ref, deadline = Deadline,
            id = atomics:add_get(Load, 3, 1)},
-    Result = case send(W, sync, Mon, term_to_binary(Payload), undefined) of
+    Result = case send(W, sync, Ref, term_to_binary(Payload), undefined) of
                  {fast, W1} -> wait(W1);
-                 {slow, W1} -> follow(W1);
+                 {slow, W1} -> follow(watch(W1));
                  closed -> {error, closed}
              end,
-    erlang:demonitor(Mon, [flush]),
+    _ = unwatch(),
     %% The payload's NIF resources (shared dicts, channels: term_to_binary
     %% does not hold them) live until the child is done with them.
     ok = ?MODULE:keep(Payload),
@@ -72,7 +74,7 @@ keep(_Term) ->
 -spec submit(py_isolated:ctx(), atom(), reference(), term()) ->
           {ok, reference()} | {error, closed}.
 submit({py_isolated, Pid, {Load, Tab}}, Tag, Ref, Payload) ->
-    W = #w{server = Pid, tab = Tab, load = Load, mon = Ref, deadline = infinity,
+    W = #w{server = Pid, tab = Tab, load = Load, ref = Ref, deadline = infinity,
            id = atomics:add_get(Load, 3, 1)},
     case send(W, Tag, Ref, term_to_binary(Payload), Payload) of
         closed -> {error, closed};
@@ -157,16 +159,18 @@ wait(W = #w{lead = Lead, n = N}) ->
         _ -> follow(W)
     end.
 
-follow(W = #w{mon = Mon, lead = Lead, n = N}) ->
+follow(W = #w{mon = undefined}) ->
+    follow(watch(W));
+follow(W = #w{ref = Ref, mon = Mon, lead = Lead, n = N}) ->
     receive
-        {Mon, Reply} ->
+        {Ref, Reply} ->
             done(W, Reply);
         {py_ilead, Lead} when Lead =/= undefined ->
             case atomics:get(Lead, 1) of
                 N -> read(W, spin_end(W));
                 _ -> follow(W)
             end;
-        {py_icallback, Mon, Id, Body} ->
+        {py_icallback, Ref, Id, Body} ->
             ok = callback(W, Id, Body),
             follow(W);
         {'DOWN', Mon, process, _, _} ->
@@ -182,7 +186,7 @@ done(W = #w{lead = Lead, n = N}, Reply) ->
         andalso release(W),
     result(Reply).
 
-timed_out(W = #w{server = Pid, tab = Tab, load = Load, id = Id, mon = Mon}) ->
+timed_out(W = #w{server = Pid, tab = Tab, load = Load, id = Id, ref = Ref, mon = Mon}) ->
     case take(Tab, Load, Id) of
         [R] ->
             Pid ! {abandon, Id, R#ireq.gen},
@@ -190,9 +194,25 @@ timed_out(W = #w{server = Pid, tab = Tab, load = Load, id = Id, mon = Mon}) ->
         [] ->
             %% Taken by the one sending the reply: it is on its way.
             receive
-                {Mon, Reply} -> done(W, Reply);
+                {Ref, Reply} -> done(W, Reply);
                 {'DOWN', Mon, process, _, _} -> {error, closed}
             end
+    end.
+
+%% Watch the context process from the first time this caller blocks: a
+%% monitor is a signal to the context process (on another scheduler, often
+%% asleep: waking it costs a few microseconds at each end of the call, and
+%% takes a core from the child), which a caller answered while it polls
+%% never needs.
+watch(W = #w{server = Pid}) ->
+    Mon = erlang:monitor(process, Pid),
+    put(?WATCH, Mon),
+    W#w{mon = Mon}.
+
+unwatch() ->
+    case erase(?WATCH) of
+        undefined -> ok;
+        Mon -> erlang:demonitor(Mon, [flush])
     end.
 
 left(#w{deadline = infinity}) -> infinity;
@@ -203,15 +223,15 @@ spin_end(#w{spin = Spin}) ->
 
 %% The reader: poll the fast socket until the spin time is over, then wait
 %% for the poller; dispatch every whole frame read.
-read(W = #w{fast = Fast, mon = Mon}, SpinEnd) ->
+read(W = #w{fast = Fast, ref = Ref, mon = Mon}, SpinEnd) ->
     case frames(W) of
         {mine, Reply} ->
             release(W),
             result(Reply);
         none ->
             receive
-                {Mon, Reply} -> release(W), result(Reply);
-                {py_icallback, Mon, Id, Body} -> ok = callback(W, Id, Body), read(W, SpinEnd);
+                {Ref, Reply} -> release(W), result(Reply);
+                {py_icallback, Ref, Id, Body} -> ok = callback(W, Id, Body), read(W, SpinEnd);
                 {'DOWN', Mon, process, _, _} -> release(W), {error, closed}
             after 0 ->
                 case erlang:monotonic_time(microsecond) < SpinEnd andalso not expired(W) of
@@ -226,13 +246,15 @@ read(W = #w{fast = Fast, mon = Mon}, SpinEnd) ->
 
 block(W, {ok, _}) ->
     read(W, spin_end(W));
-block(W = #w{fast = Fast, mon = Mon}, {select, Info = {select_info, _, Handle}}) ->
+block(W = #w{mon = undefined}, Select = {select, _}) ->
+    block(watch(W), Select);
+block(W = #w{fast = Fast, ref = Ref, mon = Mon}, {select, Info = {select_info, _, Handle}}) ->
     receive
         {'$socket', Fast, select, Handle} ->
             read(W, spin_end(W));
-        {Mon, Reply} ->
+        {Ref, Reply} ->
             cancel(Fast, Info, Handle), release(W), result(Reply);
-        {py_icallback, Mon, Id, Body} ->
+        {py_icallback, Ref, Id, Body} ->
             ok = callback(W, Id, Body), block(W, {select, Info});
         {'DOWN', Mon, process, _, _} ->
             cancel(Fast, Info, Handle), release(W), {error, closed}

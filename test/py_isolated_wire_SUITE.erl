@@ -10,7 +10,7 @@
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1]).
 -export([many_callers_own_replies/1, small_and_large_replies/1, casts_then_call_in_order/1,
          follower_times_out/1, reader_times_out/1, killed_callers_do_not_wedge/1,
-         callback_while_others_wait/1]).
+         callback_while_others_wait/1, context_killed_under_callers/1]).
 
 suite() ->
     [{timetrap, {minutes, 3}}].
@@ -18,7 +18,7 @@ suite() ->
 all() ->
     [many_callers_own_replies, small_and_large_replies, casts_then_call_in_order,
      follower_times_out, reader_times_out, killed_callers_do_not_wedge,
-     callback_while_others_wait].
+     callback_while_others_wait, context_killed_under_callers].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -163,3 +163,27 @@ callback_while_others_wait(_Config) ->
     receive {gated, R} -> ?assertEqual({ok, ok}, R) end,
     ok = py:unregister_function(wire_gate),
     ok = py_context:stop(Ctx).
+
+context_killed_under_callers(_Config) ->
+    %% Callers take a monitor on the context process only once they stop
+    %% polling: the one running, the reader and the queued ones all get
+    %% `{error, closed}' when it is killed, not the end of their call.
+    Ctx = new(),
+    unlink(Ctx),
+    Self = self(),
+    Hold = <<"import time, erlang\n"
+             "def hold(pid):\n"
+             "    erlang.send(pid, erlang.Atom('running'))\n"
+             "    time.sleep(60)\n">>,
+    Callers = [spawn_link(fun() ->
+                                  ok = py:exec(Ctx, Hold),  % (each process's own namespace)
+                                  Self ! {self(), py:call(Ctx, '__main__', hold, [Self])}
+                          end)
+               || _ <- lists:seq(1, 4)],
+    receive running -> ok end,
+    Mon = erlang:monitor(process, Ctx),
+    exit(Ctx, kill),
+    receive {'DOWN', Mon, process, Ctx, killed} -> ok end,
+    [receive {P, R} -> ?assertEqual({error, closed}, R) after 10000 -> ct:fail({stuck, P}) end
+     || P <- Callers],
+    ok.

@@ -35,6 +35,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 __all__ = ["Channel", "Frame", "HEADER"]
 
@@ -56,6 +57,7 @@ _HEAD = struct.Struct(">BQQ")
 FAST_MAX = 65536
 
 Frame = tuple[int, int, int, bytes]
+T = TypeVar("T")
 
 
 class Closed(Exception):
@@ -73,6 +75,7 @@ class Channel:
         self._wlock = threading.Lock()
         self._flock = threading.Lock()
         self.cond = threading.Condition(threading.Lock())
+        self._waiting = 0  # threads in cond.wait (none: no notify needed)
         self._reading = False
         self._buf = bytearray()
         self._rbuf = bytearray(262144)
@@ -107,19 +110,23 @@ class Channel:
         with self._flock:
             fast.sendall(head + body)
 
-    def wait(self, ready: Callable[[], bool], timeout: float | None = None) -> bool:
-        """Wait until ``ready()`` (called with ``cond`` held) is true, reading
-        and dispatching frames while no other thread does.  False when
-        ``timeout`` passes first."""
+    def wait(self, ready: Callable[[], T], timeout: float | None = None) -> T | None:
+        """Wait until ``ready()`` (called with ``cond`` held) returns a true
+        value, and return it, reading and dispatching frames while no other
+        thread does.  None when ``timeout`` passes first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         cond = self.cond
         with cond:
-            while not ready():
+            while not (value := ready()):
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    return False
+                    return None
                 if self._reading:
-                    cond.wait(left)
+                    self._waiting += 1
+                    try:
+                        cond.wait(left)
+                    finally:
+                        self._waiting -= 1
                     continue
                 self._reading = True
                 cond.release()
@@ -128,10 +135,12 @@ class Channel:
                 finally:
                     cond.acquire()
                     self._reading = False
+                dispatch = self.dispatch
                 for frame in frames:
-                    self.dispatch(frame)
-                cond.notify_all()
-            return True
+                    dispatch(frame)
+                if self._waiting:
+                    cond.notify_all()
+            return value
 
     def poll(self) -> None:
         """Read and dispatch what has arrived, without blocking, unless
@@ -151,7 +160,8 @@ class Channel:
                 self._reading = False
             for frame in frames:
                 self.dispatch(frame)
-            cond.notify_all()
+            if self._waiting:
+                cond.notify_all()
         finally:
             cond.release()
 

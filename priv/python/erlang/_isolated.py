@@ -120,19 +120,29 @@ class Child:
     def serve(self) -> None:
         """Run requests until the VM closes the channel (which ends the process)."""
         self.install_signals()
+        wait = self.chan.wait
+        take = self._take
+        handle = self._handle
         while True:
-            self._handle(self._next(lambda: False))
+            self.in_chan = True
+            frame = wait(take)
+            self.in_chan = False
+            handle(frame)
 
-    def _next(self, stop_waiting: Any) -> Frame:
-        """The next frame for the main thread (with ``cond`` held, so that a
-        STOP cannot take it from the inbox meanwhile); None when
-        ``stop_waiting()`` becomes true first."""
+    def _take(self) -> Frame | None:
+        """The next frame of the inbox, with ``cond`` held (so that a STOP
+        cannot take it meanwhile), or None."""
+        inbox = self.inbox
+        return inbox.popleft() if inbox else None
+
+    def _next(self, stop_waiting: Any) -> Frame | None:
+        """The next frame for the main thread; None when ``stop_waiting()``
+        becomes true first."""
+        inbox = self.inbox
         self.in_chan = True
         try:
-            chan = self.chan
-            chan.wait(lambda: bool(self.inbox) or stop_waiting())
-            with chan.cond:
-                return self.inbox.popleft() if self.inbox else None  # type: ignore[return-value]
+            found = self.chan.wait(lambda: inbox.popleft() if inbox else stop_waiting())
+            return found if type(found) is tuple else None
         finally:
             self.in_chan = False
 
@@ -237,7 +247,10 @@ class Child:
                 req.running = True
                 result = self._execute(req, self.decoder.decode(body))
                 req.running = False
-                data = self.encoder.encode(result)
+                if type(result) is tuple and len(result) == 2:  # {ok, V}, {error, R}
+                    data = self.encoder.encode_tagged(result[0], result[1])
+                else:
+                    data = self.encoder.encode(result)
             except CallInterrupted:
                 req.running = False
                 data = self._interrupted
@@ -248,7 +261,11 @@ class Child:
             req.running = False
             data = self._interrupted
         finally:
-            self.stack.remove(req)
+            stack = self.stack
+            if stack[-1] is req:
+                stack.pop()
+            else:
+                stack.remove(req)
             fast = sync and rid not in self.stops and len(data) <= _chan.FAST_MAX
             self.stops.discard(rid)
             self.credits.pop(rid, None)
@@ -276,7 +293,7 @@ class Child:
     def _execute(self, req: _Request, p: Any) -> Any:
         kind = p[0] if type(p) is tuple else p
         if kind == "call" and len(p) in (4, 6):
-            fn = self._resolve(req, str(p[1]), str(p[2]))
+            fn = self._resolve(req, _text(p[1]), _text(p[2]))
             result = fn(*p[3], **self._kwargs(p[4])) if len(p) == 6 and p[4] else fn(*p[3])
             return self._result(req, result, p[5] if len(p) == 6 else "term")
         if kind == "eval" and len(p) == 4:
@@ -305,6 +322,8 @@ class Child:
         return (_ERROR, (Atom("bad_request"), p))
 
     def _result(self, req: _Request, value: Any, mode: Any) -> Any:
+        if mode == "term" and type(value) in _PLAIN:
+            return (_OK, value)
         if type(mode) is tuple and len(mode) == 2 and mode[0] == "stream":
             from erlang import _stream
 
@@ -337,7 +356,7 @@ class Child:
         module = sys.modules.get(mod)
         if module is None:
             module = importlib.import_module(mod)
-        return _walk(module, fn)
+        return getattr(module, fn) if "." not in fn else _walk(module, fn)
 
     def _namespace(self, req: _Request) -> dict[str, Any]:
         owner = req.owner
@@ -524,6 +543,15 @@ class Child:
             req.parked -= 1
         self.credits[rid] -= 1
         self.send(_chan.STREAM, rid, 0, body)
+
+
+#: The types of values a call returns as they are (no coroutine to await).
+_PLAIN = frozenset({float, int, str, bytes, bool, type(None), list, dict, tuple, Atom})
+
+
+def _text(name: Any) -> str:
+    """A module or function name as a request carries it (an atom is a str)."""
+    return name if isinstance(name, str) else str(name)
 
 
 def _walk(obj: Any, dotted: str) -> Any:

@@ -235,7 +235,12 @@ read(W = #w{fast = Fast, ref = Ref, mon = Mon}, SpinEnd) ->
                 {'DOWN', Mon, process, _, _} -> release(W), {error, closed}
             after 0 ->
                 case erlang:monotonic_time(microsecond) < SpinEnd andalso not expired(W) of
-                    true -> read(W, SpinEnd);
+                    true ->
+                        %% The callers this one has handed replies to run
+                        %% meanwhile (on this scheduler, they would wait
+                        %% for the end of the spin).
+                        erlang:yield(),
+                        read(W, SpinEnd);
                     false -> block(W, socket:recv(Fast, 0, [peek], nowait))
                 end
             end;

@@ -175,7 +175,7 @@ resource(Pid) ->
 request({py_remote, Pid}, Payload, Timeout) ->
     py_remote:request(Pid, Payload, Timeout);
 request({py_isolated, _, _} = Ctx, Payload, Timeout) ->
-    note(Ctx, py_isolated:request(Ctx, Payload, Timeout));
+    note(Ctx, continue(Ctx, py_isolated:request(Ctx, Payload, Timeout), Timeout));
 request(Ctx, Payload, Timeout) ->
     note(Ctx, continue(Ctx, raw_request(Ctx, Payload, Timeout), Timeout)).
 
@@ -197,7 +197,11 @@ continue(Ctx, {ok, {'$py_schedule', Kind, Target, Args, Kw}}, Timeout)
                              "no Erlang function is registered as " ++ binary_to_list(N)}}
             end;
         {_, {M, F}} when is_binary(M), is_binary(F) ->
-            continue(Ctx, raw_request(Ctx, {call, M, F, Args, Kw, term}, Timeout), Timeout);
+            Next = {call, M, F, Args, Kw, term},
+            continue(Ctx, case Ctx of
+                              {py_isolated, _, _} -> py_isolated:request(Ctx, Next, Timeout);
+                              _ -> raw_request(Ctx, Next, Timeout)
+                          end, Timeout);
         _ ->
             {ok, {'$py_schedule', Kind, Target, Args, Kw}}
     end;

@@ -13,7 +13,7 @@
          timeout_running_interrupts/1, timeout_queued_dropped/1, timeout_kills_c_loop/1,
          crash_gives_child_exited/1, crash_other_context_unaffected/1, restart_budget/1,
          interrupt_and_kill/1, child_info/1, callbacks/1, callbacks_reentrant/1,
-         callbacks_from_threads/1, send_and_whereis/1, state_api/1, streams/1,
+         callbacks_from_threads/1, send_and_whereis/1, schedule_markers/1, state_api/1, streams/1,
          references/1, references_die_with_child/1, rlimit_as/1, rlimit_cpu/1,
          cgroup/1, numpy/1, sandbox/1, output_to_logger/1, options/1,
          pools_and_default_mode/1, coroutine_result/1, vm_kill_leaves_no_child/1,
@@ -29,7 +29,7 @@ all() ->
      timeout_running_interrupts, timeout_queued_dropped, timeout_kills_c_loop,
      crash_gives_child_exited, crash_other_context_unaffected, restart_budget,
      interrupt_and_kill, child_info, callbacks, callbacks_reentrant, callbacks_from_threads,
-     send_and_whereis, state_api, streams, references, references_die_with_child,
+     send_and_whereis, schedule_markers, state_api, streams, references, references_die_with_child,
      rlimit_as, rlimit_cpu, cgroup, numpy, sandbox, output_to_logger, options,
      pools_and_default_mode, coroutine_result, vm_kill_leaves_no_child,
      zygote_children, zygote_down, killed_caller_is_interrupted, registry].
@@ -366,6 +366,35 @@ send_and_whereis(_Config) ->
     {ok, none} = py:eval(Ctx, <<"__import__('erlang').whereis('iso_no_such_name')">>),
     {error, {'TypeError', _}} = py:eval(Ctx, <<"__import__('erlang').send(1, 2)">>),
     true = unregister(iso_suite_probe),
+    ok = py_context:stop(Ctx).
+
+schedule_markers(_Config) ->
+    doc("erlang.schedule, schedule_py and schedule_inline returned from the child: the "
+        "call continues with the Erlang function, or with a new request on the same "
+        "isolated context in the caller's namespace."),
+    Ctx = new(),
+    ok = py:register_function(iso_sched_add, fun([A, B]) -> A + B end),
+    ok = py:exec(Ctx, <<"import erlang, os\n"
+                        "def later(n):\n"
+                        "    return erlang.schedule('iso_sched_add', n, 10)\n"
+                        "def missing():\n"
+                        "    return erlang.schedule('iso_not_registered')\n"
+                        "def step(n):\n"
+                        "    return erlang.schedule_py('__main__', 'finish', [n], {'extra': 5})\n"
+                        "def finish(n, extra=0):\n"
+                        "    return (n + extra, os.getpid())\n"
+                        "def count(i, n, acc):\n"
+                        "    if i == n:\n"
+                        "        return acc\n"
+                        "    return erlang.schedule_py('__main__', 'count', [i + 1, n, acc + i])\n">>),
+    {ok, 11} = py:call(Ctx, '__main__', later, [1]),
+    {ok, 12} = py:eval(Ctx, <<"later(2)">>),
+    {error, {'NameError', _}} = py:call(Ctx, '__main__', missing, []),
+    {ok, #{os_pid := OsPid}} = py_context:child_info(Ctx),
+    {ok, {6, OsPid}} = py:call(Ctx, '__main__', step, [1]),  % in the child, caller's namespace
+    {ok, 3.0} = py:eval(Ctx, <<"erlang.schedule_inline('math', 'sqrt', [9])">>),
+    {ok, 4950} = py:call(Ctx, '__main__', count, [0, 100, 0]),
+    ok = py:unregister_function(iso_sched_add),
     ok = py_context:stop(Ctx).
 
 state_api(_Config) ->

@@ -180,7 +180,7 @@ init(Opts0) ->
         {ok, Opts} ->
             Load = atomics:new(3, [{signed, true}]),
             Tab = ets:new(py_isolated, [set, public, {keypos, #ireq.id},
-                                        {write_concurrency, true}, {read_concurrency, true}]),
+                                        {write_concurrency, true}]),
             true = ets:insert(Tab, {cur, gen, 0, undefined, undefined, 0}),
             Ctx = {py_isolated, self(), {Load, Tab}},
             St0 = #{opts => Opts, ctx => Ctx, load => Load, tab => Tab, gen => 0,

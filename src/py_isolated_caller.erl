@@ -32,12 +32,13 @@
 
 -define(OWNER, '$py_isolated_owner').
 -define(PEEK, 1024).
--define(WATCH, '$py_isolated_watch').
+%% How often (ms) a waiting caller looks whether the context process still
+%% runs (whether its table is there).
+-define(CHECK, 100).
 
 %% A waiting synchronous caller.
 -record(w, {server :: pid(), tab :: ets:tid(), load :: atomics:atomics_ref(),
-            id :: pos_integer(), ref :: reference(),
-            mon :: reference() | undefined, deadline :: integer() | infinity,
+            id :: pos_integer(), ref :: reference(), deadline :: integer() | infinity,
             gen = 0 :: non_neg_integer(), fast :: socket:socket() | undefined,
             lead :: atomics:atomics_ref() | undefined, n = 0 :: non_neg_integer(),
             spin = 0 :: non_neg_integer()}).
@@ -54,10 +55,9 @@ request({py_isolated, Pid, {Load, Tab}}, Payload, Timeout) ->
            id = atomics:add_get(Load, 3, 1)},
     Result = case send(W, sync, Ref, term_to_binary(Payload), undefined) of
                  {fast, W1} -> wait(W1);
-                 {slow, W1} -> follow(watch(W1));
+                 {slow, W1} -> follow(W1);
                  closed -> {error, closed}
              end,
-    _ = unwatch(),
     %% The payload's NIF resources (shared dicts, channels: term_to_binary
     %% does not hold them) live until the child is done with them.
     ok = ?MODULE:keep(Payload),
@@ -159,9 +159,7 @@ wait(W = #w{lead = Lead, n = N}) ->
         _ -> follow(W)
     end.
 
-follow(W = #w{mon = undefined}) ->
-    follow(watch(W));
-follow(W = #w{ref = Ref, mon = Mon, lead = Lead, n = N}) ->
+follow(W = #w{ref = Ref, lead = Lead, n = N}) ->
     receive
         {Ref, Reply} ->
             done(W, Reply);
@@ -172,11 +170,9 @@ follow(W = #w{ref = Ref, mon = Mon, lead = Lead, n = N}) ->
             end;
         {py_icallback, Ref, Id, Body} ->
             ok = callback(W, Id, Body),
-            follow(W);
-        {'DOWN', Mon, process, _, _} ->
-            {error, closed}
-    after left(W) ->
-        timed_out(W)
+            follow(W)
+    after pause(W) ->
+        check(W, fun follow/1)
     end.
 
 %% The reply came as a message: a reader handed the role to this process
@@ -186,44 +182,56 @@ done(W = #w{lead = Lead, n = N}, Reply) ->
         andalso release(W),
     result(Reply).
 
-timed_out(W = #w{server = Pid, tab = Tab, load = Load, id = Id, ref = Ref, mon = Mon}) ->
+timed_out(W = #w{server = Pid, tab = Tab, load = Load, id = Id}) ->
     case take(Tab, Load, Id) of
         [R] ->
             Pid ! {abandon, Id, R#ireq.gen},
             done(W, {error, timeout});
         [] ->
             %% Taken by the one sending the reply: it is on its way.
-            receive
-                {Ref, Reply} -> done(W, Reply);
-                {'DOWN', Mon, process, _, _} -> {error, closed}
+            on_its_way(W)
+    end.
+
+on_its_way(W = #w{ref = Ref}) ->
+    receive
+        {Ref, Reply} -> done(W, Reply)
+    after ?CHECK ->
+        case alive(W) of
+            true -> on_its_way(W);
+            false -> {error, closed}
+        end
+    end.
+
+%% A waiting caller does not monitor the context process: a monitor and
+%% its removal are signals to it, which wake it (often asleep, on another
+%% scheduler) twice a call, and take a core from the children. The
+%% context process gives every request in flight its `{error, closed}'
+%% when it stops (terminate/2); a caller that has waited ?CHECK ms looks at
+%% the context's table, which goes with the process, for the case where it
+%% was killed.
+pause(#w{deadline = infinity}) -> ?CHECK;
+pause(#w{deadline = D}) -> max(0, min(?CHECK, D - erlang:monotonic_time(millisecond))).
+
+%% After a pause: the deadline has passed, the context is gone, or Wait again.
+check(W, Wait) ->
+    case expired(W) of
+        true -> timed_out(W);
+        false ->
+            case alive(W) of
+                true -> Wait(W);
+                false -> {error, closed}
             end
     end.
 
-%% Watch the context process from the first time this caller blocks: a
-%% monitor is a signal to the context process (on another scheduler, often
-%% asleep: waking it costs a few microseconds at each end of the call, and
-%% takes a core from the child), which a caller answered while it polls
-%% never needs.
-watch(W = #w{server = Pid}) ->
-    Mon = erlang:monitor(process, Pid),
-    put(?WATCH, Mon),
-    W#w{mon = Mon}.
-
-unwatch() ->
-    case erase(?WATCH) of
-        undefined -> ok;
-        Mon -> erlang:demonitor(Mon, [flush])
-    end.
-
-left(#w{deadline = infinity}) -> infinity;
-left(#w{deadline = D}) -> max(0, D - erlang:monotonic_time(millisecond)).
+alive(#w{tab = Tab}) ->
+    ets:info(Tab, owner) =/= undefined.
 
 spin_end(#w{spin = Spin}) ->
     erlang:monotonic_time(microsecond) + Spin.
 
 %% The reader: poll the fast socket until the spin time is over, then wait
 %% for the poller; dispatch every whole frame read.
-read(W = #w{fast = Fast, ref = Ref, mon = Mon}, SpinEnd) ->
+read(W = #w{fast = Fast, ref = Ref}, SpinEnd) ->
     case frames(W) of
         {mine, Reply} ->
             release(W),
@@ -231,8 +239,7 @@ read(W = #w{fast = Fast, ref = Ref, mon = Mon}, SpinEnd) ->
         none ->
             receive
                 {Ref, Reply} -> release(W), result(Reply);
-                {py_icallback, Ref, Id, Body} -> ok = callback(W, Id, Body), read(W, SpinEnd);
-                {'DOWN', Mon, process, _, _} -> release(W), {error, closed}
+                {py_icallback, Ref, Id, Body} -> ok = callback(W, Id, Body), read(W, SpinEnd)
             after 0 ->
                 case erlang:monotonic_time(microsecond) < SpinEnd andalso not expired(W) of
                     true ->
@@ -251,22 +258,25 @@ read(W = #w{fast = Fast, ref = Ref, mon = Mon}, SpinEnd) ->
 
 block(W, {ok, _}) ->
     read(W, spin_end(W));
-block(W = #w{mon = undefined}, Select = {select, _}) ->
-    block(watch(W), Select);
-block(W = #w{fast = Fast, ref = Ref, mon = Mon}, {select, Info = {select_info, _, Handle}}) ->
+block(W = #w{fast = Fast, ref = Ref}, {select, Info = {select_info, _, Handle}}) ->
     receive
         {'$socket', Fast, select, Handle} ->
             read(W, spin_end(W));
+        {'$socket', Fast, abort, {Handle, _}} ->
+            read(W, spin_end(W));  % closed: the child is replaced, or the context gone
         {Ref, Reply} ->
             cancel(Fast, Info, Handle), release(W), result(Reply);
         {py_icallback, Ref, Id, Body} ->
-            ok = callback(W, Id, Body), block(W, {select, Info});
-        {'DOWN', Mon, process, _, _} ->
-            cancel(Fast, Info, Handle), release(W), {error, closed}
-    after left(W) ->
-        cancel(Fast, Info, Handle),
-        release(W),
-        timed_out(W#w{lead = undefined})
+            ok = callback(W, Id, Body), block(W, {select, Info})
+    after pause(W) ->
+        case expired(W) orelse not alive(W) of
+            true ->
+                cancel(Fast, Info, Handle),
+                release(W),
+                check(W#w{lead = undefined}, fun follow/1);
+            false ->
+                block(W, {select, Info})
+        end
     end;
 block(W, {error, _}) ->
     release(W),

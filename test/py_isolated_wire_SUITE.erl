@@ -165,9 +165,9 @@ callback_while_others_wait(_Config) ->
     ok = py_context:stop(Ctx).
 
 context_killed_under_callers(_Config) ->
-    %% Callers take a monitor on the context process only once they stop
-    %% polling: the one running, the reader and the queued ones all get
-    %% `{error, closed}' when it is killed, not the end of their call.
+    %% Callers do not monitor the context process: the one running, the
+    %% reader and the queued ones all still get `{error, closed}' when it
+    %% is killed (no terminate/2 to answer them), not the end of their call.
     Ctx = new(),
     unlink(Ctx),
     Self = self(),

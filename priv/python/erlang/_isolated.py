@@ -125,9 +125,10 @@ class Child:
         handle = self._handle
         while True:
             self.in_chan = True
-            frame = wait(take)
+            frame = wait(take)  # (None only with a timeout)
             self.in_chan = False
-            handle(frame)
+            if frame is not None:
+                handle(frame)
 
     def _take(self) -> Frame | None:
         """The next frame of the inbox, with ``cond`` held (so that a STOP

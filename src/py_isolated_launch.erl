@@ -15,6 +15,8 @@
 -module(py_isolated_launch).
 
 -export([launch/4, decode/1]).
+
+-include_lib("kernel/include/file.hrl").
 -export_type([launched/0]).
 
 -define(HELLO, 5).
@@ -71,12 +73,18 @@ decode(Bin) ->
 %% Internal.
 
 spawn_process({port, Module}, Opts, Path, Token) ->
-    Python = filename:join(code:priv_dir(erlang_python), "python"),
-    {Exe, Args, Env} = py_isolated_opts:command(Opts, unicode:characters_to_binary(Python),
+    Priv = code:priv_dir(erlang_python),
+    PyDir = unicode:characters_to_binary(filename:join(Priv, "python")),
+    {Exe, Args, Env} = py_isolated_opts:command(Opts, PyDir,
                                                 Module, Path, Token),
-    try open_port({spawn_executable, Exe},
-                  [{args, Args}, {env, Env}, binary, stream, exit_status, use_stdio,
-                   stderr_to_stdout, hide]) of
+    %% priv/py_child_exec sets PR_SET_PDEATHSIG, then becomes Python
+    %% (c_src/program/py_child_exec.c): Python would need ctypes for it.
+    try
+        ok = executable(Exe),
+        open_port({spawn_executable, filename:join(Priv, "py_child_exec")},
+                  [{args, [Exe | Args]}, {env, Env}, binary, stream, exit_status, use_stdio,
+                   stderr_to_stdout, hide])
+    of
         Port ->
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
             {ok, #{port => Port, os_pid => OsPid, zygote => undefined, output => <<>>}}
@@ -87,6 +95,15 @@ spawn_process({zygote, Z}, #{spin_us := Spin}, Path, Token) ->
     case py_zygote:fork(Z, Path, Token, Spin) of
         {ok, OsPid} -> {ok, #{port => undefined, os_pid => OsPid, zygote => Z, output => <<>>}};
         {error, Why} -> {error, {child_start_failed, Why}}
+    end.
+
+%% What open_port({spawn_executable, Exe}) would say of Exe, which the
+%% wrapper executes: `enoent' (no such file; no PATH search), `eacces'.
+executable(Exe) ->
+    case file:read_file_info(Exe) of
+        {ok, #file_info{type = regular, mode = Mode}} when Mode band 8#111 =/= 0 -> ok;
+        {ok, _} -> erlang:error(eacces);
+        {error, Why} -> erlang:error(Why)
     end.
 
 fast_listen({port, "erlang._zygote"}, _Path) ->

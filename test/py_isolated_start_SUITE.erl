@@ -10,7 +10,7 @@
 
 -export([suite/0, all/0, init_per_suite/1, end_per_suite/1]).
 -export([start_imports/1, lazy_names_work/1, tracing_in_child/1, pdeathsig/1,
-         python_not_runnable/1, zygote_child_is_current/1]).
+         python_not_runnable/1, zygote_child_is_current/1, no_socket_files_left/1]).
 
 %% Modules a child does not import before it answers, unless the
 %% interpreter's own start-up (site, .pth files) did.
@@ -24,7 +24,7 @@ suite() ->
 
 all() ->
     [start_imports, lazy_names_work, tracing_in_child, pdeathsig, python_not_runnable,
-     zygote_child_is_current].
+     zygote_child_is_current, no_socket_files_left].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -132,6 +132,28 @@ zygote_child_is_current(_Config) ->
     ?assertEqual(Ctx, Server),
     ok = py_context:stop(Ctx),
     ok = py_zygote:stop(Z).
+
+no_socket_files_left(_Config) ->
+    doc("The sockets' paths are deleted once the child is connected, or the start "
+        "failed: a started context, a zygote's child, a child that exits at start and "
+        "a python that cannot run leave nothing in the private directory."),
+    Dir = filename:join(case os:getenv("TMPDIR") of
+                            T when T =:= false; T =:= "" -> "/tmp";
+                            T -> T
+                        end, "erlang_python." ++ os:getpid()),
+    {ok, Ctx} = py_context:new(#{mode => isolated}),
+    {ok, []} = file:list_dir(Dir),
+    {ok, 2} = py:eval(Ctx, <<"1 + 1">>),
+    ok = py_context:stop(Ctx),
+    {ok, Z} = py_zygote:start(#{}),
+    {ok, 2} = py_zygote:run(Z, fun(C) -> py:eval(C, <<"1 + 1">>) end),
+    {ok, []} = file:list_dir(Dir),
+    ok = py_zygote:stop(Z),
+    {error, {child_exited_at_start, _, _}} =
+        py_context:new(#{mode => isolated, python => "/bin/false"}),
+    {error, {child_start_failed, enoent}} =
+        py_context:new(#{mode => isolated, python => "/no/such/python"}),
+    {ok, []} = file:list_dir(Dir).
 
 %% Helpers.
 

@@ -15,6 +15,8 @@
 -module(py_isolated_launch).
 
 -export([launch/4, decode/1]).
+
+-include_lib("kernel/include/file.hrl").
 -export_type([launched/0]).
 
 -define(HELLO, 5).
@@ -47,14 +49,18 @@ launch(How, Opts, Config, Timeout) ->
           fast_listen(How, FastPath)} of
         {{ok, Listen}, {ok, FastListen}} ->
             Token = binary_to_list(binary:encode_hex(rand:bytes(16))),
-            Result = case spawn_process(How, Opts, Path, Token) of
-                         {ok, L} -> connect(Listen, FastListen, Token, Config, Deadline, L);
-                         {error, _} = E -> E
-                     end,
-            _ = gen_tcp:close(Listen),
-            _ = FastListen =:= undefined orelse socket:close(FastListen),
-            _ = [file:delete(P) || P <- [Path, FastPath]],
-            Result;
+            case spawn_process(How, Opts, Path, Token) of
+                {ok, L} ->
+                    %% connect/6 closes each listener (and deletes its path)
+                    %% as soon as its connection is accepted, while the
+                    %% child works: not after READY, on the way to the
+                    %% first request.
+                    connect({Listen, Path}, {FastListen, FastPath}, Token, Config, Deadline, L);
+                {error, _} = E ->
+                    _ = unlisten({Listen, Path}),
+                    _ = unlisten({FastListen, FastPath}),
+                    E
+            end;
         {Listened, FastListened} ->
             _ = [close_listener(L) || L <- [Listened, FastListened]],
             {error, {child_start_failed, {listen, {Listened, FastListened}}}}
@@ -71,12 +77,18 @@ decode(Bin) ->
 %% Internal.
 
 spawn_process({port, Module}, Opts, Path, Token) ->
-    Python = filename:join(code:priv_dir(erlang_python), "python"),
-    {Exe, Args, Env} = py_isolated_opts:command(Opts, unicode:characters_to_binary(Python),
+    Priv = code:priv_dir(erlang_python),
+    PyDir = unicode:characters_to_binary(filename:join(Priv, "python")),
+    {Exe, Args, Env} = py_isolated_opts:command(Opts, PyDir,
                                                 Module, Path, Token),
-    try open_port({spawn_executable, Exe},
-                  [{args, Args}, {env, Env}, binary, stream, exit_status, use_stdio,
-                   stderr_to_stdout, hide]) of
+    %% priv/py_child_exec sets PR_SET_PDEATHSIG, then becomes Python
+    %% (c_src/program/py_child_exec.c): Python would need ctypes for it.
+    try
+        ok = executable(Exe),
+        open_port({spawn_executable, filename:join(Priv, "py_child_exec")},
+                  [{args, [Exe | Args]}, {env, Env}, binary, stream, exit_status, use_stdio,
+                   stderr_to_stdout, hide])
+    of
         Port ->
             {os_pid, OsPid} = erlang:port_info(Port, os_pid),
             {ok, #{port => Port, os_pid => OsPid, zygote => undefined, output => <<>>}}
@@ -87,6 +99,15 @@ spawn_process({zygote, Z}, #{spin_us := Spin}, Path, Token) ->
     case py_zygote:fork(Z, Path, Token, Spin) of
         {ok, OsPid} -> {ok, #{port => undefined, os_pid => OsPid, zygote => Z, output => <<>>}};
         {error, Why} -> {error, {child_start_failed, Why}}
+    end.
+
+%% What open_port({spawn_executable, Exe}) would say of Exe, which the
+%% wrapper executes: `enoent' (no such file; no PATH search), `eacces'.
+executable(Exe) ->
+    case file:read_file_info(Exe) of
+        {ok, #file_info{type = regular, mode = Mode}} when Mode band 8#111 =/= 0 -> ok;
+        {ok, _} -> erlang:error(eacces);
+        {error, Why} -> erlang:error(Why)
     end.
 
 fast_listen({port, "erlang._zygote"}, _Path) ->
@@ -113,12 +134,16 @@ close_listener({ok, S}) when is_port(S) -> gen_tcp:close(S);
 close_listener({ok, S}) -> socket:close(S);
 close_listener(_) -> ok.
 
-connect(Listen, FastListen, Token, Config, Deadline, L) ->
-    case accept(Listen, Deadline, L) of
+connect(Listen = {LSock, _}, FastListen = {FSock, _}, Token, Config, Deadline, L) ->
+    Accepted = accept(LSock, Deadline, L),
+    ok = unlisten(Listen),
+    case Accepted of
         {ok, Sock, L1} ->
             case handshake(Sock, Token, Config, Deadline) of
                 {ok, Info} ->
-                    case accept_fast(FastListen, Token, Deadline) of
+                    FastAccepted = accept_fast(FSock, Token, Deadline),
+                    ok = unlisten(FastListen),
+                    case FastAccepted of
                         {ok, Fast} ->
                             {ok, maps:remove(zygote, L1#{sock => Sock, fast => Fast,
                                                          info => Info})};
@@ -127,14 +152,28 @@ connect(Listen, FastListen, Token, Config, Deadline, L) ->
                             failed(Why, L1)
                     end;
                 {error, Why} ->
+                    ok = unlisten(FastListen),
                     _ = gen_tcp:close(Sock),
                     failed(Why, L1)
             end;
         {exited, Reason, L1} ->
+            ok = unlisten(FastListen),
             {error, {child_exited_at_start, Reason, maps:get(output, L1)}};
         {error, Why, L1} ->
+            ok = unlisten(FastListen),
             failed(Why, L1)
     end.
+
+%% Close a listener and delete its socket's path.
+unlisten({undefined, _Path}) ->
+    ok;
+unlisten({S, Path}) ->
+    _ = case is_port(S) of
+            true -> gen_tcp:close(S);
+            false -> socket:close(S)
+        end,
+    _ = file:delete(Path),
+    ok.
 
 failed(Why, L = #{os_pid := OsPid, port := Port}) ->
     _ = py_nif:os_signal(OsPid, ?SIGKILL),

@@ -11,10 +11,6 @@ three ways, all equivalent: ``erlang.call("name", *args)``,
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
 from erlang._calls import (
     ErlangError,
     async_call,
@@ -31,18 +27,17 @@ from erlang._calls import (
     state_set,
     whereis,
 )
-from erlang._schedule import (
-    InlineScheduleMarker,
-    ScheduleMarker,
-    consume_time_slice,
-    schedule,
-    schedule_inline,
-    schedule_py,
-)
-from erlang._shared_dict import SharedDict
 from erlang._types import Atom, CallInterrupted, Pid, ProcessError, Ref, Term
 
+# What this package imports when it is imported is what every interpreter
+# that imports it pays for, an isolated context's child at each start: no
+# typing, enum, re or functools (10 to 20 ms together on a slow machine,
+# when site has not imported them already); the annotations are strings.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from erlang._channel import (
         ByteChannel,
         ByteChannelClosed,
@@ -61,6 +56,15 @@ if TYPE_CHECKING:
         sleep,
         spawn_task,
     )
+    from erlang._schedule import (
+        InlineScheduleMarker,
+        ScheduleMarker,
+        consume_time_slice,
+        schedule,
+        schedule_inline,
+        schedule_py,
+    )
+    from erlang._shared_dict import SharedDict
     from erlang._tracing import Span, trace
 
 # asyncio support (erlang._loop, and the channels' async side) is imported
@@ -69,9 +73,14 @@ _LOOP_NAMES = frozenset({
     "ErlangEventLoop", "ErlangEventLoopPolicy", "EventLoopPolicy", "install",
     "new_event_loop", "run", "sleep", "spawn_task",
 })
-# Logging and tracing are imported on first use too (logging costs ~3 ms).
+# Logging and tracing are imported on first use too (logging costs ~3 ms),
+# and so are schedule markers and shared dicts (typing, threading).
 _LAZY = {"ErlangHandler": "_logging", "setup_logging": "_logging",
-         "Span": "_tracing", "trace": "_tracing"}
+         "Span": "_tracing", "trace": "_tracing",
+         "InlineScheduleMarker": "_schedule", "ScheduleMarker": "_schedule",
+         "consume_time_slice": "_schedule", "schedule": "_schedule",
+         "schedule_inline": "_schedule", "schedule_py": "_schedule",
+         "SharedDict": "_shared_dict"}
 _CHANNEL_NAMES = frozenset({
     "ByteChannel", "ByteChannelClosed", "Channel", "ChannelClosed", "reply",
 })
@@ -164,6 +173,8 @@ def __getattr__(name: str) -> Callable[..., Any]:
         globals()[name] = value
         return value
     if not (name.startswith("__") and name.endswith("__")) and is_registered(name):
+        import functools
+
         fn = functools.partial(call, name)
         functools.update_wrapper(fn, call)
         fn.__name__ = name  # type: ignore[attr-defined]

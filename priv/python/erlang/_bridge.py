@@ -32,10 +32,16 @@ import os
 import threading
 import time
 import types
-from collections.abc import Callable, Iterator
-from typing import Any
 
 from erlang._types import Atom, Ref
+
+TYPE_CHECKING = False  # (typing is not imported at run time: see __init__)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+    #: ``_erlang.call``: (name, args) -> (status, payload).
+    Call = Callable[[str, tuple[Any, ...]], tuple[Any, Any]]
 
 __all__ = ["NAME", "WAIT_SLICE_MS", "Bridge", "Notifier", "install", "kind_of"]
 
@@ -53,9 +59,6 @@ _KINDS_MAX = 4096
 _SDICT = ("shared_dict",)
 _CHANNELS = ("channel", "byte_channel")
 _DESTROYED = "the shared dict has been destroyed"
-
-#: ``_erlang.call``: (name, args) -> (status, payload).
-Call = Callable[[str, tuple[Any, ...]], tuple[Any, Any]]
 
 
 def kind_of(handle: Any) -> str | None:

@@ -7,9 +7,11 @@ return values and exceptions.
 
 from __future__ import annotations
 
-from typing import Any
-
 from erlang._types import Pid
+
+TYPE_CHECKING = False  # (typing is not imported at run time: see __init__)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ErlangError",

@@ -31,14 +31,21 @@ it when the machine is busy.
 
 from __future__ import annotations
 
+# _socket, not socket: the socket module costs an isolated child some
+# milliseconds at each start (its enums); the channel needs none of it.
+import _socket
 import os
 import select
-import socket
 import struct
 import threading
 import time
-from collections.abc import Callable
-from typing import TypeVar
+
+TYPE_CHECKING = False  # (typing is not imported at run time: see __init__)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    T = TypeVar("T")
 
 __all__ = ["Channel", "Frame", "HEADER"]
 
@@ -60,7 +67,6 @@ _HEAD = struct.Struct(">BQQ")
 FAST_MAX = 65536
 
 Frame = tuple[int, int, int, bytes]
-T = TypeVar("T")
 
 
 class Closed(Exception):
@@ -70,10 +76,10 @@ class Closed(Exception):
 class Channel:
     """Frames over a connected stream socket, safe to use from any thread."""
 
-    def __init__(self, sock: socket.socket, spin: float = 0.0005) -> None:
+    def __init__(self, sock: _socket.socket, spin: float = 0.0005) -> None:
         self._sock = sock
         self._rsock = sock  # the socket frames are read from (fast, once attached)
-        self._fast: socket.socket | None = None
+        self._fast: _socket.socket | None = None
         self._spin = spin
         self._wlock = threading.Lock()
         self._flock = threading.Lock()
@@ -99,7 +105,7 @@ class Channel:
                 self._sock.sendall(head)
                 self._sock.sendall(body)
 
-    def attach_fast(self, fast: socket.socket) -> None:
+    def attach_fast(self, fast: _socket.socket) -> None:
         """Read frames from the fast socket from now on (the control socket
         only carries frames to the VM after start-up)."""
         self._fast = fast

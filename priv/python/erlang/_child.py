@@ -8,7 +8,10 @@ process logs.  Start-up, in this order:
 
 1. ``PR_SET_PDEATHSIG``: the child gets SIGKILL when the process that
    started it exits, so it never outlives a VM killed with ``kill -9``
-   (and it exits on end of file on its channel otherwise);
+   (and it exits on end of file on its channel otherwise).  Set before
+   Python starts by ``priv/py_child_exec`` (c_src/program/py_child_exec.c),
+   which the port runs and which then executes Python; by
+   :func:`die_with_parent` in a child forked from a zygote;
 2. HELLO: the token and what ``py_context:child_info/1`` reports;
 3. CONFIG from the VM, applied before any user code: the cgroup to join,
    the resource limits, extra ``sys.path`` entries, the sandbox (the
@@ -21,31 +24,49 @@ process logs.  Start-up, in this order:
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 import sys
-from typing import Any
 
 from erlang import _chan
 from erlang._chan import Channel
 from erlang._etf import Decoder, Encoder
 from erlang._types import Atom
 
+# A child imports as little as it can before it answers: no typing, no
+# socket or signal modules (their enums), no ctypes (see __init__).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ["connect", "main", "serve"]
 
 _START_TIMEOUT = 60.0
+
+
+_prctl: Any = None  # libc's prctl, once loaded
+
+
+def load_prctl() -> Any:
+    """libc's ``prctl`` through ctypes, loaded once: a zygote loads it
+    before it forks, so that its children only call it (loading it took
+    0.3 ms of a child's start-up)."""
+    global _prctl
+    if _prctl is None:
+        import ctypes
+
+        _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return _prctl
 
 
 def die_with_parent() -> None:
     """Ask Linux to SIGKILL this process when its parent exits."""
     if not sys.platform.startswith("linux"):
         return
-    import ctypes
     import signal
 
     parent = os.getppid()
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    load_prctl()(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
     if os.getppid() != parent:  # the parent went before the request took effect
         os._exit(1)
 
@@ -140,8 +161,7 @@ def setup(chan: Channel, config: dict[Any, Any],
 
 def connect(path: str, token: str, spin: float) -> tuple[Channel, dict[Any, Any]]:
     """Connect to the VM's socket, say HELLO; the channel and the CONFIG."""
-    die_with_parent()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     sock.connect(path)
     chan = Channel(sock, spin)
     chan.send(_chan.HELLO, os.getpid(), 0, Encoder().encode((token, info())))
@@ -159,7 +179,7 @@ def serve(path: str, token: str, spin: float, preloaded: dict[str, Any] | None =
     except _StartupError as exc:
         chan.send(_chan.STARTUP_ERROR, 0, 0, Encoder().encode((exc.what, exc.text)))
         os._exit(3)
-    fast = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    fast = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     fast.connect(path + ".fast")
     chan.attach_fast(fast)
     chan.send_fast(_chan.FAST_HELLO, 0, 0, Encoder().encode(token))

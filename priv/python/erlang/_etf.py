@@ -40,11 +40,14 @@ import math
 import struct
 import sys
 from array import array
-from collections.abc import Callable
-from typing import Any, Literal
 
 from erlang._etf_encode import Encoder, deep
 from erlang._types import Atom, Pid, Ref, Term
+
+TYPE_CHECKING = False  # (typing is not imported at run time: see __init__)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Literal
 
 __all__ = ["Decoder", "Encoder", "decode", "encode"]
 

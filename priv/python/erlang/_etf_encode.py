@@ -14,11 +14,16 @@ import math
 import struct
 import sys
 from array import array
-from collections.abc import Callable
 from itertools import chain
-from typing import Any, Literal, TypeVar
 
 from erlang._types import Atom, Pid, Ref, Term
+
+TYPE_CHECKING = False  # (typing is not imported at run time: see __init__)
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Literal, TypeVar
+
+    _T = TypeVar("_T")
 
 __all__ = ["Encoder"]
 
@@ -33,7 +38,6 @@ _ATOM_CACHE_MAX = 65536
 _BULK_MIN = 16  # a list this long is tried for bulk conversion
 _LITTLE = sys.byteorder == "little"
 _I4: Literal["i", "l"] = "i" if array("i").itemsize == 4 else "l"  # a native 32-bit int
-_T = TypeVar("_T")
 
 
 def deep(max_depth: int, fn: Callable[..., _T], *args: Any) -> _T:

@@ -29,17 +29,25 @@ from __future__ import annotations
 import builtins
 import importlib
 import itertools
-import signal
 import sys
 import threading
 import types
 from collections import deque
-from typing import Any
 
 from erlang import _chan
 from erlang._chan import Channel, Frame
 from erlang._etf import Decoder, Encoder
 from erlang._types import Atom, CallInterrupted, Pid
+
+# A child starts without typing or the signal module (its enums: some
+# milliseconds at each start; see erlang/__init__.py): _signal has what
+# the child uses (signal, pthread_kill, SIGINT).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal
+    from typing import Any
+else:
+    import _signal as signal
 
 __all__ = ["Child", "current"]
 

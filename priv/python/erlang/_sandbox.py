@@ -33,8 +33,11 @@ from __future__ import annotations
 
 import importlib
 import sys
-from types import ModuleType
-from typing import Final
+
+TYPE_CHECKING = False  # (typing is not imported at run time: see __init__)
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Final
 
 __all__ = [
     "SandboxError",

@@ -22,11 +22,14 @@ import builtins
 import importlib
 import sys
 import threading
-from typing import Any
 
-from erlang import _loghook, _tracing
+from erlang import _loghook
 from erlang._calls import _native_or_none
 from erlang._types import Atom
+
+TYPE_CHECKING = False  # (typing is not imported at run time: see __init__)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["apply", "reload", "venv_info"]
 
@@ -70,7 +73,7 @@ def apply(settings: dict[str, Any], own_preload: str | None = None) -> dict[Atom
             _apply_venv(settings.get("venv"))
             _apply_paths([str(p) for p in settings.get("paths") or []])
             _apply_logging(settings)
-            _tracing.set_enabled(bool(settings.get("tracing")))
+            _set_tracing(bool(settings.get("tracing")))
             _version = version
     failures[Atom("imports")] = _apply_imports(settings.get("imports") or [])
     if version >= data.get("version", -1):
@@ -79,6 +82,16 @@ def apply(settings: dict[str, Any], own_preload: str | None = None) -> dict[Atom
         if own_preload is not None or data.get("codes") != codes:
             failures[Atom("preload")] = _apply_preload(data, codes)
     return failures
+
+
+def _set_tracing(on: bool) -> None:
+    """Tracing on or off; erlang._tracing (off until told) is imported
+    only to turn it on, or once it is imported (an isolated child starts
+    without it: typing, functools, contextvars)."""
+    if on or "erlang._tracing" in sys.modules:
+        from erlang import _tracing
+
+        _tracing.set_enabled(on)
 
 
 def _apply_logging(settings: dict[str, Any]) -> None:

@@ -32,8 +32,9 @@ write(Buf, Data) ->
 close(Buf) ->
     py_shared:buffer_close(Buf).
 
-%% @doc `#{size => BytesWritten, read => ReadPosition, eof => Closed}'.
+%% @doc `#{size => BytesWritten, read => ReadPosition, eof => ClosedByWriter,
+%% closed => ClosedByReader}' (the reader closes it with Python's `close()').
 -spec info(reference()) -> #{size := non_neg_integer(), read := non_neg_integer(),
-                             eof := boolean()}.
+                             eof := boolean(), closed := boolean()}.
 info(Buf) ->
     py_shared:buffer_info(Buf).

@@ -1,6 +1,7 @@
 %% Copyright 2026 the erlang_python developers. Apache-2.0.
-%% @doc Shared dicts and channels for an isolated context's child: the VM's
-%% half of the bridge (the child's half is priv/python/erlang/_bridge.py).
+%% @doc Shared dicts, channels and buffers for an isolated context's child:
+%% the VM's half of the bridge (the child's half is
+%% priv/python/erlang/_bridge.py and _pybuffer.py).
 %%
 %% A child OS process cannot reach the VM's shared dicts and channels
 %% (c_src/shared/). A handle passed to it crosses as the external form of its
@@ -28,6 +29,15 @@
 %% without taking the message: the child takes it with its next call. So a
 %% request stopped while it waits (a timeout: the child drops the callback's
 %% answer) loses no message.
+%%
+%% Buffers: every operation of erlang.PyBuffer is one here (`buf_*', at
+%% most 1 MiB a read); a read that must wait waits as a receive does, and
+%% answers `ready' without taking the bytes. The child that first sees a
+%% buffer (`open') pins it for itself (process of the callback: serving/2
+%% says which child it serves) until its last PyBuffer of it is dropped
+%% (`buf_release'), its context gets a new child, or the context ends: a
+%% buffer is often big, and a child that never reads it to its end must
+%% not keep it alive.
 -module(py_bridge).
 -behaviour(gen_server).
 
@@ -133,6 +143,9 @@ op([open, H]) ->
         buffer -> pin_buffer(H, get(?CHILD_KEY)), buffer;
         Kind -> Kind
     end;
+op([open, H, Dropped]) ->
+    ok = op([buf_release, Dropped]),
+    op([open, H]);
 op([buf_read, H, Max, Mode, Ms]) when is_integer(Max), Max >= 0, is_integer(Ms), Ms >= 0,
                                       (Mode =:= any orelse Mode =:= line orelse
                                        Mode =:= lines orelse Mode =:= full) ->
@@ -225,15 +238,7 @@ drop_before(Context, Gen) ->
     _ = ets:select_delete(?BUFS, [{{{{Context, '$1'}, '_'}}, [{'<', '$1', Gen}], [true]}]),
     ok.
 
-%% A buffer the child dropped: {H, From, To} moves the read position back
-%% from From to To first (what it had read ahead and not used).
-release_buffer({H, From, To}, Child) when is_integer(From), is_integer(To) ->
-    _ = buffer(fun() -> case py_shared:buffer_info(H) of
-                            #{read := From} -> py_shared:buffer_seek(H, To, 0);
-                            _ -> ok
-                        end
-               end),
-    release_buffer(H, Child);
+%% A buffer the child dropped (its last PyBuffer of it is gone).
 release_buffer(H, Child) ->
     _ = Child =:= undefined orelse ets:delete(?BUFS, {Child, H}),
     ok.

@@ -253,6 +253,9 @@ buffer(Fun) ->
 sweep() ->
     Done = [H || {H, Kind} <- ets:tab2list(?PINS), finished(Kind, H)],
     _ = [ets:delete(?PINS, H) || H <- Done],
+    %% Contexts gone (their DOWN may still be on its way).
+    _ = [begin ets:delete(?CHILDREN, C), ets:match_delete(?BUFS, {{{C, '_'}, '_'}}) end
+         || {C, _} <- ets:tab2list(?CHILDREN), not is_process_alive(C)],
     %% Children that died and were replaced (their context lives on): asked
     %% in a process of its own, since a context may be slow to answer.
     Children = ets:tab2list(?CHILDREN),

@@ -393,10 +393,12 @@ class PyBuffer(Ref):
     def __bytes__(self) -> bytes:
         """A copy of the unread bytes (the position does not move)."""
         self._give_back()
-        parts = []
+        parts: list[bytes] = []
+        done = 0
         while True:
-            part = self._call("buf_peek", sum(map(len, parts)), CHUNK)
+            part: bytes = self._call("buf_peek", done, CHUNK)
             parts.append(part)
+            done += len(part)
             if len(part) < CHUNK:
                 return b"".join(parts)
 

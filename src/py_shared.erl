@@ -162,7 +162,8 @@ buffer_info(Buf) ->
 %% `any' at least one byte, `line' through the first newline, `lines'
 %% through the last newline (else as `line'), `full' Max bytes; what is left
 %% after the writer's close. `empty': not enough yet; `eof': closed by the
-%% writer and all read; `closed': closed by the reader.
+%% writer and all read; `closed': closed by the reader. The copy is made on
+%% the calling scheduler: keep Max small (py_bridge takes 1 MiB at most).
 -spec buffer_take(reference(), non_neg_integer(), take_mode()) ->
           {ok, binary()} | eof | empty | closed.
 buffer_take(Buf, Max, Mode) ->

@@ -278,9 +278,11 @@ large_body(Config) ->
 
 streamed_body(Config) ->
     doc("A body written in many pieces while the child reads it (read() to EOF, and a "
-        "for loop) arrives whole and in order."),
+        "for loop) arrives whole and in order; a write of more than 1 MiB (on a dirty "
+        "scheduler) wakes the reader too."),
     Ctx = ?config(ctx, Config),
-    Pieces = [crypto:strong_rand_bytes(50000 + N) || N <- lists:seq(1, 60)],
+    Pieces = [crypto:strong_rand_bytes(50000 + N) || N <- lists:seq(1, 60)]
+        ++ [crypto:strong_rand_bytes(3 * 1024 * 1024)],
     Body = iolist_to_binary(Pieces),
     {ok, Buf} = py_buffer:new(),
     _ = spawn_call(Ctx, ?READER(<<"__import__('hashlib').md5(b.read()).digest()">>), reader,

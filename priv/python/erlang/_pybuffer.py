@@ -281,8 +281,14 @@ class PyBuffer(Ref):
         is left when the loop stops goes back."""
         try:
             while True:
-                if self._off < len(self._ahead):
-                    yield self.readline()
+                ahead, off = self._ahead, self._off
+                if off < len(ahead):
+                    end = ahead.index(b"\n", off) + 1
+                    if end == len(ahead):
+                        self._ahead, self._off = b"", 0
+                    else:
+                        self._off = end
+                    yield ahead[off:end]
                     continue
                 part = self._take(AHEAD, "lines")
                 if part is None:

@@ -1235,6 +1235,7 @@ data(Cfg = #{quick := Quick, tp_rounds := TpRounds, tp_round_ms := RoundMs}) ->
     %% an isolated one (a call into the VM per get), and a channel drained
     %% by an isolated child (docs/isolated.md).
     {IsoDict, WorkerDict, IsoChan, IsoM} = data_isolated(SD, Bin, Rounds, Quick),
+    BufferRows = data_buffers(Rounds),
     %% py_event_loop: create_task + await of `async def echo(x)'.
     Call = {fun() -> py_event_loop:await(py_event_loop:create_task(bench_data, echo, [1])) end,
             fun py:context/0},
@@ -1263,7 +1264,7 @@ data(Cfg = #{quick := Quick, tp_rounds := TpRounds, tp_round_ms := RoundMs}) ->
          lists:min(IsoDict), lists:max(IsoDict)),
      row(channel_erlang_to_isolated_64b, msgs_per_s, median(IsoChan), IsoM * Rounds, Rounds,
          "py_channel:send of 64-byte binaries, received by `for msg in Channel(ch)` in an "
-         "isolated context", lists:min(IsoChan), lists:max(IsoChan))] ++
+         "isolated context", lists:min(IsoChan), lists:max(IsoChan))] ++ BufferRows ++
     [begin
          Rates = [C / (Us / 1.0e6) || {C, Us} <- maps:get(Name, ByName)],
          row(Name, tasks_per_s, median(Rates), 0, TpRounds,
@@ -1290,6 +1291,59 @@ data_isolated(SD, Bin, Rounds, Quick) ->
             end || _ <- lists:seq(1, Rounds)],
     ok = py_context:stop(Ctx),
     {Iso, Worker, Chan, M}.
+
+%% py_buffer read by a worker context and by an isolated one (docs/isolated.md,
+%% "Shared dicts, channels and buffers"), side by side in each round: read()
+%% of an 8 MiB body, a for loop over 1 MiB of 80-byte lines, MB/s from the
+%% caller's side (the call included); and readline() a line in a child.
+data_buffers(Rounds) ->
+    {ok, W} = py_context:new(#{mode => worker}),
+    {ok, I} = py_context:new(#{mode => isolated}),
+    Code = <<"import time\n"
+             "def read_all(b):\n    return len(b.read())\n"
+             "def lines(b):\n    return sum(1 for _ in b)\n"
+             "def readline_us(b, n):\n"
+             "    t = time.perf_counter()\n"
+             "    for _ in range(n):\n        b.readline()\n"
+             "    return (time.perf_counter() - t) * 1e6 / n\n">>,
+    ok = py:exec(W, Code),
+    ok = py:exec(I, Code),
+    Body = binary:copy(<<"0123456789abcdef">>, 512 * 1024),
+    Lines = binary:copy(<<(binary:copy(<<"x">>, 79))/binary, "\n">>, 13107),
+    Written = fun(Data) -> {ok, B} = py_buffer:new(), ok = py_buffer:write(B, Data),
+                           ok = py_buffer:close(B), B end,
+    Rate = fun(Ctx, Fun, Data, Want) ->
+                   B = Written(Data),
+                   T0 = erlang:monotonic_time(),
+                   {ok, Want} = py:call(Ctx, '__main__', Fun, [B]),
+                   byte_size(Data) / to_us(erlang:monotonic_time() - T0)
+           end,
+    Samples = [[{{Kind, What}, Rate(Ctx, What, Data, Want)}
+                || {Kind, Ctx} <- rotate([{worker, W}, {isolated, I}], N),
+                   {What, Data, Want} <- [{read_all, Body, byte_size(Body)},
+                                          {lines, Lines, 13107}]]
+               || N <- lists:seq(1, Rounds)],
+    By = maps:groups_from_list(fun({K, _}) -> K end, fun({_, V}) -> V end,
+                               lists:append(Samples)),
+    PerLine = [begin {ok, Us} = py:call(I, '__main__', readline_us, [Written(Lines), 2000]), Us end
+               || _ <- lists:seq(1, Rounds)],
+    ok = py_context:stop(W),
+    ok = py_context:stop(I),
+    Row = fun(Name, Key, Desc) ->
+                  V = maps:get(Key, By),
+                  row(Name, mb_per_s, median(V), 0, Rounds, Desc, lists:min(V), lists:max(V))
+          end,
+    [Row(buffer_read_8mib_worker, {worker, read_all}, "py_buffer of 8 MiB, `b.read()`, worker context"),
+     Row(buffer_read_8mib_isolated, {isolated, read_all},
+         "py_buffer of 8 MiB, `b.read()`, isolated context (1 MiB a call into the VM)"),
+     Row(buffer_lines_1mib_worker, {worker, lines},
+         "py_buffer of 1 MiB in 80-byte lines, `for line in b`, worker context"),
+     Row(buffer_lines_1mib_isolated, {isolated, lines},
+         "py_buffer of 1 MiB in 80-byte lines, `for line in b`, isolated context "
+         "(64 KiB of lines a call)"),
+     row(buffer_readline_isolated_us, us_per_op, median(PerLine), 2000 * Rounds, Rounds,
+         "`b.readline()` a line in an isolated context (a call into the VM each)",
+         lists:min(PerLine), lists:max(PerLine))].
 
 send_n(_, _, 0) -> ok;
 send_n(Ch, B, N) -> ok = py_channel:send(Ch, B), send_n(Ch, B, N - 1).

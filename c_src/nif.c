@@ -60,6 +60,12 @@ static ErlNifFunc nif_funcs[] = {
     {"buffer_close", 1, buffer_close_nif, 0},
     {"buffer_info", 1, buffer_info_nif, 0},
     {"data_kind", 1, data_kind_nif, 0},
+    {"buffer_take", 4, buffer_take_nif, 0},
+    {"buffer_cancel_wait", 2, buffer_cancel_wait_nif, 0},
+    {"buffer_peek", 3, buffer_peek_nif, 0},
+    {"buffer_seek", 3, buffer_seek_nif, 0},
+    {"buffer_find", 4, buffer_find_nif, 0},
+    {"buffer_close_reader", 1, buffer_close_reader_nif, 0},
 };
 
 static int load(ErlNifEnv *env, void **priv, ERL_NIF_TERM info)

@@ -1,6 +1,7 @@
 %% Copyright 2026 the erlang_python developers. Apache-2.0.
-%% @doc Shared dicts and channels for an isolated context's child: the VM's
-%% half of the bridge (the child's half is priv/python/erlang/_bridge.py).
+%% @doc Shared dicts, channels and buffers for an isolated context's child:
+%% the VM's half of the bridge (the child's half is
+%% priv/python/erlang/_bridge.py and _pybuffer.py).
 %%
 %% A child OS process cannot reach the VM's shared dicts and channels
 %% (c_src/shared/). A handle passed to it crosses as the external form of its
@@ -28,10 +29,19 @@
 %% without taking the message: the child takes it with its next call. So a
 %% request stopped while it waits (a timeout: the child drops the callback's
 %% answer) loses no message.
+%%
+%% Buffers: every operation of erlang.PyBuffer is one here (`buf_*', at
+%% most 1 MiB a read); a read that must wait waits as a receive does, and
+%% answers `ready' without taking the bytes. The child that first sees a
+%% buffer (`open') pins it for itself (process of the callback: serving/2
+%% says which child it serves) until its last PyBuffer of it is dropped
+%% (`buf_release'), its context gets a new child, or the context ends: a
+%% buffer is often big, and a child that never reads it to its end must
+%% not keep it alive.
 -module(py_bridge).
 -behaviour(gen_server).
 
--export([start_link/0, op/1, pinned/0]).
+-export([start_link/0, op/1, pinned/0, serving/2, buffers_pinned/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2]).
 
 %% The longest wait the child may ask for in one call (ms).
@@ -39,6 +49,13 @@
 %% How often pins of finished handles are dropped (ms).
 -define(SWEEP_MS, 5000).
 -define(PINS, py_bridge_pins).
+%% Buffers a child holds: {{{ContextPid, Generation}, Handle}}.
+-define(BUFS, py_bridge_buffers).
+%% The context processes watched: {ContextPid, Generation}.
+-define(CHILDREN, py_bridge_children).
+%% The most a buffer read takes in one call (bytes).
+-define(CHUNK, 1048576).
+-define(CHILD_KEY, '$py_bridge_child').
 
 %% API.
 
@@ -51,6 +68,19 @@ start_link() ->
 -spec pinned() -> non_neg_integer().
 pinned() ->
     ets:info(?PINS, size).
+
+%% @doc How many (child, buffer) pairs are pinned now.
+-spec buffers_pinned() -> non_neg_integer().
+buffers_pinned() ->
+    ets:info(?BUFS, size).
+
+%% @doc The calling process serves a callback of the child `Generation' of
+%% the isolated context `Context' (py_isolated): the buffers it opens are
+%% pinned for that child, until it drops them or is gone.
+-spec serving(pid(), non_neg_integer()) -> ok.
+serving(Context, Generation) ->
+    _ = put(?CHILD_KEY, {Context, Generation}),
+    ok.
 
 %% @doc Run one operation of the child's bridge: `[Op | Args]' as the child
 %% sends it (priv/python/erlang/_bridge.py). An unknown operation raises
@@ -108,6 +138,38 @@ op([ch_info, H]) ->
     channel(fun() -> Info = #{max_size := Max} = py_shared:channel_info(H),
                      Info#{max_size := case Max of infinity -> none; _ -> Max end}
             end, #{size => 0, count => 0, max_size => none, closed => true});
+op([open, H]) ->
+    case op([kind, H]) of
+        buffer -> pin_buffer(H, get(?CHILD_KEY)), buffer;
+        Kind -> Kind
+    end;
+op([open, H, Dropped]) ->
+    ok = op([buf_release, Dropped]),
+    op([open, H]);
+op([buf_read, H, Max, Mode, Ms]) when is_integer(Max), Max >= 0, is_integer(Ms), Ms >= 0,
+                                      (Mode =:= any orelse Mode =:= line orelse
+                                       Mode =:= lines orelse Mode =:= full) ->
+    N = min(Max, ?CHUNK),
+    buffer(fun() -> case py_shared:buffer_take(H, N, Mode) of
+                        {ok, Bin} -> {bytes, Bin};
+                        empty -> py_shared:buffer_await(H, N, Mode, min(Ms, ?MAX_WAIT));
+                        Other -> Other
+                    end
+           end);
+op([buf_peek, H, Offset, Max]) when is_integer(Offset), Offset >= 0, is_integer(Max), Max >= 0 ->
+    buffer(fun() -> {bytes, py_shared:buffer_peek(H, Offset, min(Max, ?CHUNK))} end);
+op([buf_seek, H, Offset, Whence]) when is_integer(Offset), is_integer(Whence) ->
+    buffer(fun() -> py_shared:buffer_seek(H, Offset, Whence) end);
+op([buf_find, H, Sub, Start, End]) when is_binary(Sub), is_integer(Start), is_integer(End) ->
+    buffer(fun() -> py_shared:buffer_find(H, Sub, Start, End) end);
+op([buf_state, H]) ->
+    buffer(fun() -> py_shared:buffer_info(H) end);
+op([buf_close, H]) ->
+    buffer(fun() -> py_shared:buffer_close_reader(H) end);
+op([buf_release, Dropped]) when is_list(Dropped) ->
+    Child = get(?CHILD_KEY),
+    _ = [release_buffer(D, Child) || D <- Dropped],
+    ok;
 op(Other) ->
     erlang:error({badarg, {bridge_op, Other}}).
 
@@ -117,6 +179,8 @@ op(Other) ->
 -spec init([]) -> {ok, #{}}.
 init([]) ->
     _ = ets:new(?PINS, [named_table, public, set, {write_concurrency, true}]),
+    _ = ets:new(?BUFS, [named_table, public, set, {write_concurrency, true}]),
+    _ = ets:new(?CHILDREN, [named_table, public, set]),
     _ = erlang:send_after(?SWEEP_MS, self(), sweep),
     {ok, #{}}.
 
@@ -129,6 +193,9 @@ handle_call(_Request, _From, St) ->
 
 %% @private
 -spec handle_cast(term(), map()) -> {noreply, map()}.
+handle_cast({watch, Context}, St) ->
+    _ = erlang:monitor(process, Context),
+    {noreply, St};
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
@@ -138,16 +205,75 @@ handle_info(sweep, St) ->
     _ = sweep(),
     _ = erlang:send_after(?SWEEP_MS, self(), sweep),
     {noreply, St};
+handle_info({'DOWN', _, process, Context, _}, St) ->
+    true = ets:delete(?CHILDREN, Context),
+    _ = ets:match_delete(?BUFS, {{{Context, '_'}, '_'}}),
+    {noreply, St};
 handle_info(_Msg, St) ->
     {noreply, St}.
 
 %% Internal.
 
+%% A buffer a child holds stays alive until the child drops it (buf_release)
+%% or dies (a newer generation of its context, or the context's end).
+pin_buffer(H, {Context, Gen} = Child) when is_pid(Context), is_integer(Gen) ->
+    case ets:lookup(?CHILDREN, Context) of
+        [{_, Gen}] ->
+            true = ets:insert(?BUFS, {{Child, H}});
+        [{_, Newer}] when Newer > Gen ->
+            ok;  %% from a child replaced already
+        Seen ->
+            true = ets:insert(?BUFS, {{Child, H}}),
+            true = ets:insert(?CHILDREN, {Context, Gen}),
+            drop_before(Context, Gen),
+            _ = Seen =:= [] andalso gen_server:cast(?MODULE, {watch, Context})
+    end,
+    ok;
+pin_buffer(_H, _NotAChild) ->
+    ok.
+
+%% The context's child is of generation Gen now: the pins of the ones
+%% before it go.
+drop_before(Context, Gen) ->
+    _ = ets:select_delete(?BUFS, [{{{{Context, '$1'}, '_'}}, [{'<', '$1', Gen}], [true]}]),
+    ok.
+
+%% A buffer the child dropped (its last PyBuffer of it is gone).
+release_buffer(H, Child) ->
+    _ = Child =:= undefined orelse ets:delete(?BUFS, {Child, H}),
+    ok.
+
+%% A buffer the VM freed (the child never pinned it, or dropped it).
+buffer(Fun) ->
+    try Fun()
+    catch error:badarg -> gone
+    end.
+
 %% Drop the pins of destroyed dicts and of closed, drained channels.
 sweep() ->
     Done = [H || {H, Kind} <- ets:tab2list(?PINS), finished(Kind, H)],
     _ = [ets:delete(?PINS, H) || H <- Done],
+    %% Contexts gone (their DOWN may still be on its way).
+    _ = [begin ets:delete(?CHILDREN, C), ets:match_delete(?BUFS, {{{C, '_'}, '_'}}) end
+         || {C, _} <- ets:tab2list(?CHILDREN), not is_process_alive(C)],
+    %% Children that died and were replaced (their context lives on): asked
+    %% in a process of its own, since a context may be slow to answer.
+    Children = ets:tab2list(?CHILDREN),
+    _ = Children =:= [] orelse
+        spawn(fun() -> [drop_before(Context, Now) || {Context, Gen} <- Children,
+                                                     Now <- [generation(Context)], Now > Gen,
+                                                     ets:update_element(?CHILDREN, Context,
+                                                                        {2, Now})]
+              end),
     ok.
+
+%% The generation of an isolated context's child now (0 when unknown).
+generation(Context) ->
+    try py_isolated:child_info(Context) of
+        {ok, #{generation := Gen}} -> Gen;
+        _ -> 0
+    catch _:_ -> 0
+    end.
 
 finished(shared_dict, H) ->
     try py_shared:sdict_keys(H), false

@@ -3,7 +3,9 @@
 %% (erlang_python 4.x API). Passed to Python, a buffer is an
 %% `erlang.PyBuffer': `read', `readline', `readlines', iteration by line,
 %% `seek', `tell', `find', a read-only memoryview; a read that must wait
-%% releases the GIL until the bytes come or the buffer is closed.
+%% releases the GIL until the bytes come or the buffer is closed. In an
+%% isolated context's child the same `erlang.PyBuffer' API runs each call in
+%% the VM (py_bridge; docs/isolated.md), and a memoryview is of a copy.
 -module(py_buffer).
 
 -export([new/0, new/1, write/2, close/1, info/1]).
@@ -32,8 +34,9 @@ write(Buf, Data) ->
 close(Buf) ->
     py_shared:buffer_close(Buf).
 
-%% @doc `#{size => BytesWritten, read => ReadPosition, eof => Closed}'.
+%% @doc `#{size => BytesWritten, read => ReadPosition, eof => ClosedByWriter,
+%% closed => ClosedByReader}' (the reader closes it with Python's `close()').
 -spec info(reference()) -> #{size := non_neg_integer(), read := non_neg_integer(),
-                             eof := boolean()}.
+                             eof := boolean(), closed := boolean()}.
 info(Buf) ->
     py_shared:buffer_info(Buf).

@@ -131,7 +131,8 @@ publish_fast(Tab, Body) ->
 %% @doc Run the registered function a child's `erlang.call' names (in a
 %% process of its own) and send the answer to the context's child.
 -spec run_callback(pid(), {non_neg_integer(), non_neg_integer()}, binary()) -> ok.
-run_callback(Pid, Id, Body) ->
+run_callback(Pid, Id = {Gen, _}, Body) ->
+    ok = py_bridge:serving(Pid, Gen),
     Result = case py_isolated_launch:decode(Body) of
                  {Name, Args} when is_list(Args) -> py_callback:run(Name, Args);
                  Other -> {error, {erlang, error, {bad_callback, Other}, [], <<"bad callback">>}}

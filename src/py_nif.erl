@@ -10,6 +10,8 @@
          stream_credit/3, callback_helper/2, finish/1, sandbox_configure/2]).
 -export([os_signal/2]).
 -export([data_kind/1]).
+-export([buffer_take/4, buffer_cancel_wait/2, buffer_peek/3, buffer_seek/3, buffer_find/4,
+         buffer_close_reader/1]).
 %% The data plane (c_src/shared/): shared dicts, channels, buffers.
 -export([sdict_new/0, sdict_get/2, sdict_set/3, sdict_del/2, sdict_keys/1, sdict_destroy/1,
          channel_new/2, channel_send/2, channel_close/1, channel_info/1,
@@ -27,6 +29,8 @@
        buffer_new/1, buffer_write/2, buffer_close/1, buffer_info/1]).
 -nifs([os_signal/2]).
 -nifs([data_kind/1]).
+-nifs([buffer_take/4, buffer_cancel_wait/2, buffer_peek/3, buffer_seek/3, buffer_find/4,
+       buffer_close_reader/1]).
 -on_load(init/0).
 
 -opaque ctx() :: reference().
@@ -218,12 +222,48 @@ buffer_write(_Buf, _Data) -> ?NOT_LOADED.
 -spec buffer_close(reference()) -> ok.
 buffer_close(_Buf) -> ?NOT_LOADED.
 
-%% @doc Bytes written, the read position, whether closed by the writer.
+%% @doc Bytes written, the read position, whether closed by the writer
+%% (`eof') and by the reader (`closed').
 -spec buffer_info(reference()) -> #{size := non_neg_integer(), read := non_neg_integer(),
-                                    eof := boolean()}.
+                                    eof := boolean(), closed := boolean()}.
 buffer_info(_Buf) -> ?NOT_LOADED.
 
 %% @doc Which data plane handle a term is (an isolated context's bridge
 %% names handles by their reference: src/py_bridge.erl).
 -spec data_kind(term()) -> shared_dict | channel | byte_channel | buffer | none.
 data_kind(_Term) -> ?NOT_LOADED.
+
+%% Erlang's reads of a buffer (c_src/shared/buffer_read.c): an isolated
+%% context's child reads through them (src/py_bridge.erl).
+
+%% @doc Take up to Max bytes as Mode says (`any': at least one; `line':
+%% through a newline; `lines': through the last newline; `full': Max), or
+%% with a reference only look: `ready', or `wait' and `{py_buffer_ready,
+%% Ref}' comes at the next write or close.
+-spec buffer_take(reference(), non_neg_integer(), any | line | lines | full,
+                  false | reference()) ->
+          {ok, binary()} | eof | empty | closed | ready | wait.
+buffer_take(_Buf, _Max, _Mode, _Wait) -> ?NOT_LOADED.
+
+%% @doc The wait buffer_take/4 registered is over.
+-spec buffer_cancel_wait(reference(), reference()) -> ok.
+buffer_cancel_wait(_Buf, _Ref) -> ?NOT_LOADED.
+
+%% @doc Up to Max unread bytes from Offset past the read position, which
+%% does not move.
+-spec buffer_peek(reference(), non_neg_integer(), non_neg_integer()) -> binary().
+buffer_peek(_Buf, _Offset, _Max) -> ?NOT_LOADED.
+
+%% @doc Move the read position (Whence 0: from the start, 1: from it, 2:
+%% from the end, after the writer's close).
+-spec buffer_seek(reference(), integer(), integer()) ->
+          {ok, non_neg_integer()} | {error, closed | whence | not_eof | outside}.
+buffer_seek(_Buf, _Offset, _Whence) -> ?NOT_LOADED.
+
+%% @doc Where Sub is in the unread bytes [Start, End), or -1.
+-spec buffer_find(reference(), binary(), integer(), integer()) -> integer().
+buffer_find(_Buf, _Sub, _Start, _End) -> ?NOT_LOADED.
+
+%% @doc Close the reader's side (erlang.PyBuffer.close/0).
+-spec buffer_close_reader(reference()) -> ok.
+buffer_close_reader(_Buf) -> ?NOT_LOADED.

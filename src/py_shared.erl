@@ -9,6 +9,8 @@
 -export([channel_new/2, channel_send/2, channel_close/1, channel_info/1,
          channel_try_receive/1, channel_recv/2]).
 -export([buffer_new/1, buffer_write/2, buffer_close/1, buffer_info/1]).
+-export([buffer_take/3, buffer_await/4, buffer_peek/3, buffer_seek/3, buffer_find/4,
+         buffer_close_reader/1]).
 -export([kind/1, channel_await/2]).
 
 %% Shared dicts.
@@ -145,10 +147,77 @@ buffer_write(Buf, Data) ->
 buffer_close(Buf) ->
     py_nif:buffer_close(Buf).
 
-%% @doc Bytes written, read position, whether closed.
--spec buffer_info(reference()) -> map().
+%% @doc Bytes written, read position, whether closed by the writer (`eof')
+%% and by the reader (`closed').
+-spec buffer_info(reference()) -> #{size := non_neg_integer(), read := non_neg_integer(),
+                                    eof := boolean(), closed := boolean()}.
 buffer_info(Buf) ->
     py_nif:buffer_info(Buf).
+
+%% Erlang's reads of a buffer (an isolated context's bridge, py_bridge).
+
+-type take_mode() :: any | line | lines | full.
+
+%% @doc Take up to Max bytes from the read position, without waiting:
+%% `any' at least one byte, `line' through the first newline, `lines'
+%% through the last newline (else as `line'), `full' Max bytes; what is left
+%% after the writer's close. `empty': not enough yet; `eof': closed by the
+%% writer and all read; `closed': closed by the reader. The copy is made on
+%% the calling scheduler: keep Max small (py_bridge takes 1 MiB at most).
+-spec buffer_take(reference(), non_neg_integer(), take_mode()) ->
+          {ok, binary()} | eof | empty | closed.
+buffer_take(Buf, Max, Mode) ->
+    py_nif:buffer_take(Buf, Max, Mode, false).
+
+%% @doc Wait up to Timeout ms, in a receive, until buffer_take/3 with the
+%% same arguments would not answer `empty' (nothing is taken): `ready',
+%% `timeout', or `closed' (by the reader). `ready' at a timeout when a
+%% write came as it ended: ask again.
+-spec buffer_await(reference(), non_neg_integer(), take_mode(), timeout()) ->
+          ready | timeout | closed.
+buffer_await(Buf, Max, Mode, Timeout) ->
+    Deadline = case Timeout of
+                   infinity -> infinity;
+                   _ -> erlang:monotonic_time(millisecond) + Timeout
+               end,
+    await_loop(Buf, Max, Mode, Deadline).
+
+await_loop(Buf, Max, Mode, Deadline) ->
+    Ref = make_ref(),
+    case py_nif:buffer_take(Buf, Max, Mode, Ref) of
+        wait ->
+            receive
+                {py_buffer_ready, Ref} -> await_loop(Buf, Max, Mode, Deadline)
+            after left(Deadline) ->
+                ok = py_nif:buffer_cancel_wait(Buf, Ref),
+                receive {py_buffer_ready, Ref} -> ready after 0 -> timeout end
+            end;
+        Now ->
+            Now
+    end.
+
+%% @doc Up to Max unread bytes from Offset past the read position (which
+%% does not move).
+-spec buffer_peek(reference(), non_neg_integer(), non_neg_integer()) -> binary().
+buffer_peek(Buf, Offset, Max) ->
+    py_nif:buffer_peek(Buf, Offset, Max).
+
+%% @doc Move the read position as Python's `seek(Offset, Whence)'.
+-spec buffer_seek(reference(), integer(), integer()) ->
+          {ok, non_neg_integer()} | {error, closed | whence | not_eof | outside}.
+buffer_seek(Buf, Offset, Whence) ->
+    py_nif:buffer_seek(Buf, Offset, Whence).
+
+%% @doc Where Sub is in the unread bytes [Start, End) (counted from the read
+%% position), or -1.
+-spec buffer_find(reference(), binary(), integer(), integer()) -> integer().
+buffer_find(Buf, Sub, Start, End) ->
+    py_nif:buffer_find(Buf, Sub, Start, End).
+
+%% @doc Close the reader's side, as Python's `close()'.
+-spec buffer_close_reader(reference()) -> ok.
+buffer_close_reader(Buf) ->
+    py_nif:buffer_close_reader(Buf).
 
 %% Handles named by reference (an isolated context's bridge, py_bridge).
 

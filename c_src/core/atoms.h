@@ -22,7 +22,8 @@
     X(worker) X(owngil) X(owngil_unsupported) X(interrupted) \
     X(busy) X(empty) X(ready) X(size) X(count) X(max_size) X(py_channel_ready) \
     X(destroyed) X(view_held) X(read) X(eof) \
-    X(shared_dict) X(channel) X(byte_channel) X(buffer)
+    X(shared_dict) X(channel) X(byte_channel) X(buffer) \
+    X(any) X(line) X(lines) X(full) X(wait) X(py_buffer_ready) X(whence) X(not_eof) X(outside)
 
 #define PY_ATOM_DECL(name) extern ERL_NIF_TERM atom_##name;
 PY_ATOM_LIST(PY_ATOM_DECL)

@@ -3,7 +3,10 @@
  *
  * Threads: write/close NIFs on schedulers (a write of more than 1 MiB on a
  * dirty CPU scheduler); reads on Python threads (pymod/buffer_py.c), which
- * wait on b->cond with the GIL released.  Lock: b->lock, a leaf.
+ * wait on b->cond with the GIL released, and NIFs (buffer_read.c: an
+ * isolated context's child), whose processes wait for a message that
+ * write and close send them (buffer_wake).  Lock: b->lock, a leaf but for
+ * enif_send.
  */
 #include "shared/buffer.h"
 
@@ -20,6 +23,7 @@ static void buffer_dtor(ErlNifEnv *env, void *obj)
 {
     UNUSED(env);
     buffer_t *b = obj;
+    buffer_free_waiters(b);
     free(b->data);
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->lock);
@@ -123,6 +127,7 @@ static NIF(buffer_write_dirty)
         memcpy(b->data + b->len, bin.data, bin.size);
         b->len += bin.size;
         pthread_cond_broadcast(&b->cond);
+        buffer_wake(b, env);
     }
     pthread_mutex_unlock(&b->lock);
     return err ? make_error(env, err) : ATOM(ok);
@@ -151,11 +156,12 @@ NIF(buffer_close_nif)
     pthread_mutex_lock(&b->lock);
     b->eof = 1;
     pthread_cond_broadcast(&b->cond);
+    buffer_wake(b, env);
     pthread_mutex_unlock(&b->lock);
     return ATOM(ok);
 }
 
-/* (Buf) -> #{size, read, eof} */
+/* (Buf) -> #{size, read, eof, closed} */
 NIF(buffer_info_nif)
 {
     UNUSED(argc);
@@ -163,11 +169,12 @@ NIF(buffer_info_nif)
     if (!buffer_get(env, argv[0], &b))
         return enif_make_badarg(env);
     pthread_mutex_lock(&b->lock);
-    ERL_NIF_TERM keys[] = {ATOM(size), ATOM(read), ATOM(eof)};
+    ERL_NIF_TERM keys[] = {ATOM(size), ATOM(read), ATOM(eof), ATOM(closed)};
     ERL_NIF_TERM vals[] = {enif_make_uint64(env, b->len), enif_make_uint64(env, b->pos),
-                           b->eof ? ATOM(true) : ATOM(false)};
+                           b->eof ? ATOM(true) : ATOM(false),
+                           b->closed ? ATOM(true) : ATOM(false)};
     pthread_mutex_unlock(&b->lock);
     ERL_NIF_TERM map;
-    enif_make_map_from_arrays(env, keys, vals, 3, &map);
+    enif_make_map_from_arrays(env, keys, vals, 4, &map);
     return map;
 }

@@ -22,6 +22,7 @@ typedef struct buffer {
     int eof;               /* the writer closed it */
     int closed;            /* the reader closed it */
     unsigned views;        /* memoryviews held */
+    struct buf_waiter *waiters; /* Erlang processes told of the next write or close */
 } buffer_t;
 
 int buffer_init(ErlNifEnv *env);
@@ -39,5 +40,16 @@ NIF(buffer_new_nif);
 NIF(buffer_write_nif);
 NIF(buffer_close_nif);
 NIF(buffer_info_nif);
+
+/* Erlang's reads (buffer_read.c): an isolated context's child reads a
+ * buffer through the VM (src/py_bridge.erl). */
+void buffer_wake(buffer_t *b, ErlNifEnv *caller_env); /* lock held */
+void buffer_free_waiters(buffer_t *b);
+NIF(buffer_take_nif);
+NIF(buffer_cancel_wait_nif);
+NIF(buffer_peek_nif);
+NIF(buffer_seek_nif);
+NIF(buffer_find_nif);
+NIF(buffer_close_reader_nif);
 
 #endif

@@ -1,4 +1,4 @@
-"""Shared dicts and channels in an isolated context's child.
+"""Shared dicts, channels and buffers in an isolated context's child.
 
 In the VM, ``erlang.SharedDict`` and ``erlang.Channel`` call the C module
 ``_erlang`` (``c_src/pymod/data_py.c``, ``channel_py.c``), which reaches the
@@ -33,6 +33,8 @@ import threading
 import time
 import types
 
+from erlang._etf import Decoder
+from erlang._pybuffer import Buffers, PyBuffer
 from erlang._types import Atom, Ref
 
 TYPE_CHECKING = False  # (typing is not imported at run time: see __init__)
@@ -167,6 +169,7 @@ class Bridge:
         self._kinds: dict[bytes, str] = {}
         self._lock = threading.Lock()
         self._waiters: dict[bytes, list[_Waiter]] = {}  # a channel's async waiters
+        self.buffers = Buffers(self._op)
 
     def _op(self, *args: Any) -> Any:
         from erlang._calls import _outcome
@@ -190,6 +193,11 @@ class Bridge:
                 self._kinds.clear()
             self._kinds[etf] = kind
         return kind
+
+    def resource(self, ref: Ref) -> Any:
+        """The decoder's hook for a reference that names a NIF resource:
+        a buffer's becomes its :class:`erlang.PyBuffer`, as in the VM."""
+        return self.buffers.resource(ref, self._kinds)
 
     def _check(self, handle: Any, kinds: tuple[str, ...], what: str) -> str:
         kind = self.data_kind(handle)
@@ -352,10 +360,15 @@ class Bridge:
                 return
 
 
-def install(mod: types.ModuleType, call: Call) -> Bridge:
+def install(mod: types.ModuleType, call: Call, decoder: Decoder | None = None) -> Bridge:
     """Add the bridge's functions to a child's ``_erlang`` module ``mod``,
-    over ``call`` (its ``_erlang.call``)."""
+    over ``call`` (its ``_erlang.call``), and its ``PyBuffer``; with the
+    child's ``decoder``, the buffers that come to the child become
+    ``PyBuffer`` objects."""
     bridge = Bridge(call)
+    mod.PyBuffer = PyBuffer  # type: ignore[attr-defined]
+    if decoder is not None:
+        decoder.resource = bridge.resource
     for name in ("data_kind", "sdict_get", "sdict_set", "sdict_del", "sdict_keys",
                  "sdict_len", "sdict_items", "sdict_destroy", "ch_take", "ch_receive",
                  "ch_iter", "ch_send", "ch_close", "ch_info", "ch_wait_async"):

@@ -91,14 +91,19 @@ class Decoder:
 
     ``resolve_ref`` may turn a 4-tuple ``{'$erlang_python_ref', ...}`` (an
     isolated context's object reference) into the object it names.
+    ``resource`` may turn a reference that names a NIF resource (a buffer,
+    a channel, an ETS table...) into the object that stands for it (an
+    isolated context's ``erlang.PyBuffer``); other references stay
+    :class:`Ref`.
     """
 
-    __slots__ = ("_atoms", "max_depth", "resolve_ref")
+    __slots__ = ("_atoms", "max_depth", "resolve_ref", "resource")
 
     def __init__(self, max_depth: int = 1000,
                  resolve_ref: Callable[[tuple[Any, ...]], Any] | None = None) -> None:
         self.max_depth = max_depth
         self.resolve_ref = resolve_ref
+        self.resource: Callable[[Ref], Any] | None = None
         # An atom's whole encoding (tag, length, text) -> its Python value.
         self._atoms: dict[bytes, Any] = {}
 
@@ -205,8 +210,11 @@ class Decoder:
                 v, j = self._tuple(b, j + 5, u32(b, j + 1)[0], d)
                 append(v)
             else:
-                v, j = _rare(b, j, tag)
+                v, e = _rare(b, j, tag)
+                if tag == 90 and self.resource is not None and names_resource(b, j, e):
+                    v = self.resource(v)
                 append(v)
+                j = e
             n -= 1
         return items, j
 
@@ -276,6 +284,16 @@ def _unhashable(items: list[Any], b: bytes, start: int) -> dict[Any, Any]:
         out[key] = items[k + 1]
         j = _skip(b, end)
     return out
+
+
+def names_resource(b: bytes, i: int, end: int) -> bool:
+    """Whether the NEWER_REFERENCE_EXT at b[i:end] is a NIF resource's (a
+    "magic" reference): the VM marks them with bit 17 of their second
+    number (erts' ERTS_REF1_MAGIC_MARKER_BIT; test/py_isolated_buffer_SUITE
+    checks that it still does).  Plain references (``make_ref()``,
+    monitors) have it clear."""
+    n = _U16.unpack_from(b, i + 1)[0]
+    return n >= 2 and bool(b[end - 4 * n + 5] & 0x02)
 
 
 def _rare(b: bytes, i: int, tag: int) -> tuple[Any, int]:

@@ -467,9 +467,9 @@ class Child:
         mod.alloc_trim = lambda: None  # type: ignore[attr-defined]
         mod.context_data = lambda: self.data  # type: ignore[attr-defined]
         mod.whereis = self.whereis  # type: ignore[attr-defined]
-        from erlang import _bridge  # shared dicts and channels, run in the VM
+        from erlang import _bridge  # shared dicts, channels, buffers: run in the VM
 
-        _bridge.install(mod, self.call)
+        _bridge.install(mod, self.call, self.decoder)
         return mod
 
     def whereis(self, name: Any) -> Any:

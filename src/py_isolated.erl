@@ -129,16 +129,22 @@ publish_fast(Tab, Body) ->
     end.
 
 %% @doc Run the registered function a child's `erlang.call' names (in a
-%% process of its own) and send the answer to the context's child.
--spec run_callback(pid(), {non_neg_integer(), non_neg_integer()}, binary()) -> ok.
-run_callback(Pid, Id = {Gen, _}, Body) ->
-    ok = py_bridge:serving(Pid, Gen),
-    Result = case py_isolated_launch:decode(Body) of
-                 {Name, Args} when is_list(Args) -> py_callback:run(Name, Args);
-                 Other -> {error, {erlang, error, {bad_callback, Other}, [], <<"bad callback">>}}
-             end,
+%% process of its own), send the answer to the context's child and return
+%% it: the NIF resources it names (a buffer, a channel the function made)
+%% are not held by their external form, so the caller of run_callback
+%% keeps the answer until the request ends, as a request keeps its payload.
+-spec run_callback(pid(), {non_neg_integer(), non_neg_integer()}, binary()) -> term().
+run_callback(Pid, Id, Body) ->
+    Result = callback_result(Pid, Id, Body),
     Pid ! {cb_reply, Id, term_to_binary(Result)},
-    ok.
+    Result.
+
+callback_result(Pid, {Gen, _}, Body) ->
+    ok = py_bridge:serving(Pid, Gen),
+    case py_isolated_launch:decode(Body) of
+        {Name, Args} when is_list(Args) -> py_callback:run(Name, Args);
+        Other -> {error, {erlang, error, {bad_callback, Other}, [], <<"bad callback">>}}
+    end.
 
 %% API: control.
 
@@ -262,6 +268,15 @@ handle_info({done, Id}, St) ->
 handle_info({cb_reply, {Gen, Id}, Bin}, St = #{gen := Gen}) ->
     ok = frame(St, ?CB_REPLY, Id, 0, Bin),
     {noreply, St};
+handle_info({cb_reply, CbId = {Gen, _}, Bin, {ReqId, Result}}, St = #{gen := Gen, tab := Tab}) ->
+    %% A callback of a cast or an async request: the request keeps the
+    %% answer (its NIF resources) until it ends. Callers never update an
+    %% entry (they insert and take it), so this read and write is safe.
+    _ = case ets:lookup(Tab, ReqId) of
+            [#ireq{keep = Keep}] -> ets:update_element(Tab, ReqId, {#ireq.keep, {Result, Keep}});
+            _ -> false  % a thread's callback after its request: nothing to keep it in
+        end,
+    handle_info({cb_reply, CbId, Bin}, St);
 handle_info({credit, Pid, Ref, N}, St = #{tab := Tab}) ->
     _ = [frame(St, ?CREDIT, Id, 0, term_to_binary(N))
          || #ireq{id = Id} <- ets:match_object(Tab, #ireq{from = Pid, ref = Ref, _ = '_'})],
@@ -374,8 +389,12 @@ from_child(?CALLBACK, CbId, ReqId, Body, St = #{tab := Tab, gen := Gen}) ->
             %% From a Python thread, a cast or an async request: a process
             %% of its own, as py_callback does for the VM's contexts.
             Self = self(),
-            _ = proc_lib:spawn(fun() -> ok = py_semaphore:exempt(),
-                                        run_callback(Self, {Gen, CbId}, Body)
+            _ = proc_lib:spawn(fun() ->
+                                       ok = py_semaphore:exempt(),
+                                       Id = {Gen, CbId},
+                                       Result = callback_result(Self, Id, Body),
+                                       Self ! {cb_reply, Id, term_to_binary(Result),
+                                               {ReqId, Result}}
                                end)
     end,
     St;

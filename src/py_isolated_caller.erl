@@ -31,6 +31,9 @@
 -include("py_isolated.hrl").
 
 -define(OWNER, '$py_isolated_owner').
+%% The helpers running a request's callbacks: {?HELPERS, Ref} in the
+%% caller's process dictionary.
+-define(HELPERS, '$py_isolated_helpers').
 -define(PEEK, 1024).
 %% How often (ms) a waiting caller looks whether the context process still
 %% runs (whether its table is there).
@@ -53,10 +56,12 @@ request({py_isolated, Pid, {Load, Tab}}, Payload, Timeout) ->
                end,
     W = #w{server = Pid, tab = Tab, load = Load, ref = Ref, deadline = Deadline,
            id = atomics:add_get(Load, 3, 1)},
-    Result = case send(W, sync, Ref, term_to_binary(Payload), undefined) of
+    Result = try send(W, sync, Ref, term_to_binary(Payload), undefined) of
                  {fast, W1} -> wait(W1);
                  {slow, W1} -> follow(W1);
                  closed -> {error, closed}
+             after
+                 callbacks_done(Ref)
              end,
     %% The payload's NIF resources (shared dicts, channels: term_to_binary
     %% does not hold them) live until the child is done with them.
@@ -429,17 +434,39 @@ result({bin, Bin}) -> py_isolated_launch:decode(Bin);
 result(Term) -> Term.
 
 %% A callback (erlang.call in the request) runs in a helper linked to the
-%% caller, so that the caller keeps waiting for its reply. Its own
-%% requests run in the caller's namespace, on the caller's context.
-callback(#w{server = Pid}, Id, Body) ->
+%% caller (killed with it), so that the caller keeps waiting for its
+%% reply. Its own requests run in the caller's namespace, on the caller's
+%% context. The helper keeps the answer until the request ends (its NIF
+%% resources must live while the child decodes and opens them), then
+%% unlinks before it exits: a caller trapping exits gets no `{'EXIT', _,
+%% normal}' message for each callback.
+callback(#w{server = Pid, ref = Ref}, Id, Body) ->
     Owner = owner(),
     Route = py_router:cached(),
-    _ = proc_lib:spawn_link(fun() ->
-                                    put(?OWNER, Owner),
-                                    ok = py_router:adopt(Route),
-                                    ok = py_semaphore:exempt(),
-                                    py_isolated:run_callback(Pid, Id, Body)
-                            end),
+    Caller = self(),
+    Helper = proc_lib:spawn_link(
+               fun() ->
+                       put(?OWNER, Owner),
+                       ok = py_router:adopt(Route),
+                       ok = py_semaphore:exempt(),
+                       Result = py_isolated:run_callback(Pid, Id, Body),
+                       receive {py_idone, Ref} -> ok end,
+                       true = unlink(Caller),
+                       ?MODULE:keep(Result)
+               end),
+    put({?HELPERS, Ref}, [Helper | helpers(Ref)]),
+    ok.
+
+helpers(Ref) ->
+    case get({?HELPERS, Ref}) of
+        undefined -> [];
+        Helpers -> Helpers
+    end.
+
+%% The request Ref has ended: its callbacks' helpers may go.
+callbacks_done(Ref) ->
+    _ = [Helper ! {py_idone, Ref} || Helper <- helpers(Ref)],
+    _ = erase({?HELPERS, Ref}),
     ok.
 
 %% @doc One frame read directly from a fast socket (start-up):

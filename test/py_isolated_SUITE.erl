@@ -13,7 +13,8 @@
          timeout_running_interrupts/1, timeout_queued_dropped/1, timeout_kills_c_loop/1,
          crash_gives_child_exited/1, crash_other_context_unaffected/1, restart_budget/1,
          interrupt_and_kill/1, child_info/1, callbacks/1, callbacks_reentrant/1,
-         callbacks_from_threads/1, send_and_whereis/1, schedule_markers/1, state_api/1, streams/1,
+         callbacks_from_threads/1, callbacks_trapping_caller/1, callback_result_resources/1,
+         send_and_whereis/1, schedule_markers/1, state_api/1, streams/1,
          references/1, references_die_with_child/1, rlimit_as/1, rlimit_cpu/1,
          cgroup/1, numpy/1, sandbox/1, output_to_logger/1, options/1,
          pools_and_default_mode/1, coroutine_result/1, vm_kill_leaves_no_child/1,
@@ -29,6 +30,7 @@ all() ->
      timeout_running_interrupts, timeout_queued_dropped, timeout_kills_c_loop,
      crash_gives_child_exited, crash_other_context_unaffected, restart_budget,
      interrupt_and_kill, child_info, callbacks, callbacks_reentrant, callbacks_from_threads,
+     callbacks_trapping_caller, callback_result_resources,
      send_and_whereis, schedule_markers, state_api, streams, references, references_die_with_child,
      rlimit_as, rlimit_cpu, cgroup, numpy, sandbox, output_to_logger, options,
      pools_and_default_mode, coroutine_result, vm_kill_leaves_no_child,
@@ -335,6 +337,54 @@ callbacks_reentrant(_Config) ->
         timed(fun() -> py:call(Ctx, erlang, call, [<<"iso_slow">>], #{timeout => 100}) end),
     ?assert(T < 1000),
     {ok, 1} = py:eval(Ctx, <<"1">>),
+    ok = py_context:stop(Ctx).
+
+callbacks_trapping_caller(_Config) ->
+    doc("A caller that traps exits (a gen_server) gets no message from the helpers that "
+        "ran its callbacks: its mailbox stays empty."),
+    ok = py:register_function(iso_inc, fun([N]) -> N + 1 end),
+    Ctx = new(),
+    in_new_process(
+      fun() ->
+              process_flag(trap_exit, true),
+              ok = py:exec(Ctx, <<"import erlang\n"
+                                  "def twice(n):\n"
+                                  "    return erlang.iso_inc(erlang.iso_inc(n))\n">>),
+              [{ok, M} = py:call(Ctx, '__main__', twice, [N]) || N <- lists:seq(1, 200), M <- [N + 2]],
+              %% The helpers of the last call exit once it has ended: one
+              %% more round trip to the context, then the queue is looked at.
+              {ok, 1} = py:eval(Ctx, <<"1">>),
+              {messages, []} = process_info(self(), messages)
+      end),
+    ok = py:unregister_function(iso_inc),
+    ok = py_context:stop(Ctx).
+
+callback_result_resources(_Config) ->
+    doc("A NIF resource a registered function makes and returns (a buffer nothing else "
+        "holds) lives until the request that called it ends: the child can read it after "
+        "every process of the VM has been garbage collected."),
+    ok = py:register_function(iso_mkbuf, fun([]) ->
+                                                 {ok, B} = py_buffer:new(),
+                                                 ok = py_buffer:write(B, <<"made in a callback">>),
+                                                 ok = py_buffer:close(B),
+                                                 B
+                                         end),
+    ok = py:register_function(iso_gc, fun([]) ->
+                                              _ = [garbage_collect(P) || P <- processes()],
+                                              ok
+                                      end),
+    Ctx = new(),
+    ok = py:exec(Ctx, <<"import erlang\n"
+                        "def made():\n"
+                        "    b = erlang.iso_mkbuf()\n"
+                        "    erlang.iso_gc()\n"
+                        "    return b.read()\n">>),
+    [{ok, <<"made in a callback">>} = py:call(Ctx, '__main__', made, []) || _ <- lists:seq(1, 20)],
+    %% An async request keeps its callbacks' answers as well.
+    Ref = py:spawn_call(Ctx, '__main__', made, []),
+    {ok, <<"made in a callback">>} = py:await(Ref, 10000),
+    ok = py:unregister_function(iso_mkbuf),
+    ok = py:unregister_function(iso_gc),
     ok = py_context:stop(Ctx).
 
 callbacks_from_threads(_Config) ->

@@ -30,7 +30,7 @@ _REPORT = """
 import sys
 before = set(sys.modules)
 import erlang._child
-from erlang import _chan, _isolated, _loghook, _sandbox, _setup
+from erlang import _bridge, _chan, _isolated, _loghook, _pybuffer, _sandbox, _setup
 print(" ".join(sorted(set(sys.modules) - before)))
 """
 

@@ -28,11 +28,20 @@ from __future__ import annotations
 import operator
 import sys
 import threading
-import weakref
-from collections.abc import Callable, Iterator
-from typing import Any
 
 from erlang._types import Atom, Ref
+
+# An isolated child imports this module before its first answer: typing
+# (and the enum and re it brings) only for the type checker, weakref with
+# the first buffer (a millisecond of the start otherwise).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import weakref
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+    #: ``op(name, *args)``: one of py_bridge's operations, its answer.
+    Op = Callable[..., Any]
 
 __all__ = ["AHEAD", "CHUNK", "Buffers", "PyBuffer"]
 
@@ -56,9 +65,6 @@ _SEEK_ERRORS = {
 _BUFFER_WRITABLE = 1  # inspect.BufferFlags.WRITABLE (3.12+)
 
 _CACHE_MAX = 4096
-
-#: ``op(name, *args)``: one of py_bridge's operations, its answer.
-Op = Callable[..., Any]
 
 
 def _is(answer: Any, *atoms: str) -> bool:
@@ -88,7 +94,8 @@ class Buffers:
 
     def __init__(self, op: Op) -> None:
         self._op = op
-        self._live: weakref.WeakValueDictionary[bytes, PyBuffer] = weakref.WeakValueDictionary()
+        # The proxies alive: a WeakValueDictionary from the first buffer.
+        self._live: dict[bytes, PyBuffer] | weakref.WeakValueDictionary[bytes, PyBuffer] = {}
         self._lock = threading.Lock()
         self._dropped: list[Any] = []  # buffers whose proxy died: unpin them
         self._plain: set[bytes] = set()  # resources that are none of the VM's handles
@@ -127,7 +134,11 @@ class Buffers:
                 kinds.clear()
             kinds[etf] = str(found)
             return ref
+        import weakref
+
         with self._lock:
+            if type(self._live) is dict:
+                self._live = weakref.WeakValueDictionary()
             buf = self._live.get(etf)
             if buf is None:
                 buf = PyBuffer._make(etf, self)

@@ -11,13 +11,13 @@
          end_per_testcase/2]).
 -export([mode_on_311/1, call_eval_exec/1, namespaces/1, conversion/1, callbacks/1,
          send_and_stream/1, timeouts/1, interrupt/1, sandbox/1, allowed_modules/1,
-         allowed_modules_side_by_side/1, refused_import/1, refs_stay_home/1,
-         churn/1]).
+         allowed_modules_side_by_side/1, fds_side_by_side/1, refused_import/1,
+         refs_stay_home/1, churn/1]).
 
 all() ->
     [mode_on_311, call_eval_exec, namespaces, conversion, callbacks, send_and_stream,
      timeouts, interrupt, sandbox, allowed_modules, allowed_modules_side_by_side,
-     refused_import, refs_stay_home, churn].
+     fds_side_by_side, refused_import, refs_stay_home, churn].
 
 init_per_suite(Config) ->
     {ok, _} = application:ensure_all_started(erlang_python),
@@ -192,6 +192,27 @@ allowed_modules_side_by_side(Config) ->
           end,
     _ = [Run(C) || C <- [Ctx1, Ctx2]],
     [receive {done, C} -> ok after 120000 -> ct:fail({not_done, C}) end || C <- [Ctx1, Ctx2]],
+    ok = py_context:stop(Ctx2).
+
+fds_side_by_side(Config) ->
+    doc("Two own-GIL contexts open and close descriptors at the same time (so each "
+        "reuses the numbers the other freed): the sandbox never takes one of them for "
+        "the VM's and refuses its close."),
+    Ctx1 = ?config(ctx, Config),
+    {ok, Ctx2} = py_context:new(#{mode => owngil}),
+    Code = <<"import os\n"
+             "def churn(n):\n"
+             "    for _ in range(n):\n"
+             "        r, w = os.pipe()\n"
+             "        os.close(r)\n"
+             "        os.close(w)\n"
+             "    return n\n">>,
+    Self = self(),
+    _ = [spawn_link(fun() ->
+                            ok = py:exec(Ctx, Code),
+                            Self ! {done, Ctx, py:call(Ctx, '__main__', churn, [20000])}
+                    end) || Ctx <- [Ctx1, Ctx2]],
+    [receive {done, C, R} -> {ok, 20000} = R end || C <- [Ctx1, Ctx2]],
     ok = py_context:stop(Ctx2).
 
 refused_import(Config) ->

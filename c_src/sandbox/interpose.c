@@ -88,9 +88,11 @@ static int w_close(int fd)
         refuse_n("close", C_FD, "fd", fd);
         return -1;
     }
-    int rc = real_close(fd);
+    /* Not Python's any more before the number is free: cleared after the
+     * close, the bit of a descriptor another interpreter's thread opened
+     * under the same number meanwhile would be lost (and its close refused). */
     host_fd_closed(fd);
-    return rc;
+    return real_close(fd);
 }
 
 static int w_close_range(unsigned lo, unsigned hi, int flags)

@@ -720,6 +720,10 @@ isolated_rows(Cfg = #{tp_rounds := TpRounds, tp_round_ms := RoundMs, rounds := R
     StartRow = row(isolated_cold_start, ms, median(Starts), length(Starts), length(Starts),
                    "py_context:new(#{mode => isolated}) to the first answer",
                    lists:min(Starts), lists:max(Starts)),
+    Pythons = [python_start_ms() || _ <- lists:seq(1, max(5, Rounds div 3))],
+    PythonRow = row(python_start, ms, median(Pythons), length(Pythons), length(Pythons),
+                    "... of which the same Python's own start: python -c pass "
+                    "(site and its .pth files)", lists:min(Pythons), lists:max(Pythons)),
     {ok, Z} = py_zygote:start(#{preload => <<"import json">>}),
     _ = py_zygote:run(Z, fun(C) -> py:eval(C, <<"1">>) end),
     Forks = [begin
@@ -731,7 +735,16 @@ isolated_rows(Cfg = #{tp_rounds := TpRounds, tp_round_ms := RoundMs, rounds := R
     ZygoteRow = row(isolated_zygote_start, ms, median(Forks), length(Forks), length(Forks),
                     "a fresh child forked from a zygote: py_zygote:run/2 to the first answer",
                     lists:min(Forks), lists:max(Forks)),
-    Sync ++ [ParRow, TpRow, StartRow, ZygoteRow | isolated_timeout_rows()].
+    Sync ++ [ParRow, TpRow, StartRow, PythonRow, ZygoteRow | isolated_timeout_rows()].
+
+%% How long the Python an isolated child runs takes to start and exit
+%% with nothing to do: the floor of a cold start on this machine.
+python_start_ms() ->
+    {ok, Exe} = file:read_file(filename:join(code:priv_dir(erlang_python), "python_executable")),
+    T0 = erlang:monotonic_time(),
+    Port = open_port({spawn_executable, string:trim(Exe)}, [{args, ["-c", "pass"]}, exit_status]),
+    receive {Port, {exit_status, 0}} -> ok end,
+    ms_since(T0).
 
 isolated_timeout_rows() ->
     {ok, C} = py_context:new(#{mode => isolated}),

@@ -701,14 +701,35 @@ isolated_rows(Cfg = #{tp_rounds := TpRounds, tp_round_ms := RoundMs, rounds := R
                      "_isolated_2"),
     {Name, _, Pids, Workers, Spread} = Group,
     _ = tp_round(Pids, RoundMs),
+    Kids = [integer_to_list(P) || C <- py_context_router:contexts(bench_isolated),
+                                  {ok, #{os_pid := P}} <- [py_context:child_info(C)]],
+    Vm0 = cpu_ns(os:getpid()),
+    Kids0 = lists:sum([cpu_ns(K) || K <- Kids]),
     TpR = [tp_round(Pids, RoundMs) || _ <- lists:seq(1, TpRounds)],
+    VmNs = cpu_ns(os:getpid()) - Vm0,
+    KidsNs = lists:sum([cpu_ns(K) || K <- Kids]) - Kids0,
     ok = tp_stop(Workers),
     ok = py_context_router:stop_pool(bench_isolated),
     Rates = [Calls / (Us / 1.0e6) || {Calls, Us} <- TpR],
-    TpRow = row(Name, calls_per_s, median(Rates), lists:sum([C || {C, _} <- TpR]), TpRounds,
+    Calls = lists:sum([C || {C, _} <- TpR]),
+    TpRow = row(Name, calls_per_s, median(Rates), Calls, TpRounds,
                 io_lib:format("64 callers over 2 isolated contexts, callers per context ~w",
                               [Spread]),
                 lists:min(Rates), lists:max(Rates)),
+    VmUs = VmNs / 1000 / max(1, Calls),
+    KidUs = KidsNs / 1000 / max(1, Calls),
+    Cores = case erlang:system_info(logical_processors_available) of
+                unknown -> erlang:system_info(schedulers_online);
+                N -> N
+            end,
+    CpuRows = [row(throughput_isolated_cpu_vm, us_per_call, VmUs, Calls, TpRounds,
+                   "... the VM's CPU time per call (all its threads)", VmUs, VmUs),
+               row(throughput_isolated_cpu_child, us_per_call, KidUs, Calls, TpRounds,
+                   "... the children's CPU time per call", KidUs, KidUs),
+               row(throughput_isolated_ceiling, calls_per_s, Cores * 1.0e6 / max(1.0e-3, VmUs + KidUs),
+                   Calls, TpRounds,
+                   io_lib:format("... the most ~w cores could do at that CPU time per call", [Cores]),
+                   0, 0)],
     Starts = [begin
                   T0 = erlang:monotonic_time(),
                   C = New(isolated),
@@ -735,7 +756,20 @@ isolated_rows(Cfg = #{tp_rounds := TpRounds, tp_round_ms := RoundMs, rounds := R
     ZygoteRow = row(isolated_zygote_start, ms, median(Forks), length(Forks), length(Forks),
                     "a fresh child forked from a zygote: py_zygote:run/2 to the first answer",
                     lists:min(Forks), lists:max(Forks)),
-    Sync ++ [ParRow, TpRow, StartRow, PythonRow, ZygoteRow | isolated_timeout_rows()].
+    Sync ++ [ParRow, TpRow | CpuRows] ++ [StartRow, PythonRow, ZygoteRow | isolated_timeout_rows()].
+
+%% The CPU time an OS process has had (ns): its threads' schedstat.
+cpu_ns(OsPid) ->
+    Dir = "/proc/" ++ OsPid ++ "/task",
+    case file:list_dir(Dir) of
+        {ok, Tasks} ->
+            lists:sum([case file:read_file(filename:join([Dir, T, "schedstat"])) of
+                           {ok, B} -> binary_to_integer(hd(binary:split(B, <<" ">>)));
+                           {error, _} -> 0  % a thread gone meanwhile
+                       end || T <- Tasks]);
+        {error, _} ->
+            0
+    end.
 
 %% How long the Python an isolated child runs takes to start and exit
 %% with nothing to do: the floor of a cold start on this machine.

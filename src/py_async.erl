@@ -49,8 +49,8 @@ await(Ref, Timeout) ->
     receive
         {py_async, Ref, Result} -> Result
     after Timeout ->
-        case control(cancel, [Ref]) of
-            {ok, cancelled} -> {error, timeout};
+        case cancel([Ref]) of
+            {ok, []} -> {error, timeout};
             %% Finished meanwhile (its message is here) or never submitted.
             _ -> receive {py_async, Ref, Result} -> Result after 0 -> {error, timeout} end
         end
@@ -116,6 +116,15 @@ watch() ->
             end
     end.
 
+%% Cancel calls where they run: on the loop of the caller's context's
+%% child when that is an isolated context (the call was cast there), else
+%% on the shared loop, from the control context. `{ok, NotFound}'.
+cancel(Refs) ->
+    case py_router:route() of
+        {_, {py_isolated, _, _} = Ctx} -> py_isolated:async_cancel(Ctx, Refs, ?CANCEL_TIMEOUT);
+        _ -> control(cancel_many, [Refs])
+    end.
+
 %% Run erlang._async.Fun(*Args) on the control context.
 control(Fun, Args) ->
     control(Fun, Args, <<"erlang._async">>, ?CANCEL_TIMEOUT).
@@ -148,7 +157,7 @@ collect(Pending, Done, N, Deadline) ->
 %% Cancel calls; flush the messages of those that finished meanwhile.
 cancel_all(Pending) ->
     Refs = maps:keys(Pending),
-    Missing = case control(cancel_many, [Refs]) of
+    Missing = case cancel(Refs) of
                   {ok, L} when is_list(L) -> L;
                   _ -> Refs
               end,

@@ -31,7 +31,7 @@
 -module(py_isolated).
 -behaviour(gen_server).
 
--export([request/3, cast/2, async/3, cancel/2, stream_credit/3, load/1,
+-export([request/3, cast/2, async/3, cancel/2, async_cancel/3, stream_credit/3, load/1,
          is_ref/1, ref_context/1, publish/1, run_callback/3]).
 -export([start_link/1, interrupt/1, kill/1, child_info/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
@@ -76,6 +76,28 @@ async(Ctx, Tag, Payload) ->
 cancel({py_isolated, Pid, _}, Ref) ->
     try gen_server:call(Pid, {cancel, self(), Ref})
     catch exit:_ -> not_found
+    end.
+
+%% @doc Cancel calls made with py:async_call/3,4 that the context's child
+%% runs on its own asyncio loop (erlang._async): `{ok, NotFound}', the refs
+%% whose result message has been sent (or never will be), the others being
+%% cancelled (no message will come); `{error, timeout | closed}' when the
+%% child does not answer in Timeout ms or the context is gone. A result sent
+%% before the cancellation arrives before the answer.
+-spec async_cancel(ctx(), [reference()], timeout()) ->
+          {ok, [reference()]} | {error, timeout | closed}.
+async_cancel({py_isolated, Pid, _}, Refs, Timeout) ->
+    Tag = erlang:monitor(process, Pid),
+    Pid ! {async_cancel, self(), Tag, Refs},
+    receive
+        {py_async_cancel, Tag, NotFound} ->
+            erlang:demonitor(Tag, [flush]),
+            {ok, NotFound};
+        {'DOWN', Tag, process, Pid, _} ->
+            {error, closed}
+    after Timeout ->
+        erlang:demonitor(Tag, [flush]),
+        {error, timeout}
     end.
 
 %% @doc Let the stream request Ref send N more items.
@@ -280,6 +302,12 @@ handle_info({cb_reply, CbId = {Gen, _}, Bin, {ReqId, Result}}, St = #{gen := Gen
 handle_info({credit, Pid, Ref, N}, St = #{tab := Tab}) ->
     _ = [frame(St, ?CREDIT, Id, 0, term_to_binary(N))
          || #ireq{id = Id} <- ets:match_object(Tab, #ireq{from = Pid, ref = Ref, _ = '_'})],
+    {noreply, St};
+handle_info({async_cancel, From, Tag, Refs}, St = #{fast := Fast}) ->
+    _ = case Fast of
+            undefined -> From ! {py_async_cancel, Tag, Refs};  % no child: nothing runs them
+            _ -> frame(St, ?ASYNC_CANCEL, 0, 0, term_to_binary({Refs, From, Tag}))
+        end,
     {noreply, St};
 handle_info({publish, Names}, St) ->
     ok = frame(St, ?PUBLISH, 0, 0, term_to_binary(Names)),

@@ -29,6 +29,7 @@
 -define(PID, 9).
 -define(REQ_SYNC, 10).
 -define(RESEND, 11).
+-define(ASYNC_CANCEL, 12).
 %% Frames from the child.
 -define(REPLY, 1).
 -define(CALLBACK, 2).

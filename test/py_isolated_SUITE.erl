@@ -17,7 +17,7 @@
          send_and_whereis/1, schedule_markers/1, state_api/1, streams/1,
          references/1, references_die_with_child/1, rlimit_as/1, rlimit_cpu/1,
          cgroup/1, numpy/1, sandbox/1, output_to_logger/1, options/1,
-         pools_and_default_mode/1, coroutine_result/1, vm_kill_leaves_no_child/1,
+         pools_and_default_mode/1, coroutine_result/1, async_call_cancel/1, vm_kill_leaves_no_child/1,
          zygote_children/1, zygote_down/1, killed_caller_is_interrupted/1,
          registry/1]).
 -export([log/2]).
@@ -33,7 +33,7 @@ all() ->
      callbacks_trapping_caller, callback_result_resources,
      send_and_whereis, schedule_markers, state_api, streams, references, references_die_with_child,
      rlimit_as, rlimit_cpu, cgroup, numpy, sandbox, output_to_logger, options,
-     pools_and_default_mode, coroutine_result, vm_kill_leaves_no_child,
+     pools_and_default_mode, coroutine_result, async_call_cancel, vm_kill_leaves_no_child,
      zygote_children, zygote_down, killed_caller_is_interrupted, registry].
 
 init_per_suite(Config) ->
@@ -637,6 +637,67 @@ coroutine_result(_Config) ->
     ok = py:exec(Ctx, <<"import asyncio\n"
                         "async def later(x):\n    await asyncio.sleep(0.01)\n    return x * 2\n">>),
     {ok, 42} = py:call(Ctx, '__main__', later, [21]),
+    ok = py_context:stop(Ctx).
+
+async_call_cancel(_Config) ->
+    doc("py:async_call on an isolated default context runs on the child's loop; an "
+        "async_await timeout cancels the task there (its finally runs, no message is "
+        "left), a task that finished first is answered, and a caller's death cancels "
+        "its tasks."),
+    Ctx = new(),
+    Code = <<"import asyncio, erlang\n"
+             "async def hold(pid, tag):\n"
+             "    erlang.send(pid, (erlang.Atom('started'), tag))\n"
+             "    try:\n"
+             "        await asyncio.sleep(3600)\n"
+             "    finally:\n"
+             "        erlang.send(pid, (erlang.Atom('finally'), tag))\n"
+             "async def double(x):\n"
+             "    return 2 * x\n">>,
+    in_new_process(
+      fun() ->
+              ok = py_context_router:bind_context(Ctx),
+              ok = py:exec(Code),
+              Ref = py:async_call('__main__', hold, [self(), 1]),
+              receive {started, 1} -> ok end,
+              {error, timeout} = py:async_await(Ref, 50),
+              receive {finally, 1} -> ok end,
+              {ok, 0} = py:call('erlang._async', pending, []),
+              %% Results that race their timeout: either outcome, never a stray message.
+              [case py:async_await(py:async_call('__main__', double, [I]), 0) of
+                   {ok, V} when V =:= 2 * I -> ok;
+                   {error, timeout} -> ok
+               end || I <- lists:seq(1, 50)],
+              {ok, 84} = py:async_await(py:async_call('__main__', double, [42])),
+              {ok, 0} = py:call('erlang._async', pending, []),
+              {messages, []} = process_info(self(), messages),
+              %% A gather's timeout cancels every call still running (a task
+              %% that had started runs its finally). The loop runs what the
+              %% cancellation scheduled before the next call's task, and
+              %% sends from its thread in order: after that call's result
+              %% every started and finally message is here.
+              {error, timeout} = py:async_gather([{'__main__', hold, [self(), 2]},
+                                                  {'__main__', hold, [self(), 3]}], 200),
+              {ok, 2} = py:async_await(py:async_call('__main__', double, [1])),
+              [receive
+                   {started, T} -> receive {finally, T} -> ok after 0 -> ct:fail({no_finally, T}) end
+               after 0 -> ok  % cancelled before it started
+               end || T <- [2, 3]],
+              {ok, 0} = py:call('erlang._async', pending, []),
+              {messages, []} = process_info(self(), messages)
+      end),
+    %% A caller that dies: its task is cancelled in the child.
+    Self = self(),
+    {Pid, Mon} = spawn_monitor(
+                   fun() ->
+                           ok = py_context_router:bind_context(Ctx),
+                           ok = py:exec(Code),
+                           _ = py:async_call('__main__', hold, [Self, 4]),
+                           receive go_away -> exit(done) end
+                   end),
+    receive {started, 4} -> Pid ! go_away end,
+    receive {'DOWN', Mon, process, Pid, done} -> ok end,
+    receive {finally, 4} -> ok end,
     ok = py_context:stop(Ctx).
 
 vm_kill_leaves_no_child(_Config) ->

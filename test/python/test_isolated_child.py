@@ -18,7 +18,7 @@ from erlang import _chan
 from erlang._chan import HEADER, Channel
 from erlang._etf import Decoder, Encoder
 from erlang._isolated import Child
-from erlang._types import Atom, Pid
+from erlang._types import Atom, Pid, Ref
 
 _SERVER = Pid(b"\x83X\x77\x0dnonode@nohost" + bytes(12))
 _CALLER = Pid(b"\x83X\x77\x0dnonode@nohost" + bytes([0, 0, 0, 7]) + bytes(8))
@@ -158,3 +158,27 @@ def test_frames_split_across_reads(pair: Pair) -> None:
         pair.vm_fast.sendall(whole[i:i + 5])
         pair.chan.poll()
     assert pair.child.registered == frozenset({"f"})
+
+
+def _ref(n: int) -> Ref:
+    """A plain reference (make_ref()'s kind) of this node."""
+    return Ref(b"\x83Z\x00\x03w\x0dnonode@nohost" + bytes(4) + n.to_bytes(4, "big") + bytes(8))
+
+
+def test_async_cancel_answers_on_its_own_thread(pair: Pair) -> None:
+    # py:async_await's timeout on an isolated context: the refs, who asks
+    # and its tag; the answer is a message to it, sent from a thread of the
+    # cancellation's own (the reader does not wait for the loop).
+    refs = [_ref(1), _ref(2)]
+    tag = _ref(3)
+    pair.send(_chan.ASYNC_CANCEL, 0, 0, pair.enc.encode((refs, _CALLER, tag)))
+    pair.chan.poll()
+    kind, _a, _b, body = pair.recv(pair.vm_ctl)
+    assert kind == _chan.SEND
+    # None of them was submitted here: all not found (and remembered, so a
+    # submission that comes later is dropped).
+    assert pair.dec.decode(body) == (_CALLER, (Atom("py_async_cancel"), tag, refs))
+    assert not pair.child.inbox
+    from erlang import _async
+
+    assert all(ref in _async._tombstones for ref in refs)

@@ -56,9 +56,9 @@ _HEAD = struct.Struct(">BQQ")
 
 # Frames from the VM.  REQ_SYNC: a caller waits for the reply on the fast
 # socket; RESEND: the fast replies of these request ids again (a caller
-# that was reading them died).
+# that was reading them died); ASYNC_CANCEL: cancel py:async_call tasks.
 (REQ, CB_REPLY, STOP, INTERRUPT, DOWN, CREDIT, PUBLISH, CONFIG, PID, REQ_SYNC,
- RESEND) = range(1, 12)
+ RESEND, ASYNC_CANCEL) = range(1, 13)
 # Frames to the VM.  DONE: a stopped request had already finished;
 # FAST_HELLO: the first frame on the fast socket (the token).
 (REPLY, CALLBACK, SEND, STREAM, HELLO, READY, DROPPED, STARTUP_ERROR, DONE,

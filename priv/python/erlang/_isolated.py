@@ -58,6 +58,7 @@ _OK = Atom("ok")
 _ERROR = Atom("error")
 _DONE = Atom("done")
 _REF = Atom("$erlang_python_ref")
+_PY_ASYNC_CANCEL = Atom("py_async_cancel")
 _MAIN = "__main__"
 _CODE_CACHE_MAX = 512
 _RECENT_MAX = 256
@@ -189,6 +190,12 @@ class Child:
                 data = self.recent.get(rid)
                 if data is not None:
                     self.chan.send_fast(_chan.REPLY, rid, 0, data)
+        elif kind == _chan.ASYNC_CANCEL:
+            # On a thread of its own: it may import erlang._async (asyncio),
+            # not with the channel's lock held by this reader.
+            refs, dest, tag = self.decoder.decode(body)
+            threading.Thread(target=self._async_cancel, args=(list(refs), dest, tag),
+                             name="erlang-async-cancel", daemon=True).start()
 
     def _stop(self, rid: int) -> None:
         for frame in self.inbox:
@@ -415,7 +422,20 @@ class Child:
 
         return "".join(traceback.format_exception(exc))
 
+    def _async_cancel(self, refs: list[Any], dest: Pid, tag: Any) -> None:
+        """Cancel py:async_call tasks on this child's loop; tell ``dest``
+        which refs were not found (their result is sent, or never will be:
+        a submission still queued is dropped when it runs)."""
+        from erlang import _async
+
+        not_found = _async.cancel_many(refs)
+        self.send_term(dest, (_PY_ASYNC_CANCEL, tag, not_found))
+
     def _forget(self, owner: int) -> None:
+        pid = self.pids.get(owner)
+        async_calls = sys.modules.get("erlang._async")
+        if pid is not None and async_calls is not None:
+            async_calls.cancel_owner(pid)  # the caller died: its tasks go too
         self.pids.pop(owner, None)
         self.namespaces.pop(owner, None)
         self.last_exc.pop(owner, None)

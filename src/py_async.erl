@@ -10,6 +10,13 @@
 %% `{py_async, Ref, {ok, Value} | {error, Reason}}'. No Erlang process sits
 %% on that path.
 %%
+%% On an isolated context the call runs on the child's own loop, and Ref is
+%% an alias of the caller's (`alias([reply])'), to which the child sends the
+%% result: a timeout drops the alias, so that a result sent later is dropped
+%% by the VM, and tells the child to cancel the task (py_isolated:
+%% async_cancel/2) without waiting for it, since the child reads that only
+%% between its requests.
+%%
 %% This gen_server does the rest: it monitors every process that has made an
 %% async call (once per process) and, when one dies, cancels its calls; and
 %% it owns a small context of its own (`control') on which cancellations run,
@@ -33,13 +40,8 @@
 %% comes as `{py_async, Ref, Result}'. Arguments are already checked.
 -spec call(binary(), binary(), list(), map()) -> reference().
 call(Module, Func, Args, Kwargs) ->
-    Ref = make_ref(),
     ok = watch(),
-    _ = case submit(payload(Module, Func, Args, Kwargs, Ref)) of
-            ok -> ok;
-            {error, Reason} -> self() ! {py_async, Ref, {error, Reason}}
-        end,
-    Ref.
+    submit(fun(Ctx) -> payload(Module, Func, Args, Kwargs, Ctx) end, true).
 
 %% @doc Wait for the result of call/4. On timeout the call is cancelled (its
 %% coroutine gets `CancelledError', its `finally' runs) and no message of it
@@ -50,7 +52,7 @@ await(Ref, Timeout) ->
         {py_async, Ref, Result} -> Result
     after Timeout ->
         case cancel([Ref]) of
-            {ok, []} -> {error, timeout};
+            [] -> {error, timeout};
             %% Finished meanwhile (its message is here) or never submitted.
             _ -> receive {py_async, Ref, Result} -> Result after 0 -> {error, timeout} end
         end
@@ -78,29 +80,46 @@ start_link() ->
 
 %% Internal (client side).
 
-payload(<<"__main__">>, Func, Args, Kwargs, Ref) ->
+%% The call's Ref and the request that submits it on Ctx: on an isolated
+%% context Ref is an alias the result is sent to.
+payload(Module, Func, Args, Kwargs, Ctx) ->
+    {Ref, Alias} = case Ctx of
+                       {py_isolated, _, _} -> {alias([reply]), true};
+                       _ -> {make_ref(), false}
+                   end,
+    {Ref, payload(Module, Func, [Ref, Module, Func, Args, Kwargs, Alias])}.
+
+payload(<<"__main__">>, Func, [Ref, _, _, Args, Kwargs, Alias]) ->
     %% Eval runs in the caller's namespace, where exec/1 defined Func.
     {eval, <<"__import__('erlang._async', fromlist=['_']).submit_main(globals(), "
-             "*__py_async__)">>, #{'__py_async__' => [Ref, Func, Args, Kwargs]}, term};
-payload(Module, Func, Args, Kwargs, Ref) ->
-    {call, <<"erlang._async">>, <<"submit">>, [Ref, Module, Func, Args, Kwargs], #{}, term}.
+             "*__py_async__)">>, #{'__py_async__' => [Ref, Func, Args, Kwargs, Alias]}, term};
+payload(_Module, _Func, SubmitArgs) ->
+    {call, <<"erlang._async">>, <<"submit">>, SubmitArgs, #{}, term}.
 
 %% A cast to the caller's context; once more on a new one if it has stopped.
-submit(Payload) ->
+%% The call's Ref (its result message says why it failed, if it did).
+submit(Make, Retry) ->
     case py_router:route() of
-        none -> {error, not_running};
+        none ->
+            failed(make_ref(), not_running);
         {_, Ctx} ->
+            {Ref, Payload} = Make(Ctx),
             case py_context:cast(Ctx, Payload) of
-                {error, closed} ->
-                    ok = py_router:forget(),
-                    case py_router:route() of
-                        none -> {error, not_running};
-                        {_, Ctx2} -> py_context:cast(Ctx2, Payload)
-                    end;
                 ok ->
-                    ok
+                    Ref;
+                {error, closed} when Retry ->
+                    _ = unalias(Ref),
+                    ok = py_router:forget(),
+                    submit(Make, false);
+                {error, Reason} ->
+                    _ = unalias(Ref),
+                    failed(Ref, Reason)
             end
     end.
+
+failed(Ref, Reason) ->
+    self() ! {py_async, Ref, {error, Reason}},
+    Ref.
 
 %% Ask py_async to monitor the caller, once per caller (and py_async).
 watch() ->
@@ -116,13 +135,27 @@ watch() ->
             end
     end.
 
-%% Cancel calls where they run: on the loop of the caller's context's
-%% child when that is an isolated context (the call was cast there), else
-%% on the shared loop, from the control context. `{ok, NotFound}'.
+%% Cancel calls; the refs whose result may be in the mailbox already (or
+%% will never come). An isolated context's call whose alias is still active
+%% can no longer send its result once the alias is dropped: the child is
+%% told to cancel it and is not waited for. The others run on the shared
+%% loop (or have answered already) and are cancelled from the control
+%% context.
 cancel(Refs) ->
+    {Dropped, Others} = lists:partition(fun erlang:unalias/1, Refs),
+    _ = Dropped =/= [] andalso cancel_isolated(Dropped),
+    case Others of
+        [] -> [];
+        _ -> case control(cancel_many, [Others]) of
+                 {ok, NotFound} when is_list(NotFound) -> NotFound;
+                 _ -> Others
+             end
+    end.
+
+cancel_isolated(Refs) ->
     case py_router:route() of
-        {_, {py_isolated, _, _} = Ctx} -> py_isolated:async_cancel(Ctx, Refs, ?CANCEL_TIMEOUT);
-        _ -> control(cancel_many, [Refs])
+        {_, {py_isolated, _, _} = Ctx} -> py_isolated:async_cancel(Ctx, Refs);
+        _ -> ok  % its context has stopped, and its child with it
     end.
 
 %% Run erlang._async.Fun(*Args) on the control context.
@@ -157,10 +190,7 @@ collect(Pending, Done, N, Deadline) ->
 %% Cancel calls; flush the messages of those that finished meanwhile.
 cancel_all(Pending) ->
     Refs = maps:keys(Pending),
-    Missing = case cancel(Refs) of
-                  {ok, L} when is_list(L) -> L;
-                  _ -> Refs
-              end,
+    Missing = cancel(Refs),
     _ = [receive {py_async, R, _} -> ok after 0 -> ok end || R <- Missing],
     ok.
 

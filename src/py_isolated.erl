@@ -31,8 +31,9 @@
 -module(py_isolated).
 -behaviour(gen_server).
 
--export([request/3, cast/2, async/3, cancel/2, async_cancel/3, stream_credit/3, load/1,
-         is_ref/1, ref_context/1, publish/1, run_callback/3]).
+-export([request/3, cast/2, async/3, cancel/2, async_cancel/2, stream_credit/3, load/1,
+         is_ref/1, ref_context/1, publish/1, run_callback/3,
+         names_ref/1]).
 -export([start_link/1, interrupt/1, kill/1, child_info/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 -export_type([ctx/0]).
@@ -79,26 +80,13 @@ cancel({py_isolated, Pid, _}, Ref) ->
     end.
 
 %% @doc Cancel calls made with py:async_call/3,4 that the context's child
-%% runs on its own asyncio loop (erlang._async): `{ok, NotFound}', the refs
-%% whose result message has been sent (or never will be), the others being
-%% cancelled (no message will come); `{error, timeout | closed}' when the
-%% child does not answer in Timeout ms or the context is gone. A result sent
-%% before the cancellation arrives before the answer.
--spec async_cancel(ctx(), [reference()], timeout()) ->
-          {ok, [reference()]} | {error, timeout | closed}.
-async_cancel({py_isolated, Pid, _}, Refs, Timeout) ->
-    Tag = erlang:monitor(process, Pid),
-    Pid ! {async_cancel, self(), Tag, Refs},
-    receive
-        {py_async_cancel, Tag, NotFound} ->
-            erlang:demonitor(Tag, [flush]),
-            {ok, NotFound};
-        {'DOWN', Tag, process, Pid, _} ->
-            {error, closed}
-    after Timeout ->
-        erlang:demonitor(Tag, [flush]),
-        {error, timeout}
-    end.
+%% runs on its own asyncio loop (erlang._async), and answer nothing: their
+%% outcomes go to aliases the caller has dropped already. Written by the
+%% caller on the socket its requests go to, the cancellation runs in the
+%% child in order with them: after the submissions, before its next calls.
+-spec async_cancel(ctx(), [reference()]) -> ok.
+async_cancel({py_isolated, _, {_, Tab}}, Refs) ->
+    fast_frame(Tab, ?ASYNC_CANCEL, term_to_binary(Refs)).
 
 %% @doc Let the stream request Ref send N more items.
 -spec stream_credit(ctx(), reference(), pos_integer()) -> ok.
@@ -138,14 +126,16 @@ publish(Names) ->
              %% Written here, on the socket the callers write to, so that a
              %% call made after register_function returns finds the name;
              %% the server sends it again (a child starting now).
-             ok = publish_fast(Tab, Body),
+             ok = fast_frame(Tab, ?PUBLISH, Body),
              Pid ! {publish, Names}
          end || {Pid, {py_isolated, _, {_, Tab}}} <- py_router:handles()],
     ok.
 
-publish_fast(Tab, Body) ->
+%% A frame written by the calling process on the socket callers write
+%% their requests to: after what it sent there, before what it sends next.
+fast_frame(Tab, Kind, Body) ->
     try ets:lookup(Tab, gen) of
-        [{cur, gen, _, Fast, _, _}] -> frame(#{fast => Fast}, ?PUBLISH, 0, 0, Body);
+        [{cur, gen, _, Fast, _, _}] -> frame(#{fast => Fast}, Kind, 0, 0, Body);
         [] -> ok
     catch error:badarg -> ok
     end.
@@ -160,6 +150,16 @@ run_callback(Pid, Id, Body) ->
     Result = callback_result(Pid, Id, Body),
     Pid ! {cb_reply, Id, term_to_binary(Result)},
     Result.
+
+%% @doc Whether a term holds a reference anywhere (a NIF resource's may be
+%% among them): only such a callback answer needs keeping until the end of
+%% its request.
+-spec names_ref(term()) -> boolean().
+names_ref(T) when is_reference(T) -> true;
+names_ref([H | T]) -> names_ref(H) orelse names_ref(T);
+names_ref(T) when is_tuple(T) -> names_ref(tuple_to_list(T));
+names_ref(T) when is_map(T) -> names_ref(maps:to_list(T));
+names_ref(_) -> false.
 
 callback_result(Pid, {Gen, _}, Body) ->
     ok = py_bridge:serving(Pid, Gen),
@@ -303,12 +303,6 @@ handle_info({credit, Pid, Ref, N}, St = #{tab := Tab}) ->
     _ = [frame(St, ?CREDIT, Id, 0, term_to_binary(N))
          || #ireq{id = Id} <- ets:match_object(Tab, #ireq{from = Pid, ref = Ref, _ = '_'})],
     {noreply, St};
-handle_info({async_cancel, From, Tag, Refs}, St = #{fast := Fast}) ->
-    _ = case Fast of
-            undefined -> From ! {py_async_cancel, Tag, Refs};  % no child: nothing runs them
-            _ -> frame(St, ?ASYNC_CANCEL, 0, 0, term_to_binary({Refs, From, Tag}))
-        end,
-    {noreply, St};
 handle_info({publish, Names}, St) ->
     ok = frame(St, ?PUBLISH, 0, 0, term_to_binary(Names)),
     {noreply, St};
@@ -421,8 +415,11 @@ from_child(?CALLBACK, CbId, ReqId, Body, St = #{tab := Tab, gen := Gen}) ->
                                        ok = py_semaphore:exempt(),
                                        Id = {Gen, CbId},
                                        Result = callback_result(Self, Id, Body),
-                                       Self ! {cb_reply, Id, term_to_binary(Result),
-                                               {ReqId, Result}}
+                                       Bin = term_to_binary(Result),
+                                       Self ! case names_ref(Result) of
+                                                  true -> {cb_reply, Id, Bin, {ReqId, Result}};
+                                                  false -> {cb_reply, Id, Bin}
+                                              end
                                end)
     end,
     St;

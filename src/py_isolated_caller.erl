@@ -436,10 +436,11 @@ result(Term) -> Term.
 %% A callback (erlang.call in the request) runs in a helper linked to the
 %% caller (killed with it), so that the caller keeps waiting for its
 %% reply. Its own requests run in the caller's namespace, on the caller's
-%% context. The helper keeps the answer until the request ends (its NIF
-%% resources must live while the child decodes and opens them), then
-%% unlinks before it exits: a caller trapping exits gets no `{'EXIT', _,
-%% normal}' message for each callback.
+%% context. An answer that holds a reference is kept by the helper until
+%% the request ends (a NIF resource's must live while the child decodes
+%% and opens it; the helper also leaves if the caller goes); the helper
+%% unlinks before it exits, so that a caller trapping exits gets no
+%% `{'EXIT', _, normal}' message for each callback.
 callback(#w{server = Pid, ref = Ref}, Id, Body) ->
     Owner = owner(),
     Route = py_router:cached(),
@@ -450,12 +451,19 @@ callback(#w{server = Pid, ref = Ref}, Id, Body) ->
                        ok = py_router:adopt(Route),
                        ok = py_semaphore:exempt(),
                        Result = py_isolated:run_callback(Pid, Id, Body),
-                       receive {py_idone, Ref} -> ok end,
+                       _ = py_isolated:names_ref(Result) andalso keep_until_done(Caller, Ref),
                        true = unlink(Caller),
                        ?MODULE:keep(Result)
                end),
     put({?HELPERS, Ref}, [Helper | helpers(Ref)]),
     ok.
+
+keep_until_done(Caller, Ref) ->
+    Mon = erlang:monitor(process, Caller),
+    receive
+        {py_idone, Ref} -> erlang:demonitor(Mon, [flush]);
+        {'DOWN', Mon, process, Caller, _} -> true
+    end.
 
 helpers(Ref) ->
     case get({?HELPERS, Ref}) of

@@ -642,8 +642,8 @@ coroutine_result(_Config) ->
 async_call_cancel(_Config) ->
     doc("py:async_call on an isolated default context runs on the child's loop; an "
         "async_await timeout cancels the task there (its finally runs, no message is "
-        "left), a task that finished first is answered, and a caller's death cancels "
-        "its tasks."),
+        "left, even when the child's main thread is busy), a task that finished first "
+        "is answered, and a caller's death cancels its tasks."),
     Ctx = new(),
     Code = <<"import asyncio, erlang\n"
              "async def hold(pid, tag):\n"
@@ -653,7 +653,10 @@ async_call_cancel(_Config) ->
              "    finally:\n"
              "        erlang.send(pid, (erlang.Atom('finally'), tag))\n"
              "async def double(x):\n"
-             "    return 2 * x\n">>,
+             "    return 2 * x\n"
+             "async def later(seconds, value):\n"
+             "    await asyncio.sleep(seconds)\n"
+             "    return value\n">>,
     in_new_process(
       fun() ->
               ok = py_context_router:bind_context(Ctx),
@@ -683,6 +686,18 @@ async_call_cancel(_Config) ->
                    {started, T} -> receive {finally, T} -> ok after 0 -> ct:fail({no_finally, T}) end
                after 0 -> ok  % cancelled before it started
                end || T <- [2, 3]],
+              {ok, 0} = py:call('erlang._async', pending, []),
+              {messages, []} = process_info(self(), messages),
+              %% The child's main thread busy with another caller's request:
+              %% the timeout is not held up, and the result the task sends
+              %% meanwhile (to the alias the timeout dropped) never comes.
+              Self = self(),
+              Busy = spawn_link(fun() -> Self ! {busy, py:call(Ctx, time, sleep, [0.6])} end),
+              Late = py:async_call('__main__', later, [0.2, late]),
+              {T, {error, timeout}} = timed(fun() -> py:async_await(Late, 50) end),
+              ?assert(T < 400),
+              receive {busy, {ok, none}} -> unlink(Busy) end,
+              {ok, 2} = py:async_await(py:async_call('__main__', double, [1])),
               {ok, 0} = py:call('erlang._async', pending, []),
               {messages, []} = process_info(self(), messages)
       end),

@@ -18,6 +18,13 @@ unregisters it under the lock.  So after ``cancel`` answers ``cancelled`` no
 message will come, and after it answers ``not_found`` the message is already
 in the caller's mailbox, or will never be sent (the call was not submitted
 yet: a tombstone makes the late submission a no-op).
+
+In an isolated context's child the calls run on the child's own loop, and
+the Ref is an alias of the caller's (``alias([reply])``: ``reply_to_ref``):
+the outcome is sent to it, so that once the caller has dropped the alias (a
+timeout) a late outcome is dropped by the VM.  The VM does not wait for the
+child's cancellation there: it comes as a frame the child runs in order
+with its requests (``erlang._isolated``).
 """
 
 from __future__ import annotations
@@ -51,10 +58,11 @@ _REMEMBER = 65536
 
 
 class _Call:
-    __slots__ = ("owner", "task")
+    __slots__ = ("dest", "owner", "task")
 
-    def __init__(self, owner: Pid) -> None:
+    def __init__(self, owner: Pid, dest: Pid | Ref) -> None:
         self.owner = owner
+        self.dest = dest  # where the outcome goes: the owner, or an alias of its
         self.task: asyncio.Task[Any] | None = None
 
 
@@ -80,37 +88,42 @@ def _error_term(exc: BaseException) -> tuple[Atom, tuple[Atom, list[int]]]:
     return (_ERROR, (Atom(type(exc).__name__), [ord(c) for c in text]))
 
 
-def _deliver(owner: Pid, ref: Ref, result: Any) -> None:
+def _deliver(dest: Pid | Ref, ref: Ref, result: Any) -> None:
     """Send the outcome; a value with no term form becomes an error."""
     try:
-        _send(owner, (_PY_ASYNC, ref, result))
+        _send(dest, (_PY_ASYNC, ref, result))
     except ProcessError:
         pass  # the caller is gone
     except Exception as exc:
         try:
-            _send(owner, (_PY_ASYNC, ref, _error_term(exc)))
+            _send(dest, (_PY_ASYNC, ref, _error_term(exc)))
         except ProcessError:
             pass
 
 
-def submit(ref: Ref, module: str, func: str, args: list[Any], kwargs: dict[str, Any]) -> None:
-    """Start ``module.func(*args, **kwargs)`` for the calling Erlang process."""
+def submit(ref: Ref, module: str, func: str, args: list[Any], kwargs: dict[str, Any],
+           reply_to_ref: bool = False) -> None:
+    """Start ``module.func(*args, **kwargs)`` for the calling Erlang process
+    (its outcome sent to ``ref`` itself, an alias, when ``reply_to_ref``)."""
     owner = _self()
+    dest = ref if reply_to_ref else owner
     try:
         mod = sys.modules.get(module) or importlib.import_module(module)
         fn = _walk(mod, func)
     except Exception as exc:
-        _start(owner, ref, None, exc, (), {})
+        _start(owner, dest, ref, None, exc, (), {})
         return
-    _start(owner, ref, fn, None, args, kwargs)
+    _start(owner, dest, ref, fn, None, args, kwargs)
 
 
 def submit_main(
-    namespace: dict[str, Any], ref: Ref, func: str, args: list[Any], kwargs: dict[str, Any]
+    namespace: dict[str, Any], ref: Ref, func: str, args: list[Any], kwargs: dict[str, Any],
+    reply_to_ref: bool = False,
 ) -> None:
     """:func:`submit` for ``'__main__'``: ``func`` is looked up in the caller's
     namespace (what it defined with ``py:exec``), then in builtins."""
     owner = _self()
+    dest = ref if reply_to_ref else owner
     head, _, rest = func.partition(".")
     try:
         if head in namespace:
@@ -121,9 +134,9 @@ def submit_main(
             raise NameError(f"name {head!r} is not defined in the caller's namespace")
         fn = _walk(obj, rest) if rest else obj
     except Exception as exc:
-        _start(owner, ref, None, exc, (), {})
+        _start(owner, dest, ref, None, exc, (), {})
         return
-    _start(owner, ref, fn, None, args, kwargs)
+    _start(owner, dest, ref, fn, None, args, kwargs)
 
 
 def _walk(obj: Any, dotted: str) -> Any:
@@ -133,7 +146,8 @@ def _walk(obj: Any, dotted: str) -> Any:
 
 
 def _start(
-    owner: Pid, ref: Ref, fn: Any, error: BaseException | None, args: Any, kwargs: Any
+    owner: Pid, dest: Pid | Ref, ref: Ref, fn: Any, error: BaseException | None, args: Any,
+    kwargs: Any,
 ) -> None:
     try:
         loop = shared_loop() if error is None else None
@@ -144,9 +158,9 @@ def _start(
             _tombstones.pop(ref, None)
             return
         if loop is None:
-            _deliver(owner, ref, _error_term(error or RuntimeError("no loop")))
+            _deliver(dest, ref, _error_term(error or RuntimeError("no loop")))
             return
-        _calls[ref] = _Call(owner)
+        _calls[ref] = _Call(owner, dest)
         _by_owner.setdefault(owner, set()).add(ref)
     loop.call_soon_threadsafe(_create, loop, ref, fn, args, kwargs)
 
@@ -183,7 +197,7 @@ def _done(ref: Ref, task: asyncio.Task[Any]) -> None:
     with _lock:
         call = _unregister(ref)
         if call is not None:
-            _deliver(call.owner, ref, result)
+            _deliver(call.dest, ref, result)
 
 
 def _unregister(ref: Ref) -> _Call | None:

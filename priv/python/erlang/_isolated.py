@@ -37,7 +37,7 @@ from collections import deque
 from erlang import _chan
 from erlang._chan import Channel, Frame
 from erlang._etf import Decoder, Encoder
-from erlang._types import Atom, CallInterrupted, Pid
+from erlang._types import Atom, CallInterrupted, Pid, Ref
 
 # A child starts without typing or the signal module (its enums: some
 # milliseconds at each start; see erlang/__init__.py): _signal has what
@@ -58,7 +58,6 @@ _OK = Atom("ok")
 _ERROR = Atom("error")
 _DONE = Atom("done")
 _REF = Atom("$erlang_python_ref")
-_PY_ASYNC_CANCEL = Atom("py_async_cancel")
 _MAIN = "__main__"
 _CODE_CACHE_MAX = 512
 _RECENT_MAX = 256
@@ -164,11 +163,14 @@ class Child:
             self._run(a, b, body)
         elif kind == _chan.DOWN:
             self._forget(a)
+        elif kind == _chan.ASYNC_CANCEL:
+            self._async_cancel(self.decoder.decode(body))
 
     def _dispatch(self, frame: Frame) -> None:
         """A frame just read, by any thread, with ``chan.cond`` held."""
         kind, a, _b, body = frame
-        if kind == _chan.REQ_SYNC or kind == _chan.REQ or kind == _chan.DOWN:
+        if (kind == _chan.REQ_SYNC or kind == _chan.REQ or kind == _chan.DOWN
+                or kind == _chan.ASYNC_CANCEL):
             self.inbox.append(frame)
         elif kind == _chan.CB_REPLY:
             if a in self.slots:
@@ -190,12 +192,6 @@ class Child:
                 data = self.recent.get(rid)
                 if data is not None:
                     self.chan.send_fast(_chan.REPLY, rid, 0, data)
-        elif kind == _chan.ASYNC_CANCEL:
-            # On a thread of its own: it may import erlang._async (asyncio),
-            # not with the channel's lock held by this reader.
-            refs, dest, tag = self.decoder.decode(body)
-            threading.Thread(target=self._async_cancel, args=(list(refs), dest, tag),
-                             name="erlang-async-cancel", daemon=True).start()
 
     def _stop(self, rid: int) -> None:
         for frame in self.inbox:
@@ -422,14 +418,17 @@ class Child:
 
         return "".join(traceback.format_exception(exc))
 
-    def _async_cancel(self, refs: list[Any], dest: Pid, tag: Any) -> None:
-        """Cancel py:async_call tasks on this child's loop; tell ``dest``
-        which refs were not found (their result is sent, or never will be:
-        a submission still queued is dropped when it runs)."""
-        from erlang import _async
+    @staticmethod
+    def _async_cancel(refs: Any) -> None:
+        """Cancel py:async_call tasks on this child's loop (their caller has
+        dropped their aliases: an outcome sent now goes nowhere).  In order
+        with the caller's requests, so their submissions ran before; one
+        that comes later still (sent through the context process while the
+        child was replaced) finds a tombstone and is dropped."""
+        if type(refs) is list:
+            from erlang import _async
 
-        not_found = _async.cancel_many(refs)
-        self.send_term(dest, (_PY_ASYNC_CANCEL, tag, not_found))
+            _async.cancel_many(refs)
 
     def _forget(self, owner: int) -> None:
         pid = self.pids.get(owner)
@@ -533,8 +532,9 @@ class Child:
         return status, payload
 
     def send_term(self, dest: Any, msg: Any) -> None:
-        """``_erlang.send``: a message to a pid, a registered name or ``(name, node)``."""
-        if not (isinstance(dest, (Pid, Atom)) or
+        """``_erlang.send``: a message to a pid, a registered name or ``(name, node)``
+        (or a reference, an alias: erlang._async's outcomes)."""
+        if not (isinstance(dest, (Pid, Atom, Ref)) or
                 (type(dest) is tuple and len(dest) == 2 and isinstance(dest[0], Atom)
                  and isinstance(dest[1], Atom))):
             raise TypeError("erlang.send: the destination must be an erlang.Pid, an "

@@ -59,7 +59,7 @@ groups() ->
      {disable, [], [tamper_with_python_side, hook_teardown, sub_interpreters,
                     proc_self_mem, fresh_module_instances]},
      {corrupt, [], [close_vm_fds, indirect_closes, vm_channels, own_fds_are_free,
-                    steal_children]},
+                    freed_range_goes_back, steal_children]},
      {strict, [], [strict_policy]},
      {log, [], [denials_are_logged, logging_is_rate_limited]},
      {startup, [], [guarded_before_site_code, restart_keeps_the_sandbox]},
@@ -480,6 +480,45 @@ own_fds_are_free(C) ->
                   "with tempfile.TemporaryFile() as f:\n    f.write(b'x')\n"
                   "socket.socket().close()\n">>),
     alive(C).
+
+freed_range_goes_back(C) ->
+    doc("Numbers Python freed with closerange are the VM's once it opens files "
+        "under them again: Python cannot close those."),
+    {ok, [R, W]} = on_peer(C, ?MODULE, fresh,
+                           [<<"(lambda os: (lambda p: (os.closerange(min(p), max(p) + 1), "
+                              "sorted(p))[1])(os.pipe()))(__import__('os'))">>, eval]),
+    Holder = on_peer(C, ?MODULE, hold_files, [32]),
+    Check = io_lib:format("hit = 0\n"
+                          "for fd in (~b, ~b):\n"
+                          "    if os.path.exists(f'/proc/self/fd/{fd}'):\n"
+                          "        hit += 1\n"
+                          "        try:\n"
+                          "            os.close(fd)\n"
+                          "        except PermissionError:\n"
+                          "            pass\n"
+                          "        else:\n"
+                          "            raise AssertionError(f'closed the VM fd {fd}')\n"
+                          "assert hit, 'no VM file under the freed numbers'\n", [R, W]),
+    ok = run(C, iolist_to_binary(Check)),
+    Holder ! stop,
+    alive(C).
+
+%% On the peer: a process that keeps N raw files (VM descriptors) open
+%% until told to stop.
+hold_files(N) ->
+    Dir = filename:basedir(user_cache, "py_sandbox_SUITE"),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Self = self(),
+    Pid = spawn(fun() ->
+                        Fs = [begin
+                                  {ok, F} = file:open(filename:join(Dir, "hold" ++ integer_to_list(I)),
+                                                      [write, raw]),
+                                  F
+                              end || I <- lists:seq(1, N)],
+                        Self ! {held, self()},
+                        receive stop -> [file:close(F) || F <- Fs] end
+                end),
+    receive {held, Pid} -> Pid end.
 
 steal_children(C) ->
     doc("os.wait*, waitpid and ctypes waitpid: the VM's children are its own."),

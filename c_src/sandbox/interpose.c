@@ -102,7 +102,13 @@ static int w_close_range(unsigned lo, unsigned hi, int flags)
         errno = EPERM;
         return -1;
     }
-    return real_close_range(lo, hi, flags);
+    int rc = real_close_range(lo, hi, flags);
+    /* Cleared after: a failed call leaves them open, and CPython then
+     * closes them one by one (w_close), which must still see them as
+     * Python's.  With CLOSE_RANGE_CLOEXEC nothing is closed. */
+    if (rc == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+        host_fd_range_closed(lo, hi);
+    return rc;
 }
 
 static int w_dup2(int fd, int fd2)
@@ -522,8 +528,16 @@ static long w_syscall(long nr, ...)
         refuse_n("syscall", c, "number", nr);
         return -1;
     }
+    if (nr == SYS_close)
+        host_fd_closed((int)a[0]); /* before, as w_close does */
     long rc = real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
     switch (nr) {
+#ifdef SYS_close_range
+    case SYS_close_range:
+        if (rc == 0 && !(a[2] & CLOSE_RANGE_CLOEXEC))
+            host_fd_range_closed((unsigned long)a[0], (unsigned long)a[1]);
+        break;
+#endif
 #ifdef SYS_pidfd_open
     case SYS_pidfd_open:
 #endif

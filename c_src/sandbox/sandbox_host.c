@@ -141,6 +141,22 @@ void host_fd_closed(int fd)
         __atomic_and_fetch(&owned[fd / OWN_BITS], ~(1UL << (fd % OWN_BITS)), __ATOMIC_RELEASE);
 }
 
+/* close_range() closed [lo, hi]: those numbers are no longer Python's. */
+void host_fd_range_closed(unsigned long lo, unsigned long hi)
+{
+    if (hi >= OWN_MAX)
+        hi = OWN_MAX - 1;
+    for (unsigned long fd = lo; fd <= hi;) {
+        if (fd % OWN_BITS == 0 && hi - fd >= OWN_BITS - 1) { /* a whole word */
+            __atomic_store_n(&owned[fd / OWN_BITS], 0UL, __ATOMIC_RELEASE);
+            fd += OWN_BITS;
+        } else {
+            host_fd_closed((int)fd);
+            fd++;
+        }
+    }
+}
+
 static int owned_by_python(int fd)
 {
     return fd >= OWN_MAX ||

@@ -73,6 +73,7 @@ int host_snapshot(uint64_t named_signals, char *err, size_t errlen);
 /* Descriptors Python made and closed (the interposed calls report them). */
 void host_fd_created(int fd);
 void host_fd_closed(int fd);
+void host_fd_range_closed(unsigned long lo, unsigned long hi);
 
 /* Checks: 1 when the operation would hit the VM. */
 int host_fd_protected(int fd);

@@ -187,14 +187,22 @@ done(W = #w{lead = Lead, n = N}, Reply) ->
         andalso release(W),
     result(Reply).
 
-timed_out(W = #w{server = Pid, tab = Tab, load = Load, id = Id}) ->
+timed_out(W = #w{server = Pid, tab = Tab, load = Load, id = Id, ref = Ref}) ->
     case take(Tab, Load, Id) of
         [R] ->
             Pid ! {abandon, Id, R#ireq.gen},
+            %% A callback sent before the entry was taken: the child stops
+            %% waiting for its answer when the request is stopped.
+            ok = flush_callbacks(Ref),
             done(W, {error, timeout});
         [] ->
             %% Taken by the one sending the reply: it is on its way.
             on_its_way(W)
+    end.
+
+flush_callbacks(Ref) ->
+    receive {py_icallback, Ref, _, _} -> flush_callbacks(Ref)
+    after 0 -> ok
     end.
 
 on_its_way(W = #w{ref = Ref}) ->

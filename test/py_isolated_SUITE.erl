@@ -14,7 +14,6 @@
          crash_gives_child_exited/1, crash_other_context_unaffected/1, restart_budget/1,
          interrupt_and_kill/1, child_info/1, callbacks/1, callbacks_reentrant/1,
          callbacks_from_threads/1, callbacks_trapping_caller/1, callback_result_resources/1,
-         timeouts_in_callback_loop/1,
          send_and_whereis/1, schedule_markers/1, state_api/1, streams/1,
          references/1, references_die_with_child/1, rlimit_as/1, rlimit_cpu/1,
          cgroup/1, numpy/1, sandbox/1, output_to_logger/1, options/1,
@@ -31,7 +30,7 @@ all() ->
      timeout_running_interrupts, timeout_queued_dropped, timeout_kills_c_loop,
      crash_gives_child_exited, crash_other_context_unaffected, restart_budget,
      interrupt_and_kill, child_info, callbacks, callbacks_reentrant, callbacks_from_threads,
-     callbacks_trapping_caller, callback_result_resources, timeouts_in_callback_loop,
+     callbacks_trapping_caller, callback_result_resources,
      send_and_whereis, schedule_markers, state_api, streams, references, references_die_with_child,
      rlimit_as, rlimit_cpu, cgroup, numpy, sandbox, output_to_logger, options,
      pools_and_default_mode, coroutine_result, async_call_cancel, vm_kill_leaves_no_child,
@@ -358,29 +357,6 @@ callbacks_trapping_caller(_Config) ->
               {messages, []} = process_info(self(), messages)
       end),
     ok = py:unregister_function(iso_inc),
-    ok = py_context:stop(Ctx).
-
-timeouts_in_callback_loop(_Config) ->
-    doc("A caller that traps exits times out again and again in Python code that calls "
-        "Erlang in a loop: each request is stopped before its next one runs (which "
-        "the child does not nest in it), so the child is never killed for a request "
-        "that outlived kill_after, the namespace stays, and no message is left."),
-    ok = py:register_function(iso_same, fun([X]) -> X end),
-    Ctx = new(),
-    in_new_process(
-      fun() ->
-              process_flag(trap_exit, true),
-              ok = py:exec(Ctx, <<"import erlang\n"
-                                  "def spin():\n"
-                                  "    while True:\n"
-                                  "        erlang.iso_same(1)\n">>),
-              [{error, timeout} = py:call(Ctx, '__main__', spin, [], #{timeout => 5 + I rem 7})
-               || I <- lists:seq(1, 200)],
-              {ok, true} = py:eval(Ctx, <<"callable(spin)">>),
-              {messages, []} = process_info(self(), messages)
-      end),
-    {ok, #{generation := 1, restarts := 0}} = py_context:child_info(Ctx),
-    ok = py:unregister_function(iso_same),
     ok = py_context:stop(Ctx).
 
 callback_result_resources(_Config) ->

@@ -17,7 +17,7 @@ import pytest
 from erlang import _chan
 from erlang._chan import HEADER, Channel
 from erlang._etf import Decoder, Encoder
-from erlang._isolated import Child, _Request
+from erlang._isolated import Child
 from erlang._types import Atom, Pid, Ref
 
 _SERVER = Pid(b"\x83X\x77\x0dnonode@nohost" + bytes(12))
@@ -181,23 +181,3 @@ def test_async_cancel_runs_in_order_with_requests(pair: Pair) -> None:
     # Not submitted here: remembered, so that a later submission is dropped.
     assert all(ref in _async._tombstones for ref in refs)
     assert not _pending(pair.vm_ctl) and not _pending(pair.vm_fast)
-
-
-def test_waiting_request_leaves_its_callers_next_request_queued(pair: Pair) -> None:
-    # A request waiting for Erlang (a callback's answer) runs what arrives
-    # meanwhile, except the requests of its own caller: those are no part
-    # of its callbacks and wait until it ends.
-    waiting = _Request(20, sync=True)
-    waiting.cn = 1
-    pair.child.stack.append(waiting)
-    try:
-        same = (_chan.REQ_SYNC, 21, (1 << 32) | 1, b"")
-        other = (_chan.REQ, 22, (2 << 32) | 2, b"")
-        down = (_chan.DOWN, 3, 0, b"")
-        pair.child.inbox.extend([same, other, down])
-        assert pair.child._next(lambda: False) == other
-        assert pair.child._next(lambda: False) == down
-        assert pair.child._next(lambda: True) is None  # only its caller's is left
-        assert list(pair.child.inbox) == [same]
-    finally:
-        pair.child.stack.pop()

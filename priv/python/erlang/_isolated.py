@@ -64,14 +64,13 @@ _RECENT_MAX = 256
 
 
 class _Request:
-    __slots__ = ("caller", "cn", "owner", "parked", "raised", "rid", "running", "sync")
+    __slots__ = ("caller", "owner", "parked", "raised", "rid", "running", "sync")
 
     def __init__(self, rid: int, sync: bool = False) -> None:
         self.rid = rid
         self.sync = sync  # a caller waits for the reply on the fast socket
         self.owner: int | None = None  # the VM's number for the namespace's process
         self.caller: Pid | None = None
-        self.cn = -1  # the VM's number for the caller's process
         self.parked = 0  # > 0 while it waits for Erlang (an answer, stream credit)
         self.raised = False  # CallInterrupted raised in it already
         # Between its start and the end of its code: only then does a
@@ -146,31 +145,12 @@ class Child:
         return inbox.popleft() if inbox else None
 
     def _next(self, stop_waiting: Any) -> Frame | None:
-        """The next frame the main thread may run while a request waits for
-        Erlang (a nested request, a DOWN); None when ``stop_waiting()``
-        becomes true first.
-
-        A request from a process whose own request is on the stack stays
-        queued: it is no part of that request's callbacks (they run in other
-        processes), and nested here it would keep the request under it from
-        ending: a caller that timed out sends its next request before the
-        stop of the last one arrives, and so on, each nested in the one
-        before, until ``kill_after`` kills the child."""
+        """The next frame for the main thread; None when ``stop_waiting()``
+        becomes true first."""
         inbox = self.inbox
-        busy = {r.cn for r in self.stack}
-
-        def ready() -> Any:
-            for i, frame in enumerate(inbox):
-                kind = frame[0]
-                is_request = kind == _chan.REQ or kind == _chan.REQ_SYNC
-                if not is_request or frame[2] & 0xFFFFFFFF not in busy:
-                    del inbox[i]
-                    return frame
-            return stop_waiting()
-
         self.in_chan = True
         try:
-            found = self.chan.wait(ready)
+            found = self.chan.wait(lambda: inbox.popleft() if inbox else stop_waiting())
             return found if type(found) is tuple else None
         finally:
             self.in_chan = False
@@ -275,8 +255,7 @@ class Child:
             self.stack.append(req)
             try:
                 req.owner = who >> 32
-                req.cn = who & 0xFFFFFFFF
-                req.caller = self.pids[req.cn]
+                req.caller = self.pids[who & 0xFFFFFFFF]
                 req.running = True
                 result = self._execute(req, self.decoder.decode(body))
                 req.running = False

@@ -42,7 +42,7 @@
 -include("py_isolated.hrl").
 
 %% An isolated context as py_router keeps it: the server, its load
-%% (atomics: requests in flight, when the first of them was sent, the last
+%% (atomics: requests in flight, when it last answered or became busy, the last
 %% request id) and its table of requests in flight (py_isolated.hrl).
 -opaque ctx() :: {py_isolated, pid(), {atomics:atomics_ref(), ets:tid()}}.
 
@@ -95,7 +95,8 @@ stream_credit({py_isolated, Pid, _}, Ref, N) ->
     ok.
 
 %% @doc The load py_router weighs: requests in flight, and the age in
-%% microseconds of the oldest (approximately: since the context was last idle).
+%% microseconds of the oldest (approximately: since the context last
+%% answered one, or became busy).
 -spec load(ctx()) -> {non_neg_integer(), non_neg_integer()}.
 load({py_isolated, _, {Load, _}}) ->
     case atomics:get(Load, 2) of

@@ -421,9 +421,12 @@ waiter(Tab, Gen) ->
 take(Tab, Load, Id) ->
     case ets:take(Tab, Id) of
         [_] = Taken ->
+            %% The load's age: since the context's last answer (or since
+            %% it became busy), so that a context answering a steady stream
+            %% of callers does not look held to the router.
             case atomics:sub_get(Load, 1, 1) of
                 0 -> atomics:put(Load, 2, 0);
-                _ -> ok
+                _ -> atomics:put(Load, 2, erlang:monotonic_time(microsecond))
             end,
             Taken;
         [] ->
